@@ -1,0 +1,24 @@
+// Tutorial example 2.1: submit an array job of 15 tasks (indexes 1, 3, …, 29).
+import DRMAACore
+import Foundation
+import LocalDRM
+
+let session = Session()
+try session.initialize()
+print("Creating job template")
+var template = try session.createJobTemplate()
+template.remoteCommand = FileManager.default.currentDirectoryPath + "/sleeper.sh"
+template.args = ["42", "Simon says:"]
+template.joinFiles = true
+
+let jobIDs = try session.runBulkJobs(template, beginIndex: 1, endIndex: 30, step: 2)
+print("Your jobs have been submitted with IDs \(pythonList(jobIDs))")
+
+print("Cleaning up")
+session.deleteJobTemplate(template)
+try session.exit()
+
+/// Formats ids as Python prints a list of strings, as the original program does.
+func pythonList(_ items: [String]) -> String {
+    "[" + items.map { "'\($0)'" }.joined(separator: ", ") + "]"
+}

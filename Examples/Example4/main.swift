@@ -1,0 +1,21 @@
+// Tutorial example 4: submit a job, then terminate it.
+import DRMAACore
+import Foundation
+import LocalDRM
+
+let session = Session()
+try session.initialize()
+print("Creating job template")
+var template = try session.createJobTemplate()
+template.remoteCommand = FileManager.default.currentDirectoryPath + "/sleeper.sh"
+template.args = ["42", "Simon says:"]
+template.joinFiles = true
+
+let jobID = try session.runJob(template)
+print("Your job has been submitted with ID \(jobID)")
+// options are: suspend, resume, hold, release, terminate
+try session.control(jobID, .terminate)
+
+print("Cleaning up")
+session.deleteJobTemplate(template)
+try session.exit()

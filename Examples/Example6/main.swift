@@ -1,0 +1,14 @@
+// Tutorial example 6: query the system.
+import DRMAACore
+import LocalDRM
+
+let session = Session()
+try session.initialize()
+print("A DRMAA object was created")
+print("Supported contact strings: \(session.contact)")
+print("Supported DRM systems: \(session.drmsInfo)")
+print("Supported DRMAA implementations: \(session.drmaaImplementation)")
+print("Version \(session.version)")
+
+print("Exiting")
+try session.exit()

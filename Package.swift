@@ -1,0 +1,26 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// The ten programs of the drmaa-python tutorial, ported to Swift.
+let examples = [
+    "Example1", "Example1_1", "Example2", "Example2_1", "Example3",
+    "Example3_1", "Example3_2", "Example4", "Example5", "Example6",
+]
+
+let package = Package(
+    name: "swift-drmaa",
+    products: [
+        .library(name: "DRMAACore", targets: ["DRMAACore"]),
+        .library(name: "LocalDRM", targets: ["LocalDRM"]),
+    ] + examples.map { .executable(name: $0, targets: [$0]) },
+    targets: [
+        .target(name: "DRMAACore"),
+        .target(name: "CLocalDRM"),
+        .target(name: "LocalDRM", dependencies: ["DRMAACore", "CLocalDRM"]),
+        .testTarget(name: "DRMAACoreTests", dependencies: ["DRMAACore"]),
+        .testTarget(name: "LocalDRMTests", dependencies: ["LocalDRM", "DRMAACore"]),
+    ] + examples.map {
+        .executableTarget(name: $0, dependencies: ["LocalDRM", "DRMAACore"], path: "Examples/\($0)")
+    },
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,53 @@
+/// A distributed resource management system that DRMAA sessions can use: LocalDRM, and later
+/// Slurm or a vendor's libdrmaa. It describes itself and makes one ``Backend`` per session.
+public protocol DRMSystem: Sendable {
+    /// What `drmaa_get_DRM_system` returns; the same before and after `init`.
+    var drmsInfo: String { get }
+    /// What `drmaa_get_DRMAA_implementation` returns; the same before and after `init`.
+    var drmaaImplementation: String { get }
+    /// Makes the backend of a new session. `options` are the contact string's `name=value`
+    /// pairs other than `session`; an unknown or malformed one is `INVALID_CONTACT_STRING`.
+    /// The backend reports what happens to its jobs into `jobs`.
+    func makeBackend(options: [(name: String, value: String)], jobs: JobTable) throws(DRMAAError) -> any Backend
+}
+
+/// The seam every backend implements: it runs jobs and carries out control actions, and
+/// reports states and outcomes into the session's ``JobTable``. All DRMAA rules (states, legality,
+/// waiting, reaping, placeholders, templates) stay in DRMAACore.
+///
+/// Calls may arrive on any thread, concurrently.
+public protocol Backend: AnyObject, Sendable {
+    /// The home directory of the jobs' user, for `$drmaa_hd_ph$` and the default working directory.
+    var homeDirectory: String { get }
+    /// The wall clock used for submission times and partial timestamps.
+    var clock: any WallClock { get }
+    /// The local time zone of the submitting host, for partial timestamps without a zone.
+    var timeZone: any TimeZoneRule { get }
+
+    /// Checks what only the backend understands (native specification, job category) before any
+    /// job id is allocated; a refusal is `DENIED_BY_DRM` with the offending option named.
+    func validate(_ template: JobTemplate) throws(DRMAAError)
+
+    /// Accepts the jobs of one `run_job` or `run_bulk_jobs` call. The table already holds them as
+    /// QUEUED_ACTIVE or USER_ON_HOLD. On a throw the whole submission is withdrawn.
+    func submit(_ jobs: [JobRequest]) throws(DRMAAError)
+
+    /// Carries out a control action that the legality matrix allows for the job's last known
+    /// state. If the job's real state has moved on, throw the matching inconsistent-state error.
+    /// TERMINATE of a pending job reports it finished (aborted, no usage); of a started job,
+    /// ``JobTable/reportTerminating(_:)`` now and the outcome when it is gone.
+    func control(_ jobID: String, _ action: JobControlAction) throws(DRMAAError)
+
+    /// The session exited: jobs keep running and stay supervised; the table keeps their outcomes
+    /// for a session that re-attaches.
+    func sessionDidExit()
+
+    /// A session re-attached with this backend's contact.
+    func sessionDidReattach()
+}
+
+extension Backend {
+    public func validate(_ template: JobTemplate) throws(DRMAAError) {}
+    public func sessionDidExit() {}
+    public func sessionDidReattach() {}
+}

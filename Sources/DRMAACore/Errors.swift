@@ -1,0 +1,124 @@
+/// A DRMAA 1.0 error code: the `int` every C binding function returns.
+///
+/// The raw values are the `DRMAA_ERRNO_*` constants of `drmaa.h`.
+public enum ErrorCode: Int32, Sendable, CaseIterable, CustomStringConvertible {
+    case success = 0
+    case internalError = 1
+    case drmCommunicationFailure = 2
+    case authFailure = 3
+    case invalidArgument = 4
+    case noActiveSession = 5
+    case noMemory = 6
+    case invalidContactString = 7
+    case defaultContactStringError = 8
+    case noDefaultContactStringSelected = 9
+    case drmsInitFailed = 10
+    case alreadyActiveSession = 11
+    case drmsExitError = 12
+    case invalidAttributeFormat = 13
+    case invalidAttributeValue = 14
+    case conflictingAttributeValues = 15
+    case tryLater = 16
+    case deniedByDRM = 17
+    case invalidJob = 18
+    case resumeInconsistentState = 19
+    case suspendInconsistentState = 20
+    case holdInconsistentState = 21
+    case releaseInconsistentState = 22
+    case exitTimeout = 23
+    case noRusage = 24
+    case noMoreElements = 25
+
+    /// The generic text of the code, as `drmaa_strerror` returns it.
+    public var standardMessage: String {
+        switch self {
+        case .success: "success"
+        case .internalError: "internal error in the DRMAA library"
+        case .drmCommunicationFailure: "cannot communicate with the DRM system"
+        case .authFailure: "not authorized for this request"
+        case .invalidArgument: "an argument is invalid"
+        case .noActiveSession: "no active DRMAA session"
+        case .noMemory: "out of memory"
+        case .invalidContactString: "invalid contact string"
+        case .defaultContactStringError: "the default contact string could not be used"
+        case .noDefaultContactStringSelected: "no default contact string was selected"
+        case .drmsInitFailed: "DRM system initialisation failed"
+        case .alreadyActiveSession: "a DRMAA session is already active"
+        case .drmsExitError: "DRM system disengagement failed"
+        case .invalidAttributeFormat: "attribute value has an invalid format"
+        case .invalidAttributeValue: "attribute value is invalid, or attribute is not set"
+        case .conflictingAttributeValues: "attribute conflicts with another attribute"
+        case .tryLater: "DRM system is busy; retry later"
+        case .deniedByDRM: "job rejected by the DRM system"
+        case .invalidJob: "no such job (unknown or already reaped)"
+        case .resumeInconsistentState: "job is not suspended; cannot resume"
+        case .suspendInconsistentState: "job is not running; cannot suspend"
+        case .holdInconsistentState: "job cannot be held in its current state"
+        case .releaseInconsistentState: "job is not on hold; cannot release"
+        case .exitTimeout: "timeout expired before the condition was met"
+        case .noRusage: "job ended but no usage/status data is available"
+        case .noMoreElements: "no more elements in the string vector"
+        }
+    }
+
+    /// The C constant's name, such as `DRMAA_ERRNO_INVALID_JOB`.
+    public var constantName: String {
+        switch self {
+        case .success: "DRMAA_ERRNO_SUCCESS"
+        case .internalError: "DRMAA_ERRNO_INTERNAL_ERROR"
+        case .drmCommunicationFailure: "DRMAA_ERRNO_DRM_COMMUNICATION_FAILURE"
+        case .authFailure: "DRMAA_ERRNO_AUTH_FAILURE"
+        case .invalidArgument: "DRMAA_ERRNO_INVALID_ARGUMENT"
+        case .noActiveSession: "DRMAA_ERRNO_NO_ACTIVE_SESSION"
+        case .noMemory: "DRMAA_ERRNO_NO_MEMORY"
+        case .invalidContactString: "DRMAA_ERRNO_INVALID_CONTACT_STRING"
+        case .defaultContactStringError: "DRMAA_ERRNO_DEFAULT_CONTACT_STRING_ERROR"
+        case .noDefaultContactStringSelected: "DRMAA_ERRNO_NO_DEFAULT_CONTACT_STRING_SELECTED"
+        case .drmsInitFailed: "DRMAA_ERRNO_DRMS_INIT_FAILED"
+        case .alreadyActiveSession: "DRMAA_ERRNO_ALREADY_ACTIVE_SESSION"
+        case .drmsExitError: "DRMAA_ERRNO_DRMS_EXIT_ERROR"
+        case .invalidAttributeFormat: "DRMAA_ERRNO_INVALID_ATTRIBUTE_FORMAT"
+        case .invalidAttributeValue: "DRMAA_ERRNO_INVALID_ATTRIBUTE_VALUE"
+        case .conflictingAttributeValues: "DRMAA_ERRNO_CONFLICTING_ATTRIBUTE_VALUES"
+        case .tryLater: "DRMAA_ERRNO_TRY_LATER"
+        case .deniedByDRM: "DRMAA_ERRNO_DENIED_BY_DRM"
+        case .invalidJob: "DRMAA_ERRNO_INVALID_JOB"
+        case .resumeInconsistentState: "DRMAA_ERRNO_RESUME_INCONSISTENT_STATE"
+        case .suspendInconsistentState: "DRMAA_ERRNO_SUSPEND_INCONSISTENT_STATE"
+        case .holdInconsistentState: "DRMAA_ERRNO_HOLD_INCONSISTENT_STATE"
+        case .releaseInconsistentState: "DRMAA_ERRNO_RELEASE_INCONSISTENT_STATE"
+        case .exitTimeout: "DRMAA_ERRNO_EXIT_TIMEOUT"
+        case .noRusage: "DRMAA_ERRNO_NO_RUSAGE"
+        case .noMoreElements: "DRMAA_ERRNO_NO_MORE_ELEMENTS"
+        }
+    }
+
+    public var description: String { constantName }
+}
+
+/// The one error every DRMAA operation throws: a DRMAA code and a specific diagnosis.
+///
+/// The C binding returns ``code`` and copies ``message`` into the caller's
+/// `error_diagnosis` buffer, so the message names the offending value.
+public struct DRMAAError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The DRMAA error code; never ``ErrorCode/success``.
+    public let code: ErrorCode
+    /// What went wrong, specific to this failure; never empty.
+    public let message: String
+
+    /// Creates an error; an empty message falls back to the code's standard text.
+    public init(_ code: ErrorCode, _ message: String = "") {
+        self.code = code
+        self.message = message.isEmpty ? code.standardMessage : message
+    }
+
+    public var description: String { "code \(code.rawValue): \(message)" }
+}
+
+extension DRMAAError {
+    static func invalidArgument(_ message: String) -> DRMAAError { DRMAAError(.invalidArgument, message) }
+    static func invalidJob(_ id: String) -> DRMAAError {
+        DRMAAError(.invalidJob, "job '\(id)' is not a job of this session, or it has already been reaped")
+    }
+    static func denied(_ message: String) -> DRMAAError { DRMAAError(.deniedByDRM, message) }
+}

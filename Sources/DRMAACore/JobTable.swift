@@ -1,0 +1,365 @@
+import Dispatch
+import Synchronization
+
+/// The DRMAA bookkeeping of one session's jobs, shared by every backend.
+///
+/// It owns job states and outcomes, reaping, `SESSION_ANY` / `SESSION_ALL`, timeouts and any number
+/// of threads (or tasks) waiting at once. Backends only report what happens to their jobs
+/// (``reportState(_:_:)``, ``reportTerminating(_:)``, ``reportFinished(_:_:)``); waiting is done here.
+///
+/// Records exist from submission until they are reaped (by a successful wait, or by
+/// synchronize with dispose); a reaped or never-submitted id is unknown (`INVALID_JOB`).
+public final class JobTable: Sendable {
+    struct Record {
+        var state: JobState
+        var outcome: JobOutcome?
+        /// Set once TERMINATE was accepted: the job shows FAILED from then on.
+        var terminating = false
+        var bulkJobID: String?
+    }
+
+    /// What a parked waiter waits for.
+    enum Interest {
+        case job(String)
+        case anyJob
+        /// Every job of the set; the table removes ids as they finish and wakes at empty.
+        case all(Set<String>)
+    }
+
+    struct Waiter {
+        var interest: Interest
+        var wake: @Sendable () -> Void
+    }
+
+    struct State {
+        var records: [String: Record] = [:]
+        /// Finished, unreaped job ids in finishing order, for `SESSION_ANY` (may hold reaped ids; skipped).
+        var finishedOrder: [String] = []
+        var finishedHead = 0
+        /// Bulk job id → its task ids, and how many of them are not reaped yet.
+        var bulkTasks: [String: (ids: [String], unreaped: Int)] = [:]
+        var waiters: [Int: Waiter] = [:]
+        var nextWaiterID = 0
+        /// False while the session is exited; waiters then fail with `NO_ACTIVE_SESSION`.
+        var attached = true
+        /// Bumped by every detach, so a waiter also notices an exit followed by a quick re-attach.
+        var epoch = 0
+
+        /// Removes the waiters selected by `fire`, returning their wake-up calls.
+        mutating func takeWaiters(_ fire: (inout Interest) -> Bool) -> [@Sendable () -> Void] {
+            var woken: [@Sendable () -> Void] = []
+            for (id, var waiter) in waiters {
+                if fire(&waiter.interest) {
+                    waiters[id] = nil
+                    woken.append(waiter.wake)
+                } else {
+                    waiters[id] = waiter
+                }
+            }
+            return woken
+        }
+
+        mutating func reap(_ id: String) -> [@Sendable () -> Void] {
+            guard let record = records.removeValue(forKey: id) else { return [] }
+            if let bulk = record.bulkJobID, var tasks = bulkTasks[bulk] {
+                tasks.unreaped -= 1
+                bulkTasks[bulk] = tasks.unreaped == 0 ? nil : tasks
+            }
+            if finishedHead > 1024 && finishedHead * 2 > finishedOrder.count {
+                finishedOrder.removeFirst(finishedHead)
+                finishedHead = 0
+            }
+            let noneLeft = records.isEmpty
+            return takeWaiters { interest in
+                switch interest {
+                case .job(let waited): return waited == id
+                case .anyJob: return noneLeft
+                case .all(var ids):
+                    ids.remove(id)
+                    interest = .all(ids)
+                    return ids.isEmpty
+                }
+            }
+        }
+
+        mutating func popFinished() -> String? {
+            while finishedHead < finishedOrder.count {
+                let id = finishedOrder[finishedHead]
+                finishedHead += 1
+                if records[id]?.outcome != nil { return id }
+            }
+            return nil
+        }
+    }
+
+    let state = Mutex(State())
+
+    /// An empty table.
+    public init() {}
+
+    // MARK: Reports from backends
+
+    /// A backend reports a job's new state (queued, on hold, running, suspended).
+    /// Ignored once the job is finished or being terminated.
+    public func reportState(_ jobID: String, _ newState: JobState) {
+        state.withLock { state in
+            guard var record = state.records[jobID], record.outcome == nil, !record.terminating else { return }
+            record.state = newState
+            state.records[jobID] = record
+        }
+    }
+
+    /// A backend accepted TERMINATE for a job that is still running: it shows FAILED from now on,
+    /// while ``wait`` still waits for its outcome.
+    public func reportTerminating(_ jobID: String) {
+        state.withLock { state in
+            guard var record = state.records[jobID], record.outcome == nil else { return }
+            record.terminating = true
+            record.state = .failed
+            state.records[jobID] = record
+        }
+    }
+
+    /// A backend reports that a job has finished, with its outcome. Each job finishes once.
+    public func reportFinished(_ jobID: String, _ outcome: JobOutcome) {
+        let woken = state.withLock { state -> [@Sendable () -> Void] in
+            guard var record = state.records[jobID], record.outcome == nil else { return [] }
+            record.outcome = outcome
+            record.state = outcome.finalState
+            state.records[jobID] = record
+            state.finishedOrder.append(jobID)
+            return state.takeWaiters { interest in
+                switch interest {
+                case .job(let waited): return waited == jobID
+                case .anyJob: return true
+                case .all(var ids):
+                    guard ids.remove(jobID) != nil else { return false }
+                    interest = .all(ids)
+                    return ids.isEmpty
+                }
+            }
+        }
+        for wake in woken { wake() }
+    }
+
+    // MARK: Used by Session
+
+    func add(_ ids: [String], bulkJobID: String?, state initial: JobState) {
+        state.withLock { state in
+            for id in ids { state.records[id] = Record(state: initial, bulkJobID: bulkJobID) }
+            if let bulkJobID { state.bulkTasks[bulkJobID] = (ids, ids.count) }
+        }
+    }
+
+    func remove(_ ids: [String], bulkJobID: String?) {
+        let woken = state.withLock { state in
+            var woken: [@Sendable () -> Void] = []
+            for id in ids { woken += state.reap(id) }
+            if let bulkJobID { state.bulkTasks[bulkJobID] = nil }
+            return woken
+        }
+        for wake in woken { wake() }
+    }
+
+    func status(_ jobID: String) throws(DRMAAError) -> JobState {
+        try state.withLock { state throws(DRMAAError) in
+            guard let record = state.records[jobID] else {
+                if state.bulkTasks[jobID] != nil {
+                    throw DRMAAError(.invalidJob, "'\(jobID)' is a bulk job; query its tasks ('\(jobID).<index>') instead")
+                }
+                throw .invalidJob(jobID)
+            }
+            return record.state
+        }
+    }
+
+    /// The jobs a control request applies to, with their states: one job, the tasks of a bulk
+    /// job, or every unreaped job for `SESSION_ALL`.
+    func controlTargets(_ jobID: String) throws(DRMAAError) -> [(id: String, state: JobState)] {
+        try state.withLock { state throws(DRMAAError) in
+            if jobID == Session.jobIDsSessionAll {
+                return state.records.map { ($0.key, $0.value.state) }
+            }
+            if let record = state.records[jobID] { return [(jobID, record.state)] }
+            if let tasks = state.bulkTasks[jobID] {
+                return tasks.ids.compactMap { id in state.records[id].map { (id, $0.state) } }
+            }
+            throw .invalidJob(jobID)
+        }
+    }
+
+    /// Ends every wait in progress with `NO_ACTIVE_SESSION` and refuses new ones until ``reattach()``.
+    func detach() {
+        let woken = state.withLock { state in
+            state.attached = false
+            state.epoch += 1
+            return state.takeWaiters { _ in true }
+        }
+        for wake in woken { wake() }
+    }
+
+    func reattach() {
+        state.withLock { $0.attached = true }
+    }
+
+    // MARK: Waiting
+
+    enum Attempt<Result> {
+        /// Ready, with the wake-ups that reaping caused (called once the lock is released).
+        case done(Result, woken: [@Sendable () -> Void])
+        case pending(Interest)
+    }
+
+    /// One look at the table for `wait`: reap and return a finished job, or say what to wait for.
+    func waitAttempt(_ jobID: String) -> (inout State) throws(DRMAAError) -> Attempt<JobInfo> {
+        { state throws(DRMAAError) in
+            if jobID == Session.jobIDsSessionAny {
+                if let id = state.popFinished(), let outcome = state.records[id]?.outcome {
+                    return .done(JobInfo(jobID: id, outcome: outcome), woken: state.reap(id))
+                }
+                guard !state.records.isEmpty else {
+                    throw DRMAAError(.invalidJob, "this session has no jobs left to wait for (all were reaped or none were submitted)")
+                }
+                return .pending(.anyJob)
+            }
+            guard let record = state.records[jobID] else {
+                if state.bulkTasks[jobID] != nil {
+                    throw DRMAAError(.invalidJob, "'\(jobID)' is a bulk job; wait for its tasks ('\(jobID).<index>') instead")
+                }
+                throw .invalidJob(jobID)
+            }
+            if let outcome = record.outcome {
+                return .done(JobInfo(jobID: jobID, outcome: outcome), woken: state.reap(jobID))
+            }
+            return .pending(.job(jobID))
+        }
+    }
+
+    /// One look at the table for `synchronize`: done when every listed job is finished
+    /// (unknown and reaped ids count as finished).
+    /// With `dispose`, the jobs are reaped once all have finished; on a timeout nothing is.
+    func synchronizeAttempt(_ jobIDs: [String], dispose: Bool) -> (inout State) throws(DRMAAError) -> Attempt<Void> {
+        var targets: [String]?
+        return { state in
+            if targets == nil {
+                targets = jobIDs.contains(Session.jobIDsSessionAll) ? Array(state.records.keys) : jobIDs
+            }
+            let pending = targets!.filter { state.records[$0] != nil && state.records[$0]!.outcome == nil }
+            guard pending.isEmpty else { return .pending(.all(Set(pending))) }
+            var woken: [@Sendable () -> Void] = []
+            if dispose {
+                for id in targets! where state.records[id] != nil { woken += state.reap(id) }
+            }
+            return .done((), woken: woken)
+        }
+    }
+
+    private enum Step<Result: Sendable>: Sendable {
+        case done(Result)
+        case failed(DRMAAError)
+        case parked(waiter: Int)
+    }
+
+    /// The one look of every wait loop, blocking or async: under the lock, check the session is
+    /// still attached, try, and if nothing is ready (and time remains) park a waiter.
+    private func step<Result>(
+        epoch: inout Int?, waiter: inout Int?, timedOut: Bool,
+        attempt: (inout State) throws(DRMAAError) -> Attempt<Result>, wake: @escaping @Sendable () -> Void
+    ) -> Step<Result> where Result: Sendable {
+        let (step, woken) = state.withLock { state -> (Step<Result>, [@Sendable () -> Void]) in
+            if let id = waiter { state.waiters[id] = nil }
+            waiter = nil
+            if epoch == nil { epoch = state.epoch }
+            guard state.attached, state.epoch == epoch else {
+                return (.failed(DRMAAError(.noActiveSession, "the session was exited while this call was waiting")), [])
+            }
+            do throws(DRMAAError) {
+                switch try attempt(&state) {
+                case .done(let result, let woken):
+                    return (.done(result), woken)
+                case .pending(let interest):
+                    if timedOut {
+                        return (.failed(DRMAAError(.exitTimeout, "the timeout expired before the job\(interest.isSingle ? "" : "s") finished")), [])
+                    }
+                    let id = state.nextWaiterID
+                    state.nextWaiterID += 1
+                    state.waiters[id] = Waiter(interest: interest, wake: wake)
+                    waiter = id
+                    return (.parked(waiter: id), [])
+                }
+            } catch {
+                return (.failed(error), [])
+            }
+        }
+        for wake in woken { wake() }
+        return step
+    }
+
+    /// Blocks the calling thread until `attempt` is done, the timeout expires (`EXIT_TIMEOUT`) or
+    /// the session exits (`NO_ACTIVE_SESSION`).
+    func blockingWait<Result: Sendable>(
+        timeout: Timeout, _ attempt: (inout State) throws(DRMAAError) -> Attempt<Result>
+    ) throws(DRMAAError) -> Result {
+        let deadline = timeout.deadline
+        let semaphore = DispatchSemaphore(value: 0)
+        var epoch: Int?
+        var waiter: Int?
+        var timedOut = timeout.seconds == 0
+        while true {
+            switch step(epoch: &epoch, waiter: &waiter, timedOut: timedOut, attempt: attempt,
+                        wake: { semaphore.signal() }) {
+            case .done(let result): return result
+            case .failed(let error): throw error
+            case .parked:
+                if semaphore.wait(timeout: deadline ?? .distantFuture) == .timedOut { timedOut = true }
+            }
+        }
+    }
+
+    /// The async form of ``blockingWait``: parks a continuation instead of a thread.
+    func asyncWait<Result: Sendable>(
+        timeout: Timeout, _ attempt: @escaping (inout State) throws(DRMAAError) -> Attempt<Result>
+    ) async throws(DRMAAError) -> Result {
+        let deadline = timeout.deadline
+        var epoch: Int?
+        var waiter: Int?
+        var timedOut = timeout.seconds == 0
+        while true {
+            if let deadline, DispatchTime.now() >= deadline { timedOut = true }
+            let current: Step<Result> = await withCheckedContinuation { (continuation: CheckedContinuation<Step<Result>, Never>) in
+                let once = ResumeOnce(continuation)
+                let result = step(epoch: &epoch, waiter: &waiter, timedOut: timedOut, attempt: attempt,
+                                  wake: { once.resume(.parked(waiter: -1)) })
+                switch result {
+                case .parked(let id):
+                    if let deadline {
+                        DispatchQueue.global().asyncAfter(deadline: deadline) { [self] in
+                            let wake = state.withLock { $0.waiters.removeValue(forKey: id)?.wake }
+                            wake?()
+                        }
+                    }
+                default:
+                    once.resume(result)
+                }
+            }
+            switch current {
+            case .done(let result): return result
+            case .failed(let error): throw error
+            case .parked: waiter = nil
+            }
+        }
+    }
+}
+
+extension JobTable.Interest {
+    var isSingle: Bool { if case .job = self { true } else { false } }
+}
+
+/// Resumes a continuation exactly once, whichever of the wake-up paths gets there first.
+private final class ResumeOnce<Value: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Value, Never>?>
+    init(_ continuation: CheckedContinuation<Value, Never>) { self.continuation = Mutex(continuation) }
+    func resume(_ value: Value) {
+        continuation.withLock { c -> CheckedContinuation<Value, Never>? in defer { c = nil }; return c }?.resume(returning: value)
+    }
+}

@@ -1,0 +1,288 @@
+import Synchronization
+
+/// The DRMAA version this library implements.
+public struct Version: Sendable, Equatable, CustomStringConvertible {
+    public let major: UInt32
+    public let minor: UInt32
+    public var description: String { "\(major).\(minor)" }
+}
+
+/// A DRMAA session: the entry point for submitting, controlling and monitoring jobs.
+///
+/// Every call blocks the calling thread (the C binding's model); ``wait(_:timeout:)-(String,_)``
+/// and ``synchronize(_:timeout:dispose:)-(_,_,Bool)`` also have `async` forms that never block a
+/// cooperative thread. Any number of sessions may live in one process; each owns its backend.
+///
+/// ```swift
+/// let session = Session(system: LocalDRM())
+/// try session.initialize()
+/// var template = JobTemplate()
+/// template.remoteCommand = "/bin/echo"
+/// template.args = ["hello"]
+/// let id = try session.runJob(template)
+/// let info = try session.wait(id)
+/// try session.exit()
+/// ```
+public final class Session: Sendable {
+    /// `DRMAA_JOB_IDS_SESSION_ANY`: wait for any job of the session.
+    public static let jobIDsSessionAny = "DRMAA_JOB_IDS_SESSION_ANY"
+    /// `DRMAA_JOB_IDS_SESSION_ALL`: every job of the session (synchronize, control).
+    public static let jobIDsSessionAll = "DRMAA_JOB_IDS_SESSION_ALL"
+    /// The DRMAA version, 1.0.
+    public static let version = Version(major: 1, minor: 0)
+
+    /// The resource manager this session talks to.
+    public let system: any DRMSystem
+    private let attachment = Mutex<Attachment?>(nil)
+
+    /// A session on `system`; call ``initialize(contact:)`` before anything else.
+    public init(system: any DRMSystem) {
+        self.system = system
+    }
+
+    // MARK: Lifecycle
+
+    /// Opens the session (`drmaa_init`). `nil` or `""` opens a new session; `session=<key>` (a
+    /// ``contact`` of an exited session of this process) re-attaches to that session's jobs.
+    /// Other `name=value` pairs, separated by `;`, are options for the backend.
+    public func initialize(contact: String? = nil) throws(DRMAAError) {
+        try attachment.withLock { current throws(DRMAAError) in
+            guard current == nil else {
+                throw DRMAAError(.alreadyActiveSession, "drmaa_init was already called; call drmaa_exit first")
+            }
+            let (key, options) = try Self.parseContact(contact ?? "")
+            if let key {
+                guard let detached = Attachment.takeDetached(key: key) else {
+                    throw DRMAAError(.invalidContactString, "no exited session 'session=\(key)' exists in this process to re-attach to")
+                }
+                detached.table.reattach()
+                detached.backend.sessionDidReattach()
+                current = detached
+                return
+            }
+            let table = JobTable()
+            let backend = try system.makeBackend(options: options, jobs: table)
+            current = Attachment(key: Attachment.newKey(), table: table, backend: backend)
+        }
+    }
+
+    /// Closes the session (`drmaa_exit`). Jobs keep running; their results stay available to a
+    /// session that re-attaches with ``contact``. Waits in progress end with `NO_ACTIVE_SESSION`.
+    public func exit() throws(DRMAAError) {
+        let closed = try attachment.withLock { current throws(DRMAAError) -> Attachment in
+            guard let active = current else {
+                throw DRMAAError(.noActiveSession, "drmaa_exit called without an active session")
+            }
+            current = nil
+            return active
+        }
+        closed.table.detach()
+        closed.backend.sessionDidExit()
+        Attachment.storeDetached(closed)
+    }
+
+    /// The contact string of the active session (`session=<key>`), `""` when there is none.
+    public var contact: String {
+        attachment.withLock { $0.map { "session=\($0.key)" } ?? "" }
+    }
+
+    /// A description of the resource manager (`drmaa_get_DRM_system`).
+    public var drmsInfo: String { system.drmsInfo }
+    /// The name and version of this implementation (`drmaa_get_DRMAA_implementation`).
+    public var drmaaImplementation: String { system.drmaaImplementation }
+    /// The DRMAA version, 1.0 (`drmaa_version`).
+    public var version: Version { Self.version }
+
+    /// True between ``initialize(contact:)`` and ``exit()``.
+    public var isActive: Bool { attachment.withLock { $0 != nil } }
+
+    private func active() throws(DRMAAError) -> Attachment {
+        guard let active = attachment.withLock({ $0 }) else {
+            throw DRMAAError(.noActiveSession, "no active DRMAA session: call initialize (drmaa_init) first")
+        }
+        return active
+    }
+
+    // MARK: Templates
+
+    /// A new, empty job template (`drmaa_allocate_job_template`); needs an active session.
+    public func createJobTemplate() throws(DRMAAError) -> JobTemplate {
+        _ = try active()
+        return JobTemplate()
+    }
+
+    /// Releases a template (`drmaa_delete_job_template`). Templates are values, so this does
+    /// nothing; submitted jobs are never affected. Allowed without a session.
+    public func deleteJobTemplate(_ template: JobTemplate) {}
+
+    // MARK: Submission
+
+    /// Submits one job (`drmaa_run_job`) and returns its id.
+    public func runJob(_ template: JobTemplate) throws(DRMAAError) -> String {
+        let session = try active()
+        let id = String(JobIDs.next())
+        let request = try session.builder(template).request(jobID: id, bulkJobID: nil, taskIndex: nil)
+        try session.submit([request], bulkJobID: nil, template: template)
+        return id
+    }
+
+    /// Submits a bulk job (`drmaa_run_bulk_jobs`): tasks `beginIndex`, `beginIndex + step`, …
+    /// up to `endIndex`, with ids `"<job>.<index>"`, returned in index order.
+    public func runBulkJobs(_ template: JobTemplate, beginIndex: Int, endIndex: Int, step: Int) throws(DRMAAError) -> [String] {
+        let session = try active()
+        guard beginIndex >= 1, endIndex >= beginIndex, step >= 1, endIndex <= Int(Int32.max) else {
+            throw .invalidArgument("bulk job indexes \(beginIndex)...\(endIndex) step \(step) are invalid: need 1 <= begin <= end <= 2147483647 and step >= 1")
+        }
+        let bulkID = String(JobIDs.next())
+        let builder = session.builder(template)
+        var requests: [JobRequest] = []
+        requests.reserveCapacity((endIndex - beginIndex) / step + 1)
+        for index in stride(from: beginIndex, through: endIndex, by: step) {
+            requests.append(try builder.request(jobID: "\(bulkID).\(index)", bulkJobID: bulkID, taskIndex: index))
+        }
+        try session.submit(requests, bulkJobID: bulkID, template: template)
+        return requests.map(\.jobID)
+    }
+
+    // MARK: Control and status
+
+    /// Suspends, resumes, holds, releases or terminates a job (`drmaa_control`). A bulk job id
+    /// applies the action to each of its tasks, and `SESSION_ALL` to every job of the session;
+    /// then jobs for which the action is not legal are skipped.
+    public func control(_ jobID: String, _ action: JobControlAction) throws(DRMAAError) {
+        let session = try active()
+        let targets = try session.table.controlTargets(jobID)
+        let many = jobID == Self.jobIDsSessionAll || targets.count != 1 || targets.first?.id != jobID
+        for target in targets {
+            do throws(DRMAAError) {
+                guard try target.state.decide(action, jobID: target.id) == .perform else { continue }
+                try session.backend.control(target.id, action)
+            } catch {
+                if !many { throw error }
+            }
+        }
+    }
+
+    /// The state of a job (`drmaa_job_ps`).
+    public func jobStatus(_ jobID: String) throws(DRMAAError) -> JobState {
+        try active().table.status(jobID)
+    }
+
+    // MARK: Waiting
+
+    /// Waits for a job (or any job, with ``jobIDsSessionAny``) to finish, reaps it and returns its
+    /// outcome (`drmaa_wait`). Throws `EXIT_TIMEOUT` when the timeout expires first, and
+    /// `INVALID_JOB` for unknown or already reaped jobs.
+    public func wait(_ jobID: String, timeout: Timeout = .forever) throws(DRMAAError) -> JobInfo {
+        let session = try active()
+        return try session.table.blockingWait(timeout: timeout, session.table.waitAttempt(jobID))
+    }
+
+    /// Waits until every listed job has finished (`drmaa_synchronize`); unknown and reaped ids
+    /// count as finished, ``jobIDsSessionAll`` means every job of the session. With `dispose`,
+    /// the jobs are reaped, otherwise they remain for ``wait(_:timeout:)-(String,_)``.
+    public func synchronize(_ jobIDs: [String], timeout: Timeout = .forever, dispose: Bool = false) throws(DRMAAError) {
+        let session = try active()
+        try session.table.blockingWait(timeout: timeout, session.table.synchronizeAttempt(jobIDs, dispose: dispose))
+    }
+
+    /// The async form of ``wait(_:timeout:)-(String,_)``; suspends without blocking a thread.
+    public func wait(_ jobID: String, timeout: Timeout = .forever) async throws(DRMAAError) -> JobInfo {
+        let session = try active()
+        return try await session.table.asyncWait(timeout: timeout, session.table.waitAttempt(jobID))
+    }
+
+    /// The async form of ``synchronize(_:timeout:dispose:)-(_,_,Bool)``.
+    public func synchronize(_ jobIDs: [String], timeout: Timeout = .forever, dispose: Bool = false) async throws(DRMAAError) {
+        let session = try active()
+        try await session.table.asyncWait(timeout: timeout, session.table.synchronizeAttempt(jobIDs, dispose: dispose))
+    }
+
+    // MARK: Contact strings
+
+    /// Splits `name=value;name=value`; `session` is ours, the rest goes to the backend.
+    static func parseContact(_ contact: String) throws(DRMAAError) -> (key: String?, options: [(name: String, value: String)]) {
+        var key: String?
+        var options: [(name: String, value: String)] = []
+        for part in contact.split(separator: ";", omittingEmptySubsequences: true) {
+            let pair = part.trimmingSpaces
+            if pair.isEmpty { continue }
+            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                throw DRMAAError(.invalidContactString, "contact string '\(contact)' is invalid: '\(pair)' is not name=value (expected e.g. 'session=<key>')")
+            }
+            let name = String(pair[..<equals]), value = String(pair[pair.index(after: equals)...])
+            if name == "session" {
+                guard !value.isEmpty else {
+                    throw DRMAAError(.invalidContactString, "contact string '\(contact)' has an empty session key")
+                }
+                key = value
+            } else {
+                options.append((name, value))
+            }
+        }
+        return (key, options)
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: Substring {
+        var s = self
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " { s = s.dropLast() }
+        return s
+    }
+}
+
+/// A session's live parts: its key, job table and backend. Kept in a process-wide registry
+/// while the session is exited, so that `initialize(contact:)` can re-attach to it.
+final class Attachment: Sendable {
+    let key: String
+    let table: JobTable
+    let backend: any Backend
+
+    init(key: String, table: JobTable, backend: any Backend) {
+        (self.key, self.table, self.backend) = (key, table, backend)
+    }
+
+    func builder(_ template: JobTemplate) -> RequestBuilder {
+        RequestBuilder(template: template, homeDirectory: backend.homeDirectory, now: backend.clock.now(), timeZone: backend.timeZone)
+    }
+
+    func submit(_ requests: [JobRequest], bulkJobID: String?, template: JobTemplate) throws(DRMAAError) {
+        try backend.validate(template)
+        let ids = requests.map(\.jobID)
+        table.add(ids, bulkJobID: bulkJobID, state: template.jobSubmissionState == .hold ? .userOnHold : .queuedActive)
+        do throws(DRMAAError) {
+            try backend.submit(requests)
+        } catch {
+            table.remove(ids, bulkJobID: bulkJobID)
+            throw error
+        }
+    }
+
+    private static let detached = Mutex<[String: Attachment]>([:])
+    private static let sessionCounter = Atomic<Int>(0)
+    /// Distinguishes this process's session keys from another process's.
+    private static let processNonce: String = {
+        var generator = SystemRandomNumberGenerator()
+        return String(generator.next() & 0xFFFF_FFFF, radix: 16)
+    }()
+
+    static func newKey() -> String {
+        "\(processNonce)-\(sessionCounter.add(1, ordering: .relaxed).newValue)"
+    }
+
+    static func storeDetached(_ attachment: Attachment) {
+        detached.withLock { $0[attachment.key] = attachment }
+    }
+
+    static func takeDetached(key: String) -> Attachment? {
+        detached.withLock { $0.removeValue(forKey: key) }
+    }
+}
+
+/// Job ids: a process-wide counter from 1, never reused, even across sessions.
+enum JobIDs {
+    private static let counter = Atomic<Int>(0)
+    static func next() -> Int { counter.add(1, ordering: .relaxed).newValue }
+}

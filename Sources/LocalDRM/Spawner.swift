@@ -1,0 +1,117 @@
+import CLocalDRM
+import DRMAACore
+import Glibc
+
+/// Why a job could not be started; it ends FAILED with `wasAborted` and this text as its reason.
+struct StartFailure: Error {
+    let reason: String
+}
+
+/// Starts one job as a child process with `posix_spawn`.
+///
+/// The child gets: its own process group; an empty signal mask and default handlers for every
+/// signal; exactly fds 0, 1 and 2 (the job's stdin, stdout and stderr files); the working
+/// directory; the environment; argv exactly as given. No shell is involved.
+enum Spawner {
+    /// Environment variables LocalDRM sets in every job.
+    static let jobIDVariable = "DRMAA_JOB_ID"
+    /// Set in bulk tasks only: the task index.
+    static let taskIDVariable = "DRMAA_TASK_ID"
+
+    /// Spawns the job and returns its pid. Files are opened here, in the parent, so that every
+    /// failure names the file and the reason.
+    static func spawn(_ job: JobRequest, baseEnvironment: [String]) throws(StartFailure) -> pid_t {
+        let environment = mergedEnvironment(job, base: baseEnvironment)
+        var descriptors: [Int32] = []
+        defer { for fd in descriptors { Syscall.close(fd) } }
+        func open(_ path: String, _ flags: Int32, _ what: String) throws(StartFailure) -> Int32 {
+            do {
+                let fd = try Syscall.open(path, flags)
+                descriptors.append(fd)
+                return fd
+            } catch {
+                throw StartFailure(reason: "cannot open \(what) '\(path)': \(error)")
+            }
+        }
+        let directory = try open(job.workingDirectory, O_RDONLY | O_DIRECTORY, "working directory")
+        let executable = try resolveCommand(job.remoteCommand, workingDirectory: job.workingDirectory, environment: environment)
+        let input = try open(job.inputPath ?? "/dev/null", O_RDONLY, "input file")
+        let outputFlags = O_WRONLY | O_CREAT | O_APPEND
+        let output = try open(job.outputPath ?? defaultStreamPath(job, "o"), outputFlags, "output file")
+        let error = job.joinFiles ? output : try open(job.errorPath ?? defaultStreamPath(job, "e"), outputFlags, "error file")
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // 1. The standard streams. Every source fd is >= 3 (Syscall.open), so no dup2 clobbers another source.
+        posix_spawn_file_actions_adddup2(&actions, input, 0)
+        posix_spawn_file_actions_adddup2(&actions, output, 1)
+        posix_spawn_file_actions_adddup2(&actions, error, 2)
+        // 2. The working directory, by descriptor: it was checked above, and cannot be swapped now.
+        clocaldrm_spawn_addfchdir(&actions, directory)
+        // 3. Nothing else is inherited (our fds are O_CLOEXEC, but the host's may not be).
+        clocaldrm_spawn_addclosefrom(&actions, 3)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv = [job.remoteCommand] + job.arguments
+        do {
+            return try Syscall.spawn(executable, argv, environment, &actions, &attributes)
+        } catch {
+            throw StartFailure(reason: "cannot execute '\(executable)': \(error)")
+        }
+    }
+
+    /// The submitter's environment, overridden by `drmaa_v_env`, plus LocalDRM's job variables.
+    static func mergedEnvironment(_ job: JobRequest, base: [String]) -> [String] {
+        var ours: [(String, String)] = [(jobIDVariable, job.jobID)]
+        if let index = job.taskIndex { ours.append((taskIDVariable, String(index))) }
+        ours += job.environment
+        var overridden = Set<Substring>()
+        for (name, _) in ours { overridden.insert(Substring(name)) }
+        var result: [String] = []
+        result.reserveCapacity(base.count + ours.count)
+        for entry in base {
+            let name = entry.firstIndex(of: "=").map { entry[..<$0] } ?? Substring(entry)
+            if !overridden.contains(name) { result.append(entry) }
+        }
+        var seen = Set<String>()
+        for (name, value) in ours.reversed() where seen.insert(name).inserted {
+            result.append("\(name)=\(value)")
+        }
+        return result
+    }
+
+    /// A command with a `/` is a path (relative to the working directory); a bare name is
+    /// looked up on the job's `PATH`.
+    static func resolveCommand(_ command: String, workingDirectory: String, environment: [String]) throws(StartFailure) -> String {
+        if command.contains("/") {
+            return command.hasPrefix("/") ? command : workingDirectory + "/" + command
+        }
+        let path = environment.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? "/usr/local/bin:/usr/bin:/bin"
+        for directory in path.split(separator: ":", omittingEmptySubsequences: false) {
+            let base = directory.isEmpty ? workingDirectory : String(directory)
+            let candidate = base + "/" + command
+            if Syscall.isExecutableFile(candidate) { return candidate }
+        }
+        throw StartFailure(reason: "command '\(command)' was not found on the job's PATH (\(path))")
+    }
+
+    /// Grid Engine's default for an unset output or error path: `<job name>.o<job id>` (or `.e`)
+    /// in the working directory; for a bulk task `<job name>.o<job id>.<task index>`.
+    static func defaultStreamPath(_ job: JobRequest, _ letter: Character) -> String {
+        let id = job.bulkJobID.map { "\($0).\(job.taskIndex ?? 0)" } ?? job.jobID
+        let name = job.jobName.replacing("/", with: "_")
+        return job.workingDirectory + (job.workingDirectory.hasSuffix("/") ? "" : "/") + "\(name).\(letter)\(id)"
+    }
+}

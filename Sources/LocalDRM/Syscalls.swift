@@ -1,0 +1,228 @@
+import CLocalDRM
+import Glibc
+
+/// An error number returned by a system call.
+struct Errno: Error, Equatable, CustomStringConvertible {
+    let rawValue: Int32
+
+    static let interrupted = Errno(rawValue: EINTR)
+    static let noChild = Errno(rawValue: ECHILD)
+    static let noSuchProcess = Errno(rawValue: ESRCH)
+    static let wouldBlock = Errno(rawValue: EAGAIN)
+
+    /// The C library's text for the error, such as `No such file or directory`.
+    var description: String { String(cString: strerror(rawValue)) }
+
+    /// The calling thread's current `errno`.
+    static var current: Errno { Errno(rawValue: errno) }
+}
+
+/// The exit status and resource usage of a reaped child.
+struct ReapedProcess {
+    var status: Int32
+    var usage: rusage
+}
+
+/// The one place that calls the raw system calls LocalDRM needs.
+///
+/// Each function retries on `EINTR` and throws the typed ``Errno``; nothing else in LocalDRM
+/// reads `errno`.
+enum Syscall {
+    /// Runs `body` until it does not fail with `EINTR`; a result of -1 throws `errno`.
+    @inline(__always)
+    private static func retrying<T: FixedWidthInteger>(_ body: () -> T) throws(Errno) -> T {
+        while true {
+            let result = body()
+            if result != -1 { return result }
+            let error = Errno.current
+            if error != .interrupted { throw error }
+        }
+    }
+
+    /// Opens a file with `O_CLOEXEC`, moved to a descriptor >= 3 so that it can never collide
+    /// with the standard streams it is later duplicated onto.
+    /// The corresponding C function is `open(2)`.
+    static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o666) throws(Errno) -> Int32 {
+        let fd = try retrying { Glibc.open(path, flags | O_CLOEXEC, mode) }
+        guard fd < 3 else { return fd }
+        defer { close(fd) }
+        return try retrying { fcntl(fd, F_DUPFD_CLOEXEC, Int32(3)) }
+    }
+
+    /// The corresponding C function is `close(2)`; errors are ignored (the descriptor is gone either way).
+    static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+
+    /// Sends a signal to a process group. Refuses the special targets 0 and 1, which would
+    /// signal our own group or every process. The corresponding C function is `kill(2)` with `-pgid`.
+    static func signalGroup(_ pgid: pid_t, _ signal: Int32) throws(Errno) {
+        precondition(pgid > 1, "refusing to signal process group \(pgid)")
+        _ = try retrying { kill(-pgid, signal) }
+    }
+
+    /// Reaps a child that has exited, with its resource usage. The corresponding C function is `wait4(2)`.
+    static func reap(_ pid: pid_t) throws(Errno) -> ReapedProcess {
+        precondition(pid > 0, "refusing to wait for pid \(pid)")
+        var status: Int32 = 0
+        var usage = rusage()
+        _ = try retrying { wait4(pid, &status, 0, &usage) }
+        return ReapedProcess(status: status, usage: usage)
+    }
+
+    /// The corresponding C function is `pidfd_open(2)`.
+    static func pidfdOpen(_ pid: pid_t) throws(Errno) -> Int32 {
+        try retrying { clocaldrm_pidfd_open(pid) }
+    }
+
+    /// The corresponding C function is `epoll_create1(2)` with `EPOLL_CLOEXEC`.
+    static func epollCreate() throws(Errno) -> Int32 {
+        try retrying { clocaldrm_epoll_create() }
+    }
+
+    /// Watches `fd` for readability, tagging its events with `token`. The corresponding C function is `epoll_ctl(2)`.
+    static func epollAdd(_ epoll: Int32, _ fd: Int32, token: UInt64) throws(Errno) {
+        _ = try retrying { clocaldrm_epoll_add(epoll, fd, token) }
+    }
+
+    /// The corresponding C function is `epoll_ctl(2)` with `EPOLL_CTL_DEL`.
+    static func epollRemove(_ epoll: Int32, _ fd: Int32) {
+        _ = try? retrying { clocaldrm_epoll_del(epoll, fd) }
+    }
+
+    /// Waits for events and returns their tokens. The corresponding C function is `epoll_wait(2)`.
+    static func epollWait(_ epoll: Int32, into tokens: inout [UInt64], timeoutMilliseconds: Int32) throws(Errno) -> Int {
+        let capacity = Int32(tokens.count)
+        return Int(try tokens.withUnsafeMutableBufferPointer { (buffer) throws(Errno) in
+            try retrying { clocaldrm_epoll_wait(epoll, buffer.baseAddress!, capacity, timeoutMilliseconds) }
+        })
+    }
+
+    /// A non-blocking, close-on-exec eventfd. The corresponding C function is `eventfd(2)`.
+    static func eventFD() throws(Errno) -> Int32 {
+        try retrying { clocaldrm_eventfd() }
+    }
+
+    /// Adds one to an eventfd. The corresponding C function is `write(2)`.
+    static func signalEventFD(_ fd: Int32) {
+        var one: UInt64 = 1
+        _ = try? retrying { write(fd, &one, 8) }
+    }
+
+    /// Empties an eventfd or timerfd. The corresponding C function is `read(2)`.
+    static func drain(_ fd: Int32) {
+        var value: UInt64 = 0
+        _ = try? retrying { read(fd, &value, 8) }
+    }
+
+    /// A monotonic, non-blocking, close-on-exec timerfd. The corresponding C function is `timerfd_create(2)`.
+    static func timerFD() throws(Errno) -> Int32 {
+        try retrying { clocaldrm_timerfd() }
+    }
+
+    /// Arms a timerfd for an absolute monotonic time in nanoseconds (0 disarms).
+    /// The corresponding C function is `timerfd_settime(2)`.
+    static func armTimer(_ fd: Int32, atMonotonicNanoseconds deadline: Int64) throws(Errno) {
+        _ = try retrying { clocaldrm_timerfd_arm(fd, deadline) }
+    }
+
+    /// The corresponding C function is `clock_gettime(2)` with `CLOCK_MONOTONIC`.
+    static func monotonicNanoseconds() -> Int64 { clocaldrm_monotonic_ns() }
+
+    /// Seconds since the epoch. The corresponding C function is `clock_gettime(2)` with `CLOCK_REALTIME`.
+    static func realtimeSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+
+    /// True if `path` is a regular file this process may execute. The corresponding C functions are `stat(2)` and `access(2)`.
+    static func isExecutableFile(_ path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return false }
+        return access(path, X_OK) == 0
+    }
+
+    /// Spawns a process. The corresponding C function is `posix_spawn(3)`, which reports a failed
+    /// file action or `exec` in the child as its result.
+    static func spawn(
+        _ path: String, _ arguments: [String], _ environment: [String],
+        _ actions: inout posix_spawn_file_actions_t, _ attributes: inout posix_spawnattr_t
+    ) throws(Errno) -> pid_t {
+        var pid: pid_t = 0
+        let result = withCStrings(arguments) { argv in
+            withCStrings(environment) { envp in
+                posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+            }
+        }
+        guard result == 0 else { throw Errno(rawValue: result) }
+        return pid
+    }
+
+    /// The number of CPUs online. The corresponding C function is `sysconf(3)`.
+    static func onlineProcessors() -> Int {
+        max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    }
+
+    /// The home directory of the current user: `$HOME`, else the password database.
+    /// The corresponding C function is `getpwuid_r(3)`.
+    static func homeDirectory() -> String {
+        if let home = getenv("HOME"), home.pointee != 0 { return String(cString: home) }
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        if getpwuid_r(getuid(), &entry, &buffer, buffer.count, &result) == 0, result != nil, let dir = entry.pw_dir {
+            return String(cString: dir)
+        }
+        return "/"
+    }
+
+    /// The process's environment as `name=value` strings. The corresponding C variable is `environ`.
+    static func environment() -> [String] {
+        var result: [String] = []
+        guard var entry = clocaldrm_environ() else { return result }
+        while let pointer = entry.pointee {
+            result.append(String(cString: pointer))
+            entry += 1
+        }
+        return result
+    }
+
+    /// Seconds east of UTC of local time at an instant. The corresponding C function is `localtime_r(3)`.
+    static func utcOffset(at instant: Int64) -> Int {
+        var time = time_t(instant)
+        var parts = tm()
+        guard localtime_r(&time, &parts) != nil else { return 0 }
+        return Int(parts.tm_gmtoff)
+    }
+
+    /// Starts a detached thread with every signal blocked, so that signals sent to a host
+    /// process (such as Python) are never delivered to it. The corresponding C function is `pthread_create(3)`.
+    static func startThread(_ body: @escaping @Sendable () -> Void) throws(Errno) {
+        final class Box: Sendable {
+            let body: @Sendable () -> Void
+            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+        }
+        var thread = pthread_t()
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        let result = pthread_create(&thread, nil, { raw in
+            clocaldrm_block_all_signals()
+            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+            box.body()
+            return nil
+        }, box)
+        guard result == 0 else {
+            Unmanaged<Box>.fromOpaque(box).release()
+            throw Errno(rawValue: result)
+        }
+        pthread_detach(thread)
+    }
+}
+
+/// Calls `body` with a NULL-terminated C array of the strings.
+func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    pointers.append(nil)
+    defer { for pointer in pointers { free(pointer) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
