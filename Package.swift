@@ -12,12 +12,14 @@ let package = Package(
     products: [
         .library(name: "DRMAACore", targets: ["DRMAACore"]),
         .library(name: "LocalDRM", targets: ["LocalDRM"]),
+        .library(name: "EmbeddedDRM", targets: ["EmbeddedDRM"]),
     ] + examples.map { .executable(name: $0, targets: [$0]) },
     targets: [
         .target(name: "DRMAACore"),
         .target(name: "CLocalDRM"),
         .target(name: "LocalDRM", dependencies: ["DRMAACore", "CLocalDRM"]),
-        .testTarget(name: "DRMAACoreTests", dependencies: ["DRMAACore"]),
+        .target(name: "EmbeddedDRM", dependencies: ["DRMAACore"]),
+        .testTarget(name: "DRMAACoreTests", dependencies: ["DRMAACore", "EmbeddedDRM"]),
         .testTarget(name: "LocalDRMTests", dependencies: ["LocalDRM", "DRMAACore"]),
     ] + examples.map {
         .executableTarget(name: $0, dependencies: ["LocalDRM", "DRMAACore"], path: "Examples/\($0)")

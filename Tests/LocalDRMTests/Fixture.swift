@@ -1,0 +1,76 @@
+import DRMAACore
+import Foundation
+import Glibc
+import LocalDRM
+import Testing
+
+/// A LocalDRM session whose jobs' home is a fresh temporary directory; ends every job it
+/// started and removes the directory when done.
+final class Fixture: Sendable {
+    let home: String
+    let session: Session
+
+    init(slots: Int = 4) throws {
+        home = NSTemporaryDirectory() + "drmaa-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        session = Session(system: LocalDRM(configuration: .init(slots: slots, homeDirectory: home)))
+        try session.initialize()
+    }
+
+    deinit {
+        if session.isActive {
+            try? session.control(Session.jobIDsSessionAll, .terminate)
+            try? session.synchronize([Session.jobIDsSessionAll], timeout: .seconds(30), dispose: true)
+            try? session.exit()
+        }
+        try? FileManager.default.removeItem(atPath: home)
+    }
+
+    /// A template running `command` with `args`, its output in `out` and errors in `err` under home.
+    func template(_ command: String, _ args: [String] = [], output: String? = ":$drmaa_hd_ph$/out") -> JobTemplate {
+        var template = JobTemplate()
+        template.remoteCommand = command
+        template.args = args
+        template.outputPath = output
+        template.errorPath = ":$drmaa_hd_ph$/err"
+        return template
+    }
+
+    /// A shell job: `/bin/sh -c script`.
+    func shell(_ script: String) -> JobTemplate {
+        template("/bin/sh", ["-c", script])
+    }
+
+    func path(_ name: String) -> String { home + "/" + name }
+
+    func read(_ name: String) -> String {
+        (try? String(contentsOfFile: path(name), encoding: .utf8)) ?? ""
+    }
+
+    /// Waits (briefly polling) until a file exists and is not empty; for pids written by jobs.
+    func awaitFile(_ name: String, seconds: Double = 10) -> String {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let text = read(name).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !text.isEmpty { return text }
+            usleep(5_000)
+        }
+        return ""
+    }
+}
+
+/// The state letter of a process in /proc (`R`, `S`, `T`, `Z`…), nil if it does not exist.
+func processState(_ pid: Int32) -> Character? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return nil }
+    return stat[stat.index(close, offsetBy: 2)]
+}
+
+/// Polls until the process is in `state` (or gone, for nil); false after a few seconds.
+func awaitProcess(_ pid: Int32, state: Character?) -> Bool {
+    for _ in 0..<1000 {
+        if processState(pid) == state { return true }
+        usleep(5_000)
+    }
+    return false
+}
