@@ -25,8 +25,18 @@ final class LocalBackend: Backend {
         var phase: Phase
         var terminateRequested = false
         var startTime: Double = 0
-        /// Pending while `drmaa_start_time` lies in the future.
+        /// True while `drmaa_start_time` lies in the future: the job is not in the queue yet.
+        var waitsForStartTime = false
+        /// The supervisor timer that ends the wait, for cancelling it.
         var startTimer: UInt64?
+        /// Deadline and wall-clock limit timers, cancelled when the job finishes.
+        var timers: [UInt64] = []
+        /// Run-duration limit timers: they count only running time, so suspension cancels them.
+        var runTimers: [UInt64] = []
+        /// Seconds spent running before the current run (suspensions excluded).
+        var ranBefore: Double = 0
+        /// Monotonic time (ns) the current run began.
+        var runningSince: Int64 = 0
     }
 
     struct State {
@@ -77,7 +87,8 @@ final class LocalBackend: Backend {
         state.withLock { state in
             for request in requests {
                 let waitsForStart = request.startTime.map { Double($0) > wallNow } ?? false
-                state.jobs[request.jobID] = Job(request: request, environment: environment, phase: request.hold ? .held : .queued)
+                state.jobs[request.jobID] = Job(request: request, environment: environment, phase: request.hold ? .held : .queued,
+                                                waitsForStartTime: waitsForStart)
                 if waitsForStart {
                     delayed.append((request.jobID, now + Int64((Double(request.startTime!) - wallNow) * 1e9)))
                 } else if !request.hold {
@@ -89,13 +100,84 @@ final class LocalBackend: Backend {
             let token = supervisor.schedule(atMonotonic: deadline) { [weak self] in self?.startTimeReached(id) }
             state.withLock { $0.jobs[id]?.startTimer = token }
         }
+        for request in requests {
+            guard let deadline = request.deadlineTime else { continue }
+            let at = now + Int64(max(0, Double(deadline) - wallNow) * 1e9)
+            let token = supervisor.schedule(atMonotonic: at) { [weak self] in self?.deadlineReached(request.jobID) }
+            state.withLock { $0.jobs[request.jobID]?.timers.append(token) }
+        }
         schedule()
+    }
+
+    /// `drmaa_deadline_time` has come: a pending job is terminated (it never ran); a started one
+    /// is killed with SIGKILL, as a hard limit would.
+    private func deadlineReached(_ id: String) {
+        state.withLock { state in
+            guard let job = state.jobs[id] else { return }
+            switch job.phase {
+            case .queued, .held:
+                if let timer = job.startTimer { supervisor.cancel(timer) }
+                for timer in job.timers { supervisor.cancel(timer) }
+                state.jobs[id] = nil
+                table.reportFinished(id, JobOutcome(termination: .aborted(reason: "its drmaa_deadline_time passed before it started"), usage: nil))
+            case .starting:
+                state.jobs[id]?.terminateRequested = true
+                table.reportTerminating(id)
+            case .running(let pid), .suspended(let pid):
+                try? Syscall.signalGroup(pid, SIGKILL)
+            case .exited:
+                break
+            }
+        }
+    }
+
+    /// A limit timer fired: signal the job's group if it still runs (SIGKILL for hard limits,
+    /// the warning signal for soft ones).
+    private func limitReached(_ id: String, _ signal: Int32) {
+        state.withLock { state in
+            switch state.jobs[id]?.phase {
+            case .running(let pid)?, .suspended(let pid)?: try? Syscall.signalGroup(pid, signal)
+            default: break
+            }
+        }
+    }
+
+    /// Arms the wall-clock limits of a job that just started (called with the lock held).
+    private func armWallclockLimits(_ job: inout Job, now: Int64) {
+        let id = job.request.jobID
+        for (limit, signal) in [(job.request.hardWallclockLimit, SIGKILL), (job.request.softWallclockLimit, LocalDRM.softWallclockSignal)] {
+            guard let limit else { continue }
+            job.timers.append(supervisor.schedule(atMonotonic: now + Int64(limit) * 1_000_000_000) { [weak self] in
+                self?.limitReached(id, signal)
+            })
+        }
+    }
+
+    /// Arms the run-duration limits for the time the job has left to run (lock held).
+    private func armRunLimits(_ job: inout Job, now: Int64) {
+        let id = job.request.jobID
+        job.runningSince = now
+        for (limit, signal) in [(job.request.hardRunDurationLimit, SIGKILL), (job.request.softRunDurationLimit, LocalDRM.softRunDurationSignal)] {
+            guard let limit else { continue }
+            let remaining = max(0, Double(limit) - job.ranBefore)
+            job.runTimers.append(supervisor.schedule(atMonotonic: now + Int64(remaining * 1e9)) { [weak self] in
+                self?.limitReached(id, signal)
+            })
+        }
+    }
+
+    /// Stops the run-duration clock of a job being suspended (lock held).
+    private func pauseRunLimits(_ job: inout Job, now: Int64) {
+        job.ranBefore += Double(now - job.runningSince) / 1e9
+        for timer in job.runTimers { supervisor.cancel(timer) }
+        job.runTimers = []
     }
 
     /// A job's `drmaa_start_time` has come: it joins the queue (unless it is held).
     private func startTimeReached(_ id: String) {
         state.withLock { state in
             guard var job = state.jobs[id] else { return }
+            job.waitsForStartTime = false
             job.startTimer = nil
             state.jobs[id] = job
             if case .queued = job.phase { state.queue.append(id) }
@@ -132,6 +214,9 @@ final class LocalBackend: Backend {
             guard var job = state.jobs[id] else { return }
             job.phase = .running(pid: pid)
             job.startTime = startTime
+            let now = Syscall.monotonicNanoseconds()
+            armWallclockLimits(&job, now: now)
+            armRunLimits(&job, now: now)
             state.jobs[id] = job
             if job.terminateRequested {
                 try? Syscall.signalGroup(pid, SIGKILL)
@@ -162,6 +247,7 @@ final class LocalBackend: Backend {
             state.running -= 1
             return job
         }) else { return }
+        for timer in job.timers + job.runTimers { supervisor.cancel(timer) }
         var usage = ResourceUsage()
         usage.submissionTime = job.request.submissionTime
         usage.startTime = startTime
@@ -208,10 +294,12 @@ final class LocalBackend: Backend {
             case (.suspend, .running(let pid)):
                 try signal(pid, SIGSTOP, jobID)
                 job.phase = .suspended(pid: pid)
+                pauseRunLimits(&job, now: Syscall.monotonicNanoseconds())
                 table.reportState(jobID, .userSuspended)
             case (.resume, .suspended(let pid)):
                 try signal(pid, SIGCONT, jobID)
                 job.phase = .running(pid: pid)
+                armRunLimits(&job, now: Syscall.monotonicNanoseconds())
                 table.reportState(jobID, .running)
             case (.hold, .queued):
                 job.phase = .held
@@ -219,11 +307,12 @@ final class LocalBackend: Backend {
             case (.hold, .held), (.release, _):
                 guard case .held = job.phase else { return false }
                 job.phase = .queued
-                if job.startTimer == nil { state.queue.append(jobID) }
+                if !job.waitsForStartTime { state.queue.append(jobID) }
                 table.reportState(jobID, .queuedActive)
                 return true
             case (.terminate, .queued), (.terminate, .held):
                 if let timer = job.startTimer { supervisor.cancel(timer) }
+                for timer in job.timers { supervisor.cancel(timer) }
                 remove = true
                 table.reportFinished(jobID, JobOutcome(termination: .aborted(reason: "terminated through drmaa_control before it started"), usage: nil))
             case (.terminate, .starting):

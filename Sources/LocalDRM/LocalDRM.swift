@@ -43,6 +43,13 @@ public struct LocalDRM: DRMSystem {
         self.configuration = configuration
     }
 
+    /// The warning signal sent to a job's process group when it reaches its soft wall-clock limit
+    /// (`drmaa_wct_slimit`): SIGUSR1, as Grid Engine sends for `s_rt`.
+    public static let softWallclockSignal: Int32 = 10
+    /// The warning signal for the soft run-duration limit (`drmaa_duration_slimit`): SIGXCPU,
+    /// as Grid Engine sends for `s_cpu`.
+    public static let softRunDurationSignal: Int32 = 24
+
     /// The implementation's name and version.
     public static let implementation = "swift-drmaa 0.1.0 (DRMAA 1.0)"
 

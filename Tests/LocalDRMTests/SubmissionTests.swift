@@ -149,4 +149,36 @@ struct SubmissionTests {
         #expect(f.read("echo.o\(id)") == "default\n")
         #expect(FileManager.default.fileExists(atPath: f.path("echo.e\(id)")))
     }
+
+    @Test("§10.42 a job with drmaa_start_time ahead is not RUNNING before then, and runs afterwards")
+    func item42_startTime() throws {
+        let f = try Fixture()
+        let start = Date(timeIntervalSinceNow: 2).timeIntervalSince1970.rounded(.up)
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy/MM/dd HH:mm:ss"
+        formatter.timeZone = .current
+        var template = f.template("/bin/date", ["+%s"])
+        template.startTime = formatter.string(from: Date(timeIntervalSince1970: start))
+        let id = try f.session.runJob(template)
+        #expect(try f.session.jobStatus(id) == .queuedActive)
+        let info = try f.session.wait(id)
+        #expect(info.hasExited)
+        let ranAt = try #require(Double(f.read("out").trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(ranAt >= start)
+    }
+
+    @Test("a held job whose start time passed while held runs once released")
+    func heldThenStartTimeThenRelease() throws {
+        let f = try Fixture()
+        var template = f.template("/bin/echo", ["late"])
+        template.jobSubmissionState = .hold
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy/MM/dd HH:mm:ss"
+        template.startTime = formatter.string(from: Date(timeIntervalSinceNow: 1))
+        let id = try f.session.runJob(template)
+        #expect(throws: DRMAAError.self) { try f.session.wait(id, timeout: .seconds(2)) }
+        try f.session.control(id, .release)
+        #expect(try f.session.wait(id).hasExited)
+        #expect(f.read("out") == "late\n")
+    }
 }
