@@ -20,15 +20,16 @@ public struct LocalDRM: DRMSystem {
         /// The local time zone for partial timestamps without a zone.
         public var timeZone: any TimeZoneRule
 
-        /// Settings; each one left `nil` takes its default: one slot per online CPU, `$HOME`
-        /// (else the password database), the system clock and time zone.
+        /// Settings; each one left `nil` takes its default: `$DRMAA_LOCAL_SLOTS` slots if set,
+        /// else one per online CPU; `$HOME` (else the password database); the system clock and time zone.
         public init(
             slots: Int? = nil,
             homeDirectory: String? = nil,
             clock: any WallClock = SystemClock(),
             timeZone: any TimeZoneRule = SystemTimeZone()
         ) {
-            self.slots = max(1, slots ?? Syscall.onlineProcessors())
+            let fromEnvironment = Syscall.environmentValue(LocalDRM.slotsVariable).flatMap { Int($0) }
+            self.slots = max(1, slots ?? fromEnvironment ?? Syscall.onlineProcessors())
             self.homeDirectory = homeDirectory ?? Syscall.homeDirectory()
             self.clock = clock
             self.timeZone = timeZone
@@ -49,6 +50,9 @@ public struct LocalDRM: DRMSystem {
     /// The warning signal for the soft run-duration limit (`drmaa_duration_slimit`): SIGXCPU,
     /// as Grid Engine sends for `s_cpu`.
     public static let softRunDurationSignal: Int32 = 24
+
+    /// The environment variable that sets the default number of slots (for C and CLI users).
+    public static let slotsVariable = "DRMAA_LOCAL_SLOTS"
 
     /// The implementation's name and version.
     public static let implementation = "swift-drmaa 0.1.0 (DRMAA 1.0)"

@@ -177,6 +177,11 @@ enum Syscall {
         return "/"
     }
 
+    /// The value of one environment variable. The corresponding C function is `getenv(3)`.
+    static func environmentValue(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+
     /// The process's environment as `name=value` strings. The corresponding C variable is `environ`.
     static func environment() -> [String] {
         var result: [String] = []
