@@ -65,8 +65,10 @@ public final class JobTable: Sendable {
                 tasks.unreaped -= 1
                 bulkTasks[bulk] = tasks.unreaped == 0 ? nil : tasks
             }
-            if finishedHead > 1024 && finishedHead * 2 > finishedOrder.count {
-                finishedOrder.removeFirst(finishedHead)
+            // Jobs reaped by id leave stale entries behind; drop them once they outnumber the live
+            // ones, so the list stays proportional to the table (amortised O(1) per reap).
+            if finishedOrder.count - finishedHead > 2 * records.count + 1024 {
+                finishedOrder = finishedOrder[finishedHead...].filter { records[$0]?.outcome != nil }
                 finishedHead = 0
             }
             let noneLeft = records.isEmpty

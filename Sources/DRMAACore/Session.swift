@@ -28,6 +28,9 @@ public final class Session: Sendable {
     public static let jobIDsSessionAny = "DRMAA_JOB_IDS_SESSION_ANY"
     /// `DRMAA_JOB_IDS_SESSION_ALL`: every job of the session (synchronize, control).
     public static let jobIDsSessionAll = "DRMAA_JOB_IDS_SESSION_ALL"
+    /// The most tasks one bulk job may have; more is `DENIED_BY_DRM` (Grid Engine's `max_aj_tasks`
+    /// plays the same role).
+    public static let maximumBulkTasks = 1_000_000
     /// The DRMAA version, 1.0.
     public static let version = Version(major: 1, minor: 0)
 
@@ -52,6 +55,9 @@ public final class Session: Sendable {
             }
             let (key, options) = try Self.parseContact(contact ?? "")
             if let key {
+                if let option = options.first {
+                    throw DRMAAError(.invalidContactString, "contact option '\(option.name)' cannot be combined with session=\(key): a re-attached session keeps its settings")
+                }
                 guard let detached = Attachment.takeDetached(key: key) else {
                     throw DRMAAError(.invalidContactString, "no exited session 'session=\(key)' exists in this process to re-attach to")
                 }
@@ -133,10 +139,14 @@ public final class Session: Sendable {
         guard beginIndex >= 1, endIndex >= beginIndex, step >= 1, endIndex <= Int(Int32.max) else {
             throw .invalidArgument("bulk job indexes \(beginIndex)...\(endIndex) step \(step) are invalid: need 1 <= begin <= end <= 2147483647 and step >= 1")
         }
+        let count = (endIndex - beginIndex) / step + 1
+        guard count <= Self.maximumBulkTasks else {
+            throw .denied("a bulk job of \(count) tasks exceeds the limit of \(Self.maximumBulkTasks) tasks per bulk job")
+        }
         let bulkID = String(JobIDs.next())
         let builder = session.builder(template)
         var requests: [JobRequest] = []
-        requests.reserveCapacity((endIndex - beginIndex) / step + 1)
+        requests.reserveCapacity(count)
         for index in stride(from: beginIndex, through: endIndex, by: step) {
             requests.append(try builder.request(jobID: "\(bulkID).\(index)", bulkJobID: bulkID, taskIndex: index))
         }

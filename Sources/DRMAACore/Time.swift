@@ -147,16 +147,22 @@ public struct PartialTimestamp: Sendable, Equatable {
             utcOffset = (sign == "-" ? -1 : 1) * (hours * 3600 + minutes * 60)
         }
         guard tokens.isEmpty else { throw bad("unexpected text '\(tokens.joined(separator: " "))'") }
-        if let day, let month, let year, let century,
-           day > CivilTime.daysIn(month: month, year: century * 100 + year) {
-            throw bad("day \(day) does not exist in \(century * 100 + year)/\(month)")
+        if let day, let month {
+            // February 29 exists in leap years; the year, if given, decides.
+            let longest = month == 2 ? 29 : CivilTime.daysIn(month: month, year: 2000)
+            if day > longest { throw bad("month \(month) never has a day \(day)") }
+            if let year, let century, day > CivilTime.daysIn(month: month, year: century * 100 + year) {
+                throw bad("day \(day) does not exist in \(century * 100 + year)/\(month)")
+            }
         }
     }
 
     /// The soonest instant (seconds since the epoch) not before `now` that matches this
     /// timestamp: omitted date fields take their current value, and if that instant has
     /// passed, the least significant omitted field advances. A fully given date is used as is.
-    public func resolve(now: Double, timeZone: TimeZoneRule) -> Int64 {
+    /// Throws `DENIED_BY_DRM` when no such instant exists (February 29 of a year that is never a
+    /// leap year).
+    public func resolve(now: Double, timeZone: TimeZoneRule) throws(DRMAAError) -> Int64 {
         let nowSeconds = Int64(now.rounded(.down))
         let zoneOffset = { (local: Int64) -> Int in
             if let utcOffset { return utcOffset }
@@ -195,6 +201,9 @@ public struct PartialTimestamp: Sendable, Equatable {
                 if let t = instant(date.year, date.month, date.day), t >= nowSeconds { candidate = t }
             }
         }
-        return candidate ?? nowSeconds
+        guard let candidate else {
+            throw .denied("the partial timestamp matches no date: day \(day ?? 0) of month \(month ?? 0) does not occur in the years it allows")
+        }
+        return candidate
     }
 }
