@@ -11,7 +11,7 @@ build:
 	$(SWIFT) build $(BUILD_FLAGS)
 
 ## test: every test — Swift Testing suites, then the ten tutorial ports checked against the Python originals' output
-test: test-unit test-examples
+test: test-unit test-examples test-c test-python
 
 test-unit:
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
@@ -30,3 +30,63 @@ demo: build
 
 clean:
 	rm -rf .build out
+
+# ---------------------------------------------------------------------------------------------
+# The DRMAA 1.0 C binding: libdrmaa.so + drmaa.h (Sources/DRMAA). Built in its own scratch path.
+CLIB_SCRATCH ?= .build-clib
+CC           ?= cc
+PREFIX       ?= /usr/local
+PYTHON       ?= python3
+SGE_DRMAA_INCLUDE ?= /usr/lib/gridengine-drmaa/include
+# The Swift runtime is linked statically, only the drmaa_* functions are exported, soname libdrmaa.so.1.
+CLIB_FLAGS   := -c release --product drmaa -Xswiftc -static-stdlib \
+                -Xlinker -soname=libdrmaa.so.1 -Xlinker --version-script=$(CURDIR)/out/drmaa.map
+CTEST_FLAGS  := -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra
+
+.PHONY: lib install test-c test-python
+
+## lib: release build of libdrmaa.so (self-contained: Swift runtime linked statically) in out/lib
+lib:
+	@mkdir -p out/lib
+	@printf '{\n  global: drmaa_*;\n  local: *;\n};\n' > out/drmaa.map
+	$(SWIFT) build --scratch-path $(CLIB_SCRATCH) $(CLIB_FLAGS)
+	cp "$$($(SWIFT) build --scratch-path $(CLIB_SCRATCH) $(CLIB_FLAGS) --show-bin-path)/libdrmaa.so" out/lib/libdrmaa.so
+	ln -sf libdrmaa.so out/lib/libdrmaa.so.1
+	@n=$$(nm -D --defined-only out/lib/libdrmaa.so | grep -c ' T drmaa_'); \
+		if [ "$$n" -ne 36 ]; then echo "libdrmaa.so exports $$n drmaa_* functions, expected 36"; exit 1; fi; \
+		echo "out/lib/libdrmaa.so: 36 drmaa_* functions exported"
+
+## install: PREFIX=/usr/local — lib/libdrmaa.so.1, lib/libdrmaa.so, include/drmaa.h, lib/pkgconfig/drmaa.pc
+install: lib
+	install -d "$(DESTDIR)$(PREFIX)/lib/pkgconfig" "$(DESTDIR)$(PREFIX)/include"
+	install -m 755 out/lib/libdrmaa.so "$(DESTDIR)$(PREFIX)/lib/libdrmaa.so.1"
+	ln -sf libdrmaa.so.1 "$(DESTDIR)$(PREFIX)/lib/libdrmaa.so"
+	install -m 644 Sources/DRMAA/include/drmaa.h "$(DESTDIR)$(PREFIX)/include/drmaa.h"
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: drmaa\nDescription: DRMAA 1.0 C binding (swift-drmaa, LocalDRM backend)\nVersion: 1.0\nLibs: -L$${libdir} -ldrmaa\nCflags: -I$${includedir}\n' \
+		"$(PREFIX)" > "$(DESTDIR)$(PREFIX)/lib/pkgconfig/drmaa.pc"
+
+## test-c: Tests/C/test_drmaa.c against our drmaa.h (and Grid Engine's drmaa.h if installed), linked to out/lib/libdrmaa.so
+test-c: lib
+	@mkdir -p out/test-c/home
+	$(CC) $(CTEST_FLAGS) -ISources/DRMAA/include Tests/C/test_drmaa.c -Lout/lib -ldrmaa -Wl,-rpath,$(CURDIR)/out/lib -o out/test-c/test_drmaa
+	HOME=$(CURDIR)/out/test-c/home out/test-c/test_drmaa
+	@if [ -f "$(SGE_DRMAA_INCLUDE)/drmaa.h" ]; then \
+		echo "== ABI check: the same test compiled against $(SGE_DRMAA_INCLUDE)/drmaa.h"; \
+		$(CC) $(CTEST_FLAGS) -I"$(SGE_DRMAA_INCLUDE)" Tests/C/test_drmaa.c -Lout/lib -ldrmaa -Wl,-rpath,$(CURDIR)/out/lib -o out/test-c/test_drmaa_sge_h && \
+		HOME=$(CURDIR)/out/test-c/home out/test-c/test_drmaa_sge_h; \
+	else echo "== ABI check skipped: no $(SGE_DRMAA_INCLUDE)/drmaa.h (apt-get install gridengine-drmaa-dev)"; fi
+
+## test-python: drmaa-python 0.7.9's own test-suite and the seed's tutorial scripts against out/lib/libdrmaa.so
+test-python: lib
+	@test -x out/venv/bin/python || $(PYTHON) -m venv out/venv
+	@out/venv/bin/python -c 'import drmaa, pytest, nose' 2>/dev/null || \
+		out/venv/bin/pip install -q drmaa==0.7.9 "pytest<8" pynose
+	@test -f out/sdist/drmaa-0.7.9.tar.gz || \
+		out/venv/bin/pip download -q --no-deps --no-binary :all: drmaa==0.7.9 -d out/sdist
+	@test -d out/sdist/drmaa-0.7.9 || tar -xzf out/sdist/drmaa-0.7.9.tar.gz -C out/sdist
+	@mkdir -p out/test-python/home
+	cd out/sdist/drmaa-0.7.9 && HOME=$(CURDIR)/out/test-python/home DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
+		PATH=$(CURDIR)/out/venv/bin:$$PATH $(CURDIR)/out/venv/bin/python -m pytest -p no:cacheprovider -q \
+		test/testcontext.py test/testmisc.py test/testwrap.py
+	DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so $(CURDIR)/out/venv/bin/python Tests/Python/check_examples.py \
+		--python $(CURDIR)/out/venv/bin/python --examples Tests/Python/examples

@@ -13,12 +13,14 @@ let package = Package(
         .library(name: "DRMAACore", targets: ["DRMAACore"]),
         .library(name: "LocalDRM", targets: ["LocalDRM"]),
         .library(name: "EmbeddedDRM", targets: ["EmbeddedDRM"]),
+        .library(name: "drmaa", type: .dynamic, targets: ["DRMAA"]),
     ] + examples.map { .executable(name: $0, targets: [$0]) },
     targets: [
         .target(name: "DRMAACore"),
         .target(name: "CLocalDRM"),
         .target(name: "LocalDRM", dependencies: ["DRMAACore", "CLocalDRM"]),
         .target(name: "EmbeddedDRM", dependencies: ["DRMAACore"]),
+        .target(name: "DRMAA", dependencies: ["DRMAACore", "LocalDRM"], exclude: ["include"]),
         .testTarget(name: "DRMAACoreTests", dependencies: ["DRMAACore", "EmbeddedDRM"]),
         .testTarget(name: "LocalDRMTests", dependencies: ["LocalDRM", "DRMAACore"]),
     ] + examples.map {
