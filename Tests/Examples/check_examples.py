@@ -50,12 +50,13 @@ EXPECTED = {
 }
 
 
-def check(name, output):
+def check_lines(expected, output):
+    """None if every output line matches its pattern, else what is wrong."""
     lines = output.splitlines()
-    if len(lines) != len(EXPECTED[name]):
-        return f"{len(lines)} lines, expected {len(EXPECTED[name])}"
+    if len(lines) != len(expected):
+        return f"{len(lines)} lines, expected {len(expected)}"
     groups = {}
-    for number, (line, pattern) in enumerate(zip(lines, EXPECTED[name]), 1):
+    for number, (line, pattern) in enumerate(zip(lines, expected), 1):
         for key, value in groups.items():
             pattern = pattern.replace(key, re.escape(value))
         match = re.fullmatch(pattern, line)
@@ -77,7 +78,7 @@ def main():
         for name in EXPECTED:
             result = subprocess.run([os.path.join(args.bin, name)], cwd=examples_dir, env=env,
                                     capture_output=True, text=True, timeout=300)
-            problem = f"exit status {result.returncode}: {result.stderr.strip()}" if result.returncode else check(name, result.stdout)
+            problem = f"exit status {result.returncode}: {result.stderr.strip()}" if result.returncode else check_lines(EXPECTED[name], result.stdout)
             if problem:
                 failed += 1
                 print(f"FAIL {name}: {problem}\n--- output ---\n{result.stdout}--------------")
