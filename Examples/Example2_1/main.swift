@@ -12,13 +12,9 @@ template.args = ["42", "Simon says:"]
 template.joinFiles = true
 
 let jobIDs = try session.runBulkJobs(template, beginIndex: 1, endIndex: 30, step: 2)
-print("Your jobs have been submitted with IDs \(pythonList(jobIDs))")
+print("Your jobs have been submitted with IDs [" + jobIDs.map { "'\($0)'" }.joined(separator: ", ") + "]")
 
 print("Cleaning up")
 session.deleteJobTemplate(template)
 try session.exit()
 
-/// Formats ids as Python prints a list of strings, as the original program does.
-func pythonList(_ items: [String]) -> String {
-    "[" + items.map { "'\($0)'" }.joined(separator: ", ") + "]"
-}

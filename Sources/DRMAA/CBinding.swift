@@ -103,10 +103,7 @@ public func drmaa_allocate_job_template(_ jt: UnsafeMutablePointer<OpaquePointer
     drmaaCall(diagnosis, diagnosisLength) { () throws(DRMAAError) in
         let call = "drmaa_allocate_job_template"
         guard let jt else { throw DRMAAError(.invalidArgument, "\(call): jt is NULL") }
-        let template = try session.createJobTemplate()
-        let box = TemplateBox()
-        box.template.withLock { $0 = template }
-        jt.pointee = Handles.make(box)
+        jt.pointee = Handles.make(TemplateBox(try session.createJobTemplate()))
     }
 }
 
@@ -161,13 +158,7 @@ public func drmaa_set_vector_attribute(_ jt: OpaquePointer?, _ name: ConstCStrin
         let call = "drmaa_set_vector_attribute"
         let box = try templateBox(jt, call)
         let name = try string(name, "name", call)
-        guard let value else { throw DRMAAError(.invalidArgument, "\(call): value is NULL (pass an array ending in NULL)") }
-        var values: [String] = []
-        var index = 0
-        while let element = value[index] {
-            values.append(String(cString: element))
-            index += 1
-        }
+        let values = try strings(value, "value", call)
         try requireSession(call)
         try box.template.withLock { template throws(DRMAAError) in
             try template.setVectorAttribute(name, values)
@@ -257,13 +248,7 @@ public func drmaa_synchronize(_ jobIDs: UnsafeMutablePointer<ConstCString?>?, _ 
                               _ diagnosis: CString?, _ diagnosisLength: Int) -> Int32 {
     drmaaCall(diagnosis, diagnosisLength) { () throws(DRMAAError) in
         let call = "drmaa_synchronize"
-        guard let jobIDs else { throw DRMAAError(.invalidArgument, "\(call): job_ids is NULL (pass an array ending in NULL)") }
-        var ids: [String] = []
-        var index = 0
-        while let element = jobIDs[index] {
-            ids.append(String(cString: element))
-            index += 1
-        }
+        let ids = try strings(jobIDs, "job_ids", call)
         let timeout = try Timeout(drmaaValue: Int(timeout))
         try session.synchronize(ids, timeout: timeout, dispose: dispose != 0)
     }

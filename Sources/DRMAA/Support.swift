@@ -15,12 +15,9 @@ import Musl
 
 /// The one DRMAA session of the process (DRMAA 1.0: exactly one session per process, shared by
 /// all threads). `Session` is itself thread-safe; `init`/`exit` toggle it, and a new `init` after
-/// `exit` opens a new session on the same object (or re-attaches with `session=<key>`).
-let processSession: Mutex<Session> = Mutex(Session(system: LocalDRM()))
-
-/// The process-wide session. The mutex only guards obtaining the reference; calls are made
-/// outside it, so blocking waits never hold a lock of this layer.
-var session: Session { processSession.withLock { $0 } }
+/// `exit` opens a new session on the same object (or re-attaches with `session=<key>`). No lock of
+/// this layer is held around its calls, so blocking waits never block other threads here.
+let session = Session(system: LocalDRM())
 
 /// Throws `NO_ACTIVE_SESSION` unless a session is active (for the template calls, whose rules
 /// DRMAACore keeps in value types that have no session of their own).
@@ -67,6 +64,21 @@ func string(_ pointer: UnsafePointer<CChar>?, _ parameter: String, _ call: Strin
     return String(cString: pointer)
 }
 
+/// The strings of a NULL-terminated C array (`const char *[]`), or `INVALID_ARGUMENT` when the
+/// array itself is NULL.
+func strings(_ array: UnsafeMutablePointer<UnsafePointer<CChar>?>?, _ parameter: String, _ call: String) throws(DRMAAError) -> [String] {
+    guard let array else {
+        throw DRMAAError(.invalidArgument, "\(call): \(parameter) is NULL (pass an array ending in NULL)")
+    }
+    var result: [String] = []
+    var index = 0
+    while let element = array[index] {
+        result.append(String(cString: element))
+        index += 1
+    }
+    return result
+}
+
 /// Fails with `INVALID_ARGUMENT` when a required pointer is NULL.
 func require(_ pointer: UnsafeRawPointer?, _ parameter: String, _ call: String) throws(DRMAAError) {
     guard pointer != nil else {
@@ -78,7 +90,8 @@ func require(_ pointer: UnsafeRawPointer?, _ parameter: String, _ call: String) 
 
 /// The storage behind `drmaa_job_template_t *`: a `JobTemplate` value behind a lock.
 final class TemplateBox: Sendable {
-    let template = Mutex(JobTemplate())
+    let template: Mutex<JobTemplate>
+    init(_ template: JobTemplate) { self.template = Mutex(template) }
 }
 
 /// The storage behind `drmaa_attr_names_t *`, `drmaa_attr_values_t *` and `drmaa_job_ids_t *`:
@@ -176,6 +189,8 @@ func store(_ kind: StringVector.Kind, _ items: [String], _ out: UnsafeMutablePoi
 // MARK: drmaa_strerror
 
 /// Static, never freed C strings for the codes 0...25.
+/// `nonisolated(unsafe)` is sound: the array is built once by the lazy global initialiser and never
+/// mutated, and the strings it points to are never written or freed, so concurrent reads are safe.
 nonisolated(unsafe) let errorMessages: [UnsafePointer<CChar>] = ErrorCode.allCases
     .sorted { $0.rawValue < $1.rawValue }
     .map { UnsafePointer(strdup($0.standardMessage)!) }

@@ -87,7 +87,7 @@ public struct JobTemplate: Sendable, Equatable {
 
     // MARK: Typed properties (drmaa-python's names)
 
-    private mutating func setChecked(_ attribute: AttributeName, _ value: String?) {
+    private mutating func setScalar(_ attribute: AttributeName, _ value: String?) {
         guard let value else { scalars[attribute] = nil; return }
         scalars[attribute] = value
     }
@@ -95,7 +95,7 @@ public struct JobTemplate: Sendable, Equatable {
     /// `drmaa_remote_command`: the program to run (absolute, relative to the working directory, or a name found on `PATH`).
     public var remoteCommand: String? {
         get { scalars[.remoteCommand] }
-        set { setChecked(.remoteCommand, newValue) }
+        set { setScalar(.remoteCommand, newValue) }
     }
     /// `drmaa_v_argv`: the arguments, passed exactly (no shell, no placeholders).
     public var args: [String] {
@@ -122,17 +122,17 @@ public struct JobTemplate: Sendable, Equatable {
     /// `drmaa_wd`: the working directory (placeholders allowed); default the home directory.
     public var workingDirectory: String? {
         get { scalars[.workingDirectory] }
-        set { setChecked(.workingDirectory, newValue) }
+        set { setScalar(.workingDirectory, newValue) }
     }
     /// `drmaa_job_category`: an opaque category, mapped to native options by the backend.
     public var jobCategory: String? {
         get { scalars[.jobCategory] }
-        set { setChecked(.jobCategory, newValue) }
+        set { setScalar(.jobCategory, newValue) }
     }
     /// `drmaa_native_specification`: backend-specific options.
     public var nativeSpecification: String? {
         get { scalars[.nativeSpecification] }
-        set { setChecked(.nativeSpecification, newValue) }
+        set { setScalar(.nativeSpecification, newValue) }
     }
     /// `drmaa_v_email`: addresses to notify (stored; the local backend sends no mail).
     public var email: [String] {
@@ -147,34 +147,35 @@ public struct JobTemplate: Sendable, Equatable {
     /// `drmaa_start_time`: a partial timestamp (`[[[[CC]YY/]MM/]DD] hh:mm[:ss] [{-|+}UU:uu]`).
     public var startTime: String? {
         get { scalars[.startTime] }
-        set { setChecked(.startTime, newValue) }
+        set { setScalar(.startTime, newValue) }
     }
     /// `drmaa_job_name`: the job's name (default: the command's base name).
     public var jobName: String? {
         get { scalars[.jobName] }
-        set { setChecked(.jobName, newValue) }
+        set { setScalar(.jobName, newValue) }
     }
     /// `drmaa_input_path`: `[host]:path` of the job's standard input.
     public var inputPath: String? {
         get { scalars[.inputPath] }
-        set { setChecked(.inputPath, newValue) }
+        set { setScalar(.inputPath, newValue) }
     }
     /// `drmaa_output_path`: `[host]:path` of the job's standard output.
     public var outputPath: String? {
         get { scalars[.outputPath] }
-        set { setChecked(.outputPath, newValue) }
+        set { setScalar(.outputPath, newValue) }
     }
     /// `drmaa_error_path`: `[host]:path` of the job's standard error.
     public var errorPath: String? {
         get { scalars[.errorPath] }
-        set { setChecked(.errorPath, newValue) }
+        set { setScalar(.errorPath, newValue) }
     }
     /// `drmaa_join_files`: send standard error to the output path.
     public var joinFiles: Bool {
         get { scalars[.joinFiles] == "y" }
         set { scalars[.joinFiles] = newValue ? "y" : "n" }
     }
-    /// `drmaa_transfer_files`: which of `i`, `o`, `e` to stage (a no-op locally).
+    /// `drmaa_transfer_files`: which of `i`, `o`, `e` to stage (a no-op locally). Other letters
+    /// are dropped when set through this property; ``setAttribute(_:_:)`` refuses them with 14.
     public var transferFiles: String? {
         get { scalars[.transferFiles] }
         set { scalars[.transferFiles] = newValue.map { String($0.filter { "ioe".contains($0) }) } }
@@ -182,7 +183,7 @@ public struct JobTemplate: Sendable, Equatable {
     /// `drmaa_deadline_time`: a partial timestamp after which the job is terminated.
     public var deadlineTime: String? {
         get { scalars[.deadlineTime] }
-        set { setChecked(.deadlineTime, newValue) }
+        set { setScalar(.deadlineTime, newValue) }
     }
     /// `drmaa_wct_hlimit` in seconds: the hard wall-clock limit.
     public var hardWallclockTimeLimit: Int? {

@@ -108,9 +108,9 @@ enum Spawner {
     }
 
     /// Grid Engine's default for an unset output or error path: `<job name>.o<job id>` (or `.e`)
-    /// in the working directory; for a bulk task `<job name>.o<job id>.<task index>`.
+    /// in the working directory; a bulk task's id is `<job id>.<task index>`.
     static func defaultStreamPath(_ job: JobRequest, _ letter: Character) -> String {
-        let id = job.bulkJobID.map { "\($0).\(job.taskIndex ?? 0)" } ?? job.jobID
+        let id = job.jobID
         let name = job.jobName.replacing("/", with: "_")
         return job.workingDirectory + (job.workingDirectory.hasSuffix("/") ? "" : "/") + "\(name).\(letter)\(id)"
     }

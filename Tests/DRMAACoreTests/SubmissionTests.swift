@@ -249,4 +249,17 @@ struct SubmissionTests {
         _ = try session.runJob(template)
         #expect(try system.lastRequests()[0].jobName == "python")
     }
+
+    @Test("A bulk job of more than Session.maximumBulkTasks tasks is DENIED_BY_DRM and records nothing")
+    func bulkTaskLimit() throws {
+        let (session, system) = try makeSession()
+        let error = expectDRMAAError(.deniedByDRM) {
+            try session.runBulkJobs(commandTemplate(), beginIndex: 1, endIndex: Session.maximumBulkTasks + 1, step: 1)
+        }
+        #expect(error?.message.contains("\(Session.maximumBulkTasks)") == true)
+        #expect(try system.requireBackend().submitted.isEmpty)
+        // The limit counts tasks, not the index range.
+        let ids = try session.runBulkJobs(commandTemplate(), beginIndex: 1, endIndex: 3 * Session.maximumBulkTasks, step: Session.maximumBulkTasks)
+        #expect(ids.count == 3)
+    }
 }
