@@ -70,6 +70,8 @@ test-c: lib
 	@mkdir -p out/test-c/home
 	$(CC) $(CTEST_FLAGS) -ISources/DRMAA/include Tests/C/test_drmaa.c -Lout/lib -ldrmaa -Wl,-rpath,$(CURDIR)/out/lib -o out/test-c/test_drmaa
 	HOME=$(CURDIR)/out/test-c/home out/test-c/test_drmaa
+	HOME=$(CURDIR)/out/test-c/home DRMAA_LOCAL_SLOTS=1 out/test-c/test_drmaa local-configuration
+	HOME=$(CURDIR)/out/test-c/home DRMAA_LOCAL_SLOTS=zero out/test-c/test_drmaa local-configuration
 	@if [ -f "$(SGE_DRMAA_INCLUDE)/drmaa.h" ]; then \
 		echo "== ABI check: the same test compiled against $(SGE_DRMAA_INCLUDE)/drmaa.h"; \
 		$(CC) $(CTEST_FLAGS) -I"$(SGE_DRMAA_INCLUDE)" Tests/C/test_drmaa.c -Lout/lib -ldrmaa -Wl,-rpath,$(CURDIR)/out/lib -o out/test-c/test_drmaa_sge_h && \

@@ -116,9 +116,12 @@ public struct DRMAAError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension DRMAAError {
-    static func invalidArgument(_ message: String) -> DRMAAError { DRMAAError(.invalidArgument, message) }
-    static func invalidJob(_ id: String) -> DRMAAError {
+    /// `INVALID_ARGUMENT` (4) with a message.
+    public static func invalidArgument(_ message: String) -> DRMAAError { DRMAAError(.invalidArgument, message) }
+    /// `INVALID_JOB` (18) for a job id this session does not know (or no longer knows).
+    public static func invalidJob(_ id: String) -> DRMAAError {
         DRMAAError(.invalidJob, "job '\(id)' is not a job of this session, or it has already been reaped")
     }
-    static func denied(_ message: String) -> DRMAAError { DRMAAError(.deniedByDRM, message) }
+    /// `DENIED_BY_DRM` (17): the resource manager refuses a submission, for the reason given.
+    public static func denied(_ message: String) -> DRMAAError { DRMAAError(.deniedByDRM, message) }
 }

@@ -3,7 +3,7 @@ import DRMAACore
 import Glibc
 import Synchronization
 
-/// The backend of one LocalDRM session: a slot-limited FIFO queue of jobs that run as child
+/// The backend of one LocalDRM session: a slot-limited priority queue of jobs that run as child
 /// processes of this process, supervised by the process-wide ``Supervisor``.
 final class LocalBackend: Backend {
     /// Where a job is in its life, as far as LocalDRM is concerned. Jobs leave the map when they finish.
@@ -22,88 +22,185 @@ final class LocalBackend: Backend {
         var request: JobRequest
         /// The submitter's environment when the job was submitted (shared by the tasks of a bulk job).
         var environment: [String]
+        var options: JobOptions
         var phase: Phase
+        /// Submission order, for the queue.
+        var sequence: UInt64
+        /// True while the job has an entry in the queue (or among its bulk job's parked tasks).
+        var enqueued = false
         var terminateRequested = false
+        /// The steps of the terminate sequence taken so far.
+        var teardownStep = 0
         var startTime: Double = 0
         /// True while `drmaa_start_time` lies in the future: the job is not in the queue yet.
         var waitsForStartTime = false
-        /// The supervisor timer that ends the wait, for cancelling it.
-        var startTimer: UInt64?
-        /// Deadline and wall-clock limit timers, cancelled when the job finishes.
-        var timers: [UInt64] = []
+        /// The timer that ends the wait, for cancelling it.
+        var startTimer: TimerToken?
+        /// Deadline, wall-clock limit and teardown timers, cancelled when the job finishes.
+        var timers: [TimerToken] = []
         /// Run-duration limit timers: they count only running time, so suspension cancels them.
-        var runTimers: [UInt64] = []
+        var runTimers: [TimerToken] = []
         /// Seconds spent running before the current run (suspensions excluded).
         var ranBefore: Double = 0
         /// Monotonic time (ns) the current run began.
         var runningSince: Int64 = 0
+
+        var queueEntry: QueueEntry { QueueEntry(priority: options.priority, sequence: sequence, id: request.jobID) }
+        /// The bulk job whose task limit applies to this job, if any.
+        var limitedBulkJob: String? { options.taskLimit == nil ? nil : request.bulkJobID }
+    }
+
+    /// A job's place in the queue: higher priority first, then submission order.
+    struct QueueEntry: Comparable {
+        var priority: Int
+        var sequence: UInt64
+        var id: String
+        static func < (a: Self, b: Self) -> Bool { (-a.priority, a.sequence) < (-b.priority, b.sequence) }
+        static func == (a: Self, b: Self) -> Bool { a.sequence == b.sequence && a.id == b.id }
     }
 
     struct State {
         var jobs: [String: Job] = [:]
-        /// Queued job ids in order; ids that left the queued phase are skipped when popped.
-        var queue: [String] = []
-        var queueHead = 0
-        var running = 0
-        var slots: Int
+        /// Jobs waiting for slots. Entries of jobs that left the queued phase are skipped when met.
+        var queue = Heap<QueueEntry>()
+        /// Tasks of bulk jobs at their task limit, taken out of the queue until a sibling finishes.
+        var parked: [String: Heap<QueueEntry>] = [:]
+        /// Running (or starting) tasks per bulk job that has a task limit.
+        var runningTasks: [String: Int] = [:]
+        var usedSlots = 0
+        let slots: Int
+        var nextSequence: UInt64 = 0
 
-        mutating func popQueued() -> String? {
-            while queueHead < queue.count {
-                let id = queue[queueHead]
-                queueHead += 1
-                if queueHead > 1024 && queueHead * 2 > queue.count {
-                    queue.removeFirst(queueHead)
-                    queueHead = 0
+        /// Takes the next job that may start now out of the queue, marking it starting; `nil` when
+        /// the queue is empty or its first job needs more slots than are free (no job overtakes it).
+        mutating func takeStartable() -> Job? {
+            while let entry = queue.min {
+                guard var job = jobs[entry.id], job.sequence == entry.sequence else {
+                    queue.popMin()
+                    continue
                 }
-                if case .queued? = jobs[id]?.phase { return id }
+                guard case .queued = job.phase, !job.waitsForStartTime else {
+                    queue.popMin()
+                    job.enqueued = false
+                    jobs[entry.id] = job
+                    if let bulk = job.limitedBulkJob { unpark(bulk, limit: job.options.taskLimit!) }
+                    continue
+                }
+                if let bulk = job.limitedBulkJob, runningTasks[bulk, default: 0] >= job.options.taskLimit! {
+                    queue.popMin()
+                    parked[bulk, default: Heap()].insert(entry)
+                    continue
+                }
+                guard usedSlots + job.options.slots <= slots else { return nil }
+                queue.popMin()
+                job.enqueued = false
+                job.phase = .starting
+                jobs[entry.id] = job
+                usedSlots += job.options.slots
+                if let bulk = job.limitedBulkJob { runningTasks[bulk, default: 0] += 1 }
+                return job
             }
             return nil
+        }
+
+        /// Puts a job in the queue unless it is there already.
+        mutating func enqueue(_ id: String) {
+            guard var job = jobs[id], !job.enqueued else { return }
+            job.enqueued = true
+            jobs[id] = job
+            queue.insert(job.queueEntry)
+        }
+
+        /// A task of `bulk` stopped running, or one of its queue entries went stale: if the bulk job
+        /// is below its limit, its first parked task that still waits goes back to the queue.
+        mutating func unpark(_ bulk: String, limit: Int) {
+            guard runningTasks[bulk, default: 0] < limit else { return }
+            while let entry = parked[bulk]?.popMin() {
+                guard var job = jobs[entry.id], job.sequence == entry.sequence else { continue }
+                guard case .queued = job.phase, !job.waitsForStartTime else {
+                    job.enqueued = false
+                    jobs[entry.id] = job
+                    continue
+                }
+                queue.insert(entry)
+                break
+            }
+            if parked[bulk]?.isEmpty == true { parked[bulk] = nil }
+        }
+
+        /// A started job is gone: frees its slots and lets a parked sibling back into the queue.
+        mutating func release(_ job: Job) {
+            usedSlots -= job.options.slots
+            guard let bulk = job.limitedBulkJob else { return }
+            let running = runningTasks[bulk, default: 1] - 1
+            runningTasks[bulk] = running > 0 ? running : nil
+            unpark(bulk, limit: job.options.taskLimit!)
         }
     }
 
     let table: JobTable
     let supervisor: Supervisor
-    let configuration: LocalDRM.Configuration
+    let timers: any TimerClock
+    let settings: LocalDRM.Settings
     private let state: Mutex<State>
 
-    var homeDirectory: String { configuration.homeDirectory }
-    var clock: any WallClock { configuration.clock }
-    var timeZone: any TimeZoneRule { configuration.timeZone }
+    var homeDirectory: String { settings.configuration.homeDirectory }
+    var clock: any WallClock { settings.configuration.clock }
+    var timeZone: any TimeZoneRule { settings.configuration.timeZone }
 
-    init(configuration: LocalDRM.Configuration, table: JobTable, supervisor: Supervisor) {
-        self.configuration = configuration
+    init(settings: LocalDRM.Settings, table: JobTable, supervisor: Supervisor, timers: any TimerClock) {
+        self.settings = settings
         self.table = table
         self.supervisor = supervisor
-        self.state = Mutex(State(slots: configuration.slots))
+        self.timers = timers
+        self.state = Mutex(State(slots: settings.slots))
     }
 
     // MARK: Submission
 
+    /// The options of a template's jobs: its category's native specification, then its own.
+    private func options(category: String?, nativeSpecification: String?) throws(DRMAAError) -> JobOptions {
+        let options = try settings.categories.options(category: category, nativeSpecification: nativeSpecification)
+        guard options.slots <= settings.slots else {
+            throw .denied("the job asks for \(options.slots) slots (--slots=\(options.slots)), more than this session's \(settings.slots): it could never start")
+        }
+        return options
+    }
+
+    func validate(_ template: JobTemplate) throws(DRMAAError) {
+        _ = try options(category: template.jobCategory, nativeSpecification: template.nativeSpecification)
+    }
+
     func submit(_ requests: [JobRequest]) throws(DRMAAError) {
+        guard let first = requests.first else { return }
+        // Every request of one call comes from one template, so one parse serves them all.
+        let options = try options(category: first.jobCategory, nativeSpecification: first.nativeSpecification)
         let environment = Syscall.environment()
-        let now = Syscall.monotonicNanoseconds()
+        let now = timers.monotonicNow()
         let wallNow = clock.now()
+        func monotonic(_ instant: Int64) -> Int64 { now + Int64(max(0, Double(instant) - wallNow) * 1e9) }
         var delayed: [(String, Int64)] = []
         state.withLock { state in
             for request in requests {
                 let waitsForStart = request.startTime.map { Double($0) > wallNow } ?? false
-                state.jobs[request.jobID] = Job(request: request, environment: environment, phase: request.hold ? .held : .queued,
+                state.jobs[request.jobID] = Job(request: request, environment: environment, options: options,
+                                                phase: request.hold ? .held : .queued, sequence: state.nextSequence,
                                                 waitsForStartTime: waitsForStart)
+                state.nextSequence += 1
                 if waitsForStart {
-                    delayed.append((request.jobID, now + Int64((Double(request.startTime!) - wallNow) * 1e9)))
+                    delayed.append((request.jobID, monotonic(request.startTime!)))
                 } else if !request.hold {
-                    state.queue.append(request.jobID)
+                    state.enqueue(request.jobID)
                 }
             }
         }
         for (id, deadline) in delayed {
-            let token = supervisor.schedule(atMonotonic: deadline) { [weak self] in self?.startTimeReached(id) }
+            let token = timers.schedule(at: deadline) { [weak self] in self?.startTimeReached(id) }
             state.withLock { $0.jobs[id]?.startTimer = token }
         }
         for request in requests {
             guard let deadline = request.deadlineTime else { continue }
-            let at = now + Int64(max(0, Double(deadline) - wallNow) * 1e9)
-            let token = supervisor.schedule(atMonotonic: at) { [weak self] in self?.deadlineReached(request.jobID) }
+            let token = timers.schedule(at: monotonic(deadline)) { [weak self] in self?.deadlineReached(request.jobID) }
             state.withLock { $0.jobs[request.jobID]?.timers.append(token) }
         }
         schedule()
@@ -116,8 +213,7 @@ final class LocalBackend: Backend {
             guard let job = state.jobs[id] else { return }
             switch job.phase {
             case .queued, .held:
-                if let timer = job.startTimer { supervisor.cancel(timer) }
-                for timer in job.timers { supervisor.cancel(timer) }
+                cancelTimers(of: job)
                 state.jobs[id] = nil
                 table.reportFinished(id, JobOutcome(termination: .aborted(reason: "its drmaa_deadline_time passed before it started"), usage: nil))
             case .starting:
@@ -142,12 +238,17 @@ final class LocalBackend: Backend {
         }
     }
 
+    private func cancelTimers(of job: Job) {
+        if let timer = job.startTimer { timers.cancel(timer) }
+        for timer in job.timers + job.runTimers { timers.cancel(timer) }
+    }
+
     /// Arms the wall-clock limits of a job that just started (called with the lock held).
     private func armWallclockLimits(_ job: inout Job, now: Int64) {
         let id = job.request.jobID
         for (limit, signal) in [(job.request.hardWallclockLimit, SIGKILL), (job.request.softWallclockLimit, LocalDRM.softWallclockSignal)] {
             guard let limit else { continue }
-            job.timers.append(supervisor.schedule(atMonotonic: now + Int64(limit) * 1_000_000_000) { [weak self] in
+            job.timers.append(timers.schedule(at: now + Int64(limit) * 1_000_000_000) { [weak self] in
                 self?.limitReached(id, signal)
             })
         }
@@ -160,7 +261,7 @@ final class LocalBackend: Backend {
         for (limit, signal) in [(job.request.hardRunDurationLimit, SIGKILL), (job.request.softRunDurationLimit, LocalDRM.softRunDurationSignal)] {
             guard let limit else { continue }
             let remaining = max(0, Double(limit) - job.ranBefore)
-            job.runTimers.append(supervisor.schedule(atMonotonic: now + Int64(remaining * 1e9)) { [weak self] in
+            job.runTimers.append(timers.schedule(at: now + Int64(remaining * 1e9)) { [weak self] in
                 self?.limitReached(id, signal)
             })
         }
@@ -169,8 +270,45 @@ final class LocalBackend: Backend {
     /// Stops the run-duration clock of a job being suspended (lock held).
     private func pauseRunLimits(_ job: inout Job, now: Int64) {
         job.ranBefore += Double(now - job.runningSince) / 1e9
-        for timer in job.runTimers { supervisor.cancel(timer) }
+        for timer in job.runTimers { timers.cancel(timer) }
         job.runTimers = []
+    }
+
+    /// Takes the next step of the terminate sequence for a started job (lock held): its signal
+    /// to the group and a timer for the step after, or SIGKILL once the steps are used up. A
+    /// suspended job is continued so that it can act on the signal.
+    private func advanceTeardown(_ job: inout Job, pid: pid_t) throws(DRMAAError) {
+        let steps = settings.configuration.terminateSequence
+        guard job.teardownStep < steps.count else {
+            // SIGKILL ends stopped processes too.
+            try signal(pid, SIGKILL, job.request.jobID)
+            return
+        }
+        let step = steps[job.teardownStep]
+        job.teardownStep += 1
+        try signal(pid, step.signal, job.request.jobID)
+        if case .suspended = job.phase {
+            try signal(pid, SIGCONT, job.request.jobID)
+            job.phase = .running(pid: pid)
+        }
+        let id = job.request.jobID
+        job.timers.append(timers.schedule(at: timers.monotonicNow() + Int64(step.seconds * 1e9)) { [weak self] in
+            self?.teardownStepElapsed(id)
+        })
+    }
+
+    /// The time a terminated job had for the last step is up: take the next one if it still runs.
+    private func teardownStepElapsed(_ id: String) {
+        state.withLock { state in
+            guard var job = state.jobs[id] else { return }
+            switch job.phase {
+            case .running(let pid), .suspended(let pid):
+                try? advanceTeardown(&job, pid: pid)
+                state.jobs[id] = job
+            default:
+                break
+            }
+        }
     }
 
     /// A job's `drmaa_start_time` has come: it joins the queue (unless it is held).
@@ -180,22 +318,14 @@ final class LocalBackend: Backend {
             job.waitsForStartTime = false
             job.startTimer = nil
             state.jobs[id] = job
-            if case .queued = job.phase { state.queue.append(id) }
+            if case .queued = job.phase { state.enqueue(id) }
         }
         schedule()
     }
 
     /// Starts queued jobs while slots are free. Spawning happens outside the lock.
     private func schedule() {
-        while true {
-            let next = state.withLock { state -> Job? in
-                guard state.running < state.slots, let id = state.popQueued(), var job = state.jobs[id] else { return nil }
-                job.phase = .starting
-                state.jobs[id] = job
-                state.running += 1
-                return job
-            }
-            guard let job = next else { return }
+        while let job = state.withLock({ $0.takeStartable() }) {
             start(job)
         }
     }
@@ -210,15 +340,26 @@ final class LocalBackend: Backend {
             finish(id, .aborted(reason: "the job could not be started: \(error.reason)"), reaped: nil, startTime: startTime)
             return
         }
+        if let nice = job.options.nice {
+            // posix_spawn cannot set a nice level; the group is reniced before the job can have
+            // left it, and whatever it starts later inherits the level.
+            do {
+                try Syscall.setGroupNice(pid, nice)
+            } catch {
+                abandon(id, pid: pid, reason: "its nice level \(nice) could not be set: \(error)", startTime: startTime)
+                return
+            }
+        }
         state.withLock { state in
             guard var job = state.jobs[id] else { return }
             job.phase = .running(pid: pid)
             job.startTime = startTime
-            let now = Syscall.monotonicNanoseconds()
+            let now = timers.monotonicNow()
             armWallclockLimits(&job, now: now)
             armRunLimits(&job, now: now)
             state.jobs[id] = job
             if job.terminateRequested {
+                // Terminated while it was being spawned: it has run no code of its own yet.
                 try? Syscall.signalGroup(pid, SIGKILL)
             } else {
                 table.reportState(id, .running)
@@ -232,22 +373,28 @@ final class LocalBackend: Backend {
             })
         } catch {
             // Without a pidfd the job cannot be supervised: end it now rather than lose track of it.
-            state.withLock { $0.jobs[id]?.phase = .exited }
-            try? Syscall.signalGroup(pid, SIGKILL)
-            let reaped = try? Syscall.reap(pid)
-            finish(id, .aborted(reason: "the job could not be supervised: \(error)"), reaped: reaped, startTime: startTime)
+            abandon(id, pid: pid, reason: "the job could not be supervised: \(error)", startTime: startTime)
         }
     }
 
-    /// Records a finished job in the table and frees its slot. Without an explicit `termination`
+    /// Ends a job that was spawned but cannot be run as it should: kills and reaps it, and
+    /// reports it aborted with `reason`.
+    private func abandon(_ id: String, pid: pid_t, reason: String, startTime: Double) {
+        state.withLock { $0.jobs[id]?.phase = .exited }
+        try? Syscall.signalGroup(pid, SIGKILL)
+        let reaped = try? Syscall.reap(pid)
+        finish(id, .aborted(reason: reason), reaped: reaped, startTime: startTime)
+    }
+
+    /// Records a finished job in the table and frees its slots. Without an explicit `termination`
     /// it follows from the wait status (and from whether TERMINATE was requested).
     private func finish(_ id: String, _ termination: Termination?, reaped: ReapedProcess?, startTime: Double) {
         guard let job = state.withLock({ state -> Job? in
             guard let job = state.jobs.removeValue(forKey: id) else { return nil }
-            state.running -= 1
+            state.release(job)
             return job
         }) else { return }
-        for timer in job.timers + job.runTimers { supervisor.cancel(timer) }
+        cancelTimers(of: job)
         var usage = ResourceUsage()
         usage.submissionTime = job.request.submissionTime
         usage.startTime = startTime
@@ -294,12 +441,12 @@ final class LocalBackend: Backend {
             case (.suspend, .running(let pid)):
                 try signal(pid, SIGSTOP, jobID)
                 job.phase = .suspended(pid: pid)
-                pauseRunLimits(&job, now: Syscall.monotonicNanoseconds())
+                pauseRunLimits(&job, now: timers.monotonicNow())
                 table.reportState(jobID, .userSuspended)
             case (.resume, .suspended(let pid)):
                 try signal(pid, SIGCONT, jobID)
                 job.phase = .running(pid: pid)
-                armRunLimits(&job, now: Syscall.monotonicNanoseconds())
+                armRunLimits(&job, now: timers.monotonicNow())
                 table.reportState(jobID, .running)
             case (.hold, .queued):
                 job.phase = .held
@@ -307,12 +454,13 @@ final class LocalBackend: Backend {
             case (.hold, .held), (.release, _):
                 guard case .held = job.phase else { return false }
                 job.phase = .queued
-                if !job.waitsForStartTime { state.queue.append(jobID) }
                 table.reportState(jobID, .queuedActive)
+                guard !job.waitsForStartTime, !job.enqueued else { return false }
+                job.enqueued = true
+                state.queue.insert(job.queueEntry)
                 return true
             case (.terminate, .queued), (.terminate, .held):
-                if let timer = job.startTimer { supervisor.cancel(timer) }
-                for timer in job.timers { supervisor.cancel(timer) }
+                cancelTimers(of: job)
                 remove = true
                 table.reportFinished(jobID, JobOutcome(termination: .aborted(reason: "terminated through drmaa_control before it started"), usage: nil))
             case (.terminate, .starting):
@@ -321,8 +469,8 @@ final class LocalBackend: Backend {
             case (.terminate, .running(let pid)), (.terminate, .suspended(let pid)):
                 job.terminateRequested = true
                 table.reportTerminating(jobID)
-                // SIGKILL ends stopped processes too; the pid cannot be reaped (and reused) while we hold the lock.
-                try signal(pid, SIGKILL, jobID)
+                // The pid cannot be reaped (and reused) while we hold the lock.
+                try advanceTeardown(&job, pid: pid)
             case (.terminate, .exited):
                 break
             case (.suspend, _), (.resume, _), (.hold, _):

@@ -6,35 +6,68 @@ import DRMAACore
 /// let session = Session(system: LocalDRM())
 /// ```
 ///
-/// Contact string options (`name=value`, separated by `;`): `slots=<n>`, the number of jobs
-/// that run at once (default: the number of online CPUs).
+/// Contact string options (`name=value`, separated by `;`): `slots=<n>`, the number of slots
+/// (default: `$DRMAA_LOCAL_SLOTS`, else the number of online CPUs); `grace=<seconds>`, the time a
+/// terminated job has between SIGTERM and SIGKILL; `categories=<path>`, a job category file
+/// (see ``JobCategories``; default `$DRMAA_LOCAL_CATEGORIES`).
 public struct LocalDRM: DRMSystem {
-    /// Settings of a LocalDRM session.
+    /// Settings of a LocalDRM session. Contact string options override them.
     public struct Configuration: Sendable {
-        /// How many jobs run at once; the others wait in FIFO order.
-        public var slots: Int
+        /// How many slots jobs share (a job takes one, or `--slots=<n>`); the others wait in the
+        /// queue. `nil`: `$DRMAA_LOCAL_SLOTS` if set, else one per online CPU.
+        public var slots: Int?
         /// The jobs' home directory (`$drmaa_hd_ph$`, default working directory).
         public var homeDirectory: String
         /// The wall clock for submission times and `drmaa_start_time`.
         public var clock: any WallClock
+        /// The clock of start times, deadlines, limits and terminate grace periods; `nil` for the
+        /// supervisor's monotonic timers. Tests pass a ``ManualClock`` here and as `clock`.
+        public var timers: (any TimerClock)?
         /// The local time zone for partial timestamps without a zone.
         public var timeZone: any TimeZoneRule
+        /// How TERMINATE ends a started job; SIGKILL follows the last step.
+        public var terminateSequence: [TeardownStep]
+        /// Job categories; `nil`: the file named by `$DRMAA_LOCAL_CATEGORIES` if set, else none.
+        public var jobCategories: JobCategories?
 
-        /// Settings; each one left `nil` takes its default: `$DRMAA_LOCAL_SLOTS` slots if set,
-        /// else one per online CPU; `$HOME` (else the password database); the system clock and time zone.
+        /// Settings; each one left `nil` takes its default: the slots as described at ``slots``;
+        /// `$HOME` (else the password database); the system clock, timers and time zone.
         public init(
             slots: Int? = nil,
             homeDirectory: String? = nil,
             clock: any WallClock = SystemClock(),
-            timeZone: any TimeZoneRule = SystemTimeZone()
+            timers: (any TimerClock)? = nil,
+            timeZone: any TimeZoneRule = SystemTimeZone(),
+            terminateSequence: [TeardownStep] = LocalDRM.defaultTerminateSequence,
+            jobCategories: JobCategories? = nil
         ) {
-            let fromEnvironment = Syscall.environmentValue(LocalDRM.slotsVariable).flatMap { Int($0) }
-            self.slots = max(1, slots ?? fromEnvironment ?? Syscall.onlineProcessors())
+            self.slots = slots
             self.homeDirectory = homeDirectory ?? Syscall.homeDirectory()
             self.clock = clock
+            self.timers = timers
             self.timeZone = timeZone
+            self.terminateSequence = terminateSequence
+            self.jobCategories = jobCategories
         }
     }
+
+    /// One step of ending a started job through TERMINATE: send `signal` to its process group,
+    /// then give it `seconds` to end before the next step. SIGKILL follows the last step.
+    public struct TeardownStep: Sendable, Equatable {
+        /// The signal sent to the job's process group.
+        public var signal: Int32
+        /// How long the job may take to end before the next step.
+        public var seconds: Double
+
+        /// A step: `signal`, then at most `seconds`.
+        public init(signal: Int32, seconds: Double) {
+            (self.signal, self.seconds) = (signal, seconds)
+        }
+    }
+
+    /// SIGTERM, then SIGKILL 5 seconds later if the job is still there (Slurm's `scancel` does
+    /// the same with its KillWait of 30 s; Grid Engine's `qdel` sends SIGKILL at once).
+    public static let defaultTerminateSequence = [TeardownStep(signal: 15, seconds: 5)]
 
     /// The settings every session made from this value starts with.
     public var configuration: Configuration
@@ -53,6 +86,8 @@ public struct LocalDRM: DRMSystem {
 
     /// The environment variable that sets the default number of slots (for C and CLI users).
     public static let slotsVariable = "DRMAA_LOCAL_SLOTS"
+    /// The environment variable that names the default job category file.
+    public static let categoriesVariable = "DRMAA_LOCAL_CATEGORIES"
 
     /// The implementation's name and version.
     public static let implementation = "swift-drmaa 0.1.0 (DRMAA 1.0)"
@@ -62,6 +97,7 @@ public struct LocalDRM: DRMSystem {
 
     public func makeBackend(options: [(name: String, value: String)], jobs: JobTable) throws(DRMAAError) -> any Backend {
         var configuration = configuration
+        var categoriesPath: String?
         for (name, value) in options {
             switch name {
             case "slots":
@@ -69,17 +105,59 @@ public struct LocalDRM: DRMSystem {
                     throw DRMAAError(.invalidContactString, "contact option slots=\(value) is invalid: it takes a whole number >= 1")
                 }
                 configuration.slots = slots
+            case "grace":
+                guard let seconds = Double(value), seconds >= 0, seconds.isFinite else {
+                    throw DRMAAError(.invalidContactString, "contact option grace=\(value) is invalid: it takes seconds >= 0")
+                }
+                configuration.terminateSequence = seconds == 0 ? [] : [TeardownStep(signal: 15, seconds: seconds)]
+            case "categories":
+                categoriesPath = value
             default:
-                throw DRMAAError(.invalidContactString, "contact option '\(name)' is unknown to LocalDRM (known: session, slots)")
+                throw DRMAAError(.invalidContactString, "contact option '\(name)' is unknown to LocalDRM (known: session, slots, grace, categories)")
             }
         }
+        let settings = try Settings(configuration, categoriesPath: categoriesPath, environment: Syscall.environmentValue)
         let supervisor: Supervisor
         switch Supervisor.shared {
         case .success(let shared): supervisor = shared
         case .failure(let error):
             throw DRMAAError(.drmsInitFailed, "LocalDRM cannot start its process supervisor: \(error)")
         }
-        return LocalBackend(configuration: configuration, table: jobs, supervisor: supervisor)
+        return LocalBackend(settings: settings, table: jobs, supervisor: supervisor, timers: configuration.timers ?? supervisor)
+    }
+
+    /// A session's settings with every default resolved.
+    struct Settings {
+        var configuration: Configuration
+        var slots: Int
+        var categories: JobCategories
+
+        /// Resolves the defaults: contact options (already in `configuration`, or `categoriesPath`),
+        /// then the configuration, then the environment (read through `environment`), then the machine.
+        init(_ configuration: Configuration, categoriesPath: String?, environment: (String) -> String?) throws(DRMAAError) {
+            self.configuration = configuration
+            if let slots = configuration.slots {
+                self.slots = max(1, slots)
+            } else if let text = environment(LocalDRM.slotsVariable), !text.isEmpty {
+                guard let slots = Int(text), slots >= 1 else {
+                    throw DRMAAError(.drmsInitFailed, "\(LocalDRM.slotsVariable)='\(text)' is invalid: it takes a whole number >= 1")
+                }
+                self.slots = slots
+            } else {
+                self.slots = Syscall.onlineProcessors()
+            }
+            if let path = categoriesPath ?? (configuration.jobCategories == nil ? environment(LocalDRM.categoriesVariable) : nil), !path.isEmpty {
+                let text: String
+                do {
+                    text = try Syscall.readFile(path)
+                } catch {
+                    throw DRMAAError(.drmsInitFailed, "cannot read the job category file '\(path)': \(error)")
+                }
+                categories = try JobCategories(parsing: text, origin: path)
+            } else {
+                categories = configuration.jobCategories ?? JobCategories()
+            }
+        }
     }
 }
 

@@ -21,16 +21,27 @@ final class Supervisor: Sendable {
         var didReap: @Sendable (ReapedProcess?) -> Void
     }
 
-    struct Timer {
+    /// A pending timer in deadline order; the action lives in `State.timers` until it fires or is cancelled.
+    struct TimerEntry: Comparable {
         var deadline: Int64
-        var action: @Sendable () -> Void
+        var token: UInt64
+        static func < (a: Self, b: Self) -> Bool { (a.deadline, a.token) < (b.deadline, b.token) }
     }
 
     private struct State {
         var watches: [UInt64: Watch] = [:]
-        var timers: [UInt64: Timer] = [:]
+        /// The actions of pending timers; the heap may still hold entries of cancelled ones.
+        var timers: [UInt64: @Sendable () -> Void] = [:]
+        var deadlines = Heap<TimerEntry>()
         var nextToken: UInt64 = 2
         var armedDeadline: Int64 = 0
+
+        /// Drops the heap entries of cancelled timers once they outnumber the live ones.
+        mutating func compactIfNeeded() {
+            guard deadlines.count > 64, deadlines.count > 2 * timers.count else { return }
+            let live = timers
+            deadlines.filter { live[$0.token] != nil }
+        }
     }
 
     private static let timerToken: UInt64 = 1
@@ -71,31 +82,42 @@ final class Supervisor: Sendable {
         }
     }
 
-    /// Runs `action` on the supervisor thread at a monotonic time (nanoseconds); returns a token for ``cancel(_:)``.
-    @discardableResult
-    func schedule(atMonotonic deadline: Int64, _ action: @escaping @Sendable () -> Void) -> UInt64 {
-        // The timer is re-armed under the lock so that concurrent calls cannot arm it out of order.
+    /// Runs `action` on the supervisor thread once the monotonic clock reaches `deadline` (ns).
+    func schedule(at deadline: Int64, _ action: @escaping @Sendable () -> Void) -> TimerToken {
+        // The timerfd is re-armed under the lock so that concurrent calls cannot arm it out of order.
         state.withLock { state in
             let token = state.nextToken
             state.nextToken += 1
-            state.timers[token] = Timer(deadline: deadline, action: action)
+            state.timers[token] = action
+            state.deadlines.insert(TimerEntry(deadline: deadline, token: token))
             if state.armedDeadline == 0 || deadline < state.armedDeadline {
                 state.armedDeadline = max(1, deadline)
                 try? Syscall.armTimer(timerFD, atMonotonicNanoseconds: state.armedDeadline)
             }
-            return token
+            return TimerToken(token)
         }
     }
 
-    /// Cancels a timer that has not fired yet.
-    func cancel(_ token: UInt64) {
-        _ = state.withLock { $0.timers.removeValue(forKey: token) }
+    func cancel(_ token: TimerToken) {
+        state.withLock { state in
+            state.timers[token.value] = nil
+            state.compactIfNeeded()
+        }
     }
+
+    func monotonicNow() -> Int64 { Syscall.monotonicNanoseconds() }
 
     private func run() {
         var tokens = [UInt64](repeating: 0, count: 64)
         while true {
-            guard let count = try? Syscall.epollWait(epoll, into: &tokens, timeoutMilliseconds: -1) else { continue }
+            let count: Int
+            do {
+                count = try Syscall.epollWait(epoll, into: &tokens, timeoutMilliseconds: -1)
+            } catch {
+                // Only EBADF, EFAULT or EINVAL remain (EINTR is retried): the epoll descriptor was
+                // closed behind our back. Retrying would spin; supervision cannot go on without it.
+                fatalError("LocalDRM's supervisor lost its epoll descriptor: epoll_wait failed with \(error)")
+            }
             for token in tokens[..<count] {
                 if token == Self.timerToken {
                     Syscall.drain(timerFD)
@@ -122,20 +144,18 @@ final class Supervisor: Sendable {
     private func fireDueTimers() {
         let now = Syscall.monotonicNanoseconds()
         let due = state.withLock { state -> [@Sendable () -> Void] in
-            var due: [(Int64, UInt64, @Sendable () -> Void)] = []
-            var next: Int64 = 0
-            for (token, timer) in state.timers {
-                if timer.deadline <= now {
-                    due.append((timer.deadline, token, timer.action))
-                } else if next == 0 || timer.deadline < next {
-                    next = timer.deadline
-                }
+            var due: [@Sendable () -> Void] = []
+            while let first = state.deadlines.min, first.deadline <= now {
+                state.deadlines.popMin()
+                if let action = state.timers.removeValue(forKey: first.token) { due.append(action) }
             }
-            for (_, token, _) in due { state.timers[token] = nil }
-            state.armedDeadline = next
-            try? Syscall.armTimer(timerFD, atMonotonicNanoseconds: next)
-            return due.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.2)
+            while let first = state.deadlines.min, state.timers[first.token] == nil { state.deadlines.popMin() }
+            state.armedDeadline = state.deadlines.min?.deadline ?? 0
+            try? Syscall.armTimer(timerFD, atMonotonicNanoseconds: state.armedDeadline)
+            return due
         }
         for action in due { action() }
     }
 }
+
+extension Supervisor: TimerClock {}

@@ -49,6 +49,30 @@ enum Syscall {
         return try retrying { fcntl(fd, F_DUPFD_CLOEXEC, Int32(3)) }
     }
 
+    /// The whole contents of a file, as UTF-8 text. The corresponding C functions are `open(2)` and `read(2)`.
+    static func readFile(_ path: String) throws(Errno) -> String {
+        let fd = try retrying { Glibc.open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { buffer in
+                Result { () throws(Errno) in try retrying { read(fd, buffer.baseAddress, buffer.count) } }
+            }
+            let length = try count.get()
+            if length == 0 { break }
+            bytes += chunk[..<length]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Sets the nice level of every process in a group. The corresponding C function is `setpriority(2)`
+    /// with `PRIO_PGRP`.
+    static func setGroupNice(_ pgid: pid_t, _ nice: Int32) throws(Errno) {
+        precondition(pgid > 1, "refusing to renice process group \(pgid)")
+        _ = try retrying { setpriority(__priority_which_t(PRIO_PGRP.rawValue), id_t(pgid), nice) }
+    }
+
     /// The corresponding C function is `close(2)`; errors are ignored (the descriptor is gone either way).
     static func close(_ fd: Int32) {
         _ = Glibc.close(fd)

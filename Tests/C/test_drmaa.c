@@ -535,8 +535,43 @@ static void test_diagnosis(void) {
     CHECK(ok, "every function accepts error_diagnosis == NULL with the expected codes");
 }
 
-int main(void) {
+/* Run as `DRMAA_LOCAL_SLOTS=1 test_drmaa local-configuration` (and with an invalid value): LocalDRM's
+ * settings reach C programs through the environment, and its native specification is checked. */
+static int test_local_configuration(void) {
+    const char *slots = getenv("DRMAA_LOCAL_SLOTS");
+    section("LocalDRM configuration from C: DRMAA_LOCAL_SLOTS and drmaa_native_specification");
+    if (!slots || strcmp(slots, "1") != 0) {
+        EXPECT(drmaa_init(NULL, D, DL), DRMAA_ERRNO_DRMS_INIT_FAILED, "init with an invalid DRMAA_LOCAL_SLOTS");
+        CHECK(strstr(D, "DRMAA_LOCAL_SLOTS") != NULL, "the diagnosis names the variable: %s", D);
+        printf("%d passed, %d failed\n", passed, failed);
+        return failed ? 1 : 0;
+    }
+    EXPECT(drmaa_init(NULL, D, DL), DRMAA_ERRNO_SUCCESS, "init with DRMAA_LOCAL_SLOTS=1");
+    const char *sleep30[] = {"30", NULL};
+    drmaa_job_template_t *jt = template_for("/bin/sleep", sleep30);
+    char first[DRMAA_JOBNAME_BUFFER], second[DRMAA_JOBNAME_BUFFER];
+    int ps = 0;
+    EXPECT(drmaa_run_job(first, sizeof first, jt, D, DL), DRMAA_ERRNO_SUCCESS, "run the first job");
+    EXPECT(drmaa_run_job(second, sizeof second, jt, D, DL), DRMAA_ERRNO_SUCCESS, "run the second job");
+    EXPECT(drmaa_job_ps(first, &ps, D, DL), DRMAA_ERRNO_SUCCESS, "job_ps of the first job");
+    CHECK(ps == DRMAA_PS_RUNNING, "the first job runs (%#x)", ps);
+    EXPECT(drmaa_job_ps(second, &ps, D, DL), DRMAA_ERRNO_SUCCESS, "job_ps of the second job");
+    CHECK(ps == DRMAA_PS_QUEUED_ACTIVE, "one slot: the second job is queued (%#x)", ps);
+    EXPECT(drmaa_set_attribute(jt, DRMAA_NATIVE_SPECIFICATION, "--priority=5 --gpus=1", D, DL), DRMAA_ERRNO_SUCCESS, "set native_specification");
+    EXPECT(drmaa_run_job(second, sizeof second, jt, D, DL), DRMAA_ERRNO_DENIED_BY_DRM, "run_job with an unknown native option");
+    CHECK(strstr(D, "--gpus") != NULL, "the diagnosis names the option: %s", D);
+    EXPECT(drmaa_delete_job_template(jt, D, DL), DRMAA_ERRNO_SUCCESS, "delete_job_template");
+    EXPECT(drmaa_control(DRMAA_JOB_IDS_SESSION_ALL, DRMAA_CONTROL_TERMINATE, D, DL), DRMAA_ERRNO_SUCCESS, "terminate all");
+    const char *all[] = {DRMAA_JOB_IDS_SESSION_ALL, NULL};
+    EXPECT(drmaa_synchronize(all, DRMAA_TIMEOUT_WAIT_FOREVER, 1, D, DL), DRMAA_ERRNO_SUCCESS, "synchronize all");
+    EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 1 && strcmp(argv[1], "local-configuration") == 0) return test_local_configuration();
     test_without_session();
     EXPECT(drmaa_init(NULL, D, DL), DRMAA_ERRNO_SUCCESS, "init for the session tests");
     test_templates();

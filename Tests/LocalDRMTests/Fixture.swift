@@ -9,17 +9,31 @@ import Testing
 final class Fixture: Sendable {
     let home: String
     let session: Session
+    /// The session's wall clock and timer clock, when the test drives time itself.
+    let clock: ManualClock?
 
-    init(slots: Int = 4) throws {
+    /// A session with `slots` slots; with `clock`, time moves only through `clock.advance(by:)`
+    /// (wall time and time zone UTC, from 2026-01-01 00:00:00).
+    init(slots: Int = 4, clock: ManualClock? = nil, contact: String? = nil,
+         configure: (inout LocalDRM.Configuration) -> Void = { _ in }) throws {
         home = NSTemporaryDirectory() + "drmaa-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-        session = Session(system: LocalDRM(configuration: .init(slots: slots, homeDirectory: home)))
-        try session.initialize()
+        var configuration = LocalDRM.Configuration(slots: slots, homeDirectory: home)
+        if let clock {
+            configuration.clock = clock
+            configuration.timers = clock
+            configuration.timeZone = FixedOffsetTimeZone.utc
+        }
+        configure(&configuration)
+        self.clock = clock
+        session = Session(system: LocalDRM(configuration: configuration))
+        try session.initialize(contact: contact)
     }
 
     deinit {
         if session.isActive {
             try? session.control(Session.jobIDsSessionAll, .terminate)
+            clock?.advance(by: 3600)  // the end of any terminate grace period
             try? session.synchronize([Session.jobIDsSessionAll], timeout: .seconds(30), dispose: true)
             try? session.exit()
         }
@@ -57,6 +71,15 @@ final class Fixture: Sendable {
         }
         return ""
     }
+}
+
+/// Polls (briefly) until the job is in `state`; false after a few seconds.
+func awaitState(_ session: Session, _ id: String, _ state: JobState) -> Bool {
+    for _ in 0..<1000 {
+        if (try? session.jobStatus(id)) == state { return true }
+        usleep(5_000)
+    }
+    return false
 }
 
 /// The state letter of a process in /proc (`R`, `S`, `T`, `Z`…), nil if it does not exist.
