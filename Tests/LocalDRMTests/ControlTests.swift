@@ -198,3 +198,69 @@ struct ControlTests {
         }
     }
 }
+
+/// Digest §4.4 against real processes: one job in each state, every action, by id and through SESSION_ALL.
+@Suite("LocalDRM legality matrix (digest §4.4)")
+struct LegalityMatrixTests {
+    /// Jobs in every state a job can be controlled in: two slots, held by a running and a suspended job.
+    struct Jobs {
+        let f: Fixture
+        let done, running, suspended, queued, held: String
+        var all: [(String, JobState)] {
+            [(done, .done), (running, .running), (suspended, .userSuspended), (queued, .queuedActive), (held, .userOnHold)]
+        }
+
+        init() throws {
+            f = try Fixture(slots: 2)
+            done = try f.session.runJob(f.template("/bin/true"))
+            try f.session.synchronize([done])
+            running = try f.session.runJob(f.template("/bin/sleep", ["30"]))
+            suspended = try f.session.runJob(f.template("/bin/sleep", ["30"]))
+            try f.session.control(suspended, .suspend)
+            queued = try f.session.runJob(f.template("/bin/sleep", ["30"]))
+            var template = f.template("/bin/sleep", ["30"])
+            template.jobSubmissionState = .hold
+            held = try f.session.runJob(template)
+            for (id, state) in all { #expect(try f.session.jobStatus(id) == state) }
+        }
+    }
+
+    /// The state after `action` where it is legal; unchanged otherwise.
+    static func after(_ action: JobControlAction, _ state: JobState) -> JobState {
+        switch (action, state) {
+        case (.suspend, .running): .userSuspended
+        case (.resume, .userSuspended): .running
+        case (.hold, .queuedActive): .userOnHold
+        case (.release, .userOnHold): .queuedActive
+        case (.terminate, .done): .done
+        case (.terminate, _): .failed
+        default: state
+        }
+    }
+
+    @Test("§10.52–§10.62 each action on a job in each state: the matrix's result code and the new state",
+          arguments: JobControlAction.allCases)
+    func byID(_ action: JobControlAction) throws {
+        let jobs = try Jobs()
+        for (id, state) in jobs.all {
+            let expected: ErrorCode? = {
+                do throws(DRMAAError) { _ = try state.decide(action, jobID: id); return nil } catch { return error.code }
+            }()
+            let got: ErrorCode? = {
+                do throws(DRMAAError) { try jobs.f.session.control(id, action); return nil } catch { return error.code }
+            }()
+            #expect(got == expected, "\(action) of a \(state) job")
+            #expect(try jobs.f.session.jobStatus(id) == Self.after(action, state), "\(action) of a \(state) job")
+        }
+    }
+
+    @Test("§10.62 control(SESSION_ALL, action) succeeds and acts on exactly the jobs where the action is legal",
+          arguments: JobControlAction.allCases)
+    func sessionAll(_ action: JobControlAction) throws {
+        let jobs = try Jobs()
+        try jobs.f.session.control(Session.jobIDsSessionAll, action)
+        for (id, state) in jobs.all {
+            #expect(try jobs.f.session.jobStatus(id) == Self.after(action, state), "\(action) of a \(state) job")
+        }
+    }
+}
