@@ -4,18 +4,30 @@ BUILD_FLAGS ?=
 EXAMPLES    := Example1 Example1_1 Example2 Example2_1 Example3 Example3_1 Example3_2 Example4 Example5 Example6
 DEMO_HOME   ?= $(CURDIR)/out/demo-home
 
-.PHONY: build test test-unit test-examples demo clean
+.PHONY: build test test-unit test-tsan test-examples demo clean
 
 ## build: debug build of every target
 build:
 	$(SWIFT) build $(BUILD_FLAGS)
 
-## test: every test — Swift Testing suites, then the ten tutorial ports checked against the Python originals' output
-test: test-unit test-examples test-c test-python
+## test: every test — Swift Testing suites (also under ThreadSanitizer), the ten tutorial ports checked
+## against the Python originals' output, the C binding's tests and drmaa-python's suite
+test: test-unit test-tsan test-examples test-c test-python
 
 test-unit:
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build $(BUILD_FLAGS)
+
+# ThreadSanitizer build in its own scratch path. DRMAA_TSAN makes every module's Mutex a TracedMutex,
+# whose ordering TSan can see (Docs/Architecture.md). exitcode=66: any report fails `swift test`;
+# no halt_on_error, so fixtures still end their jobs and every report is printed.
+TSAN_SCRATCH ?= .build-tsan
+TSAN_FLAGS   := --sanitize=thread --scratch-path $(TSAN_SCRATCH) -Xswiftc -DDRMAA_TSAN
+
+## test-tsan: both Swift Testing suites under ThreadSanitizer; any report fails the target
+test-tsan:
+	$(SWIFT) build --build-tests $(BUILD_FLAGS) $(TSAN_FLAGS)
+	TSAN_OPTIONS="exitcode=66 second_deadlock_stack=1" $(SWIFT) test --skip-build $(BUILD_FLAGS) $(TSAN_FLAGS)
 
 test-examples: build
 	python3 Tests/Examples/check_examples.py --bin "$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)"
@@ -29,7 +41,7 @@ demo: build
 	@echo "=== job output files (the jobs' \$$HOME is $(DEMO_HOME)):"; ls "$(DEMO_HOME)"
 
 clean:
-	rm -rf .build out
+	rm -rf .build .build-clib .build-tsan .build-bench out
 
 # ---------------------------------------------------------------------------------------------
 # The DRMAA 1.0 C binding: libdrmaa.so + drmaa.h (Sources/DRMAA). Built in its own scratch path.
