@@ -89,10 +89,11 @@ func processState(_ pid: Int32) -> Character? {
     return stat[stat.index(close, offsetBy: 2)]
 }
 
-/// Polls until the process is in `state` (or gone, for nil); false after a few seconds.
-func awaitProcess(_ pid: Int32, state: Character?) -> Bool {
+/// Polls until the process is in `state`, or one of `orStates` (or gone, for nil); false after a few seconds.
+func awaitProcess(_ pid: Int32, state: Character?, orStates: Set<Character> = []) -> Bool {
     for _ in 0..<1000 {
-        if processState(pid) == state { return true }
+        let current = processState(pid)
+        if current == state || current.map(orStates.contains) == true { return true }
         usleep(5_000)
     }
     return false
