@@ -30,7 +30,9 @@ public protocol Backend: AnyObject, Sendable {
 
     /// Accepts the jobs of one `run_job` or `run_bulk_jobs` call. The table already holds them as
     /// QUEUED_ACTIVE or USER_ON_HOLD. On a throw the whole submission is withdrawn.
-    func submit(_ jobs: [JobRequest]) throws(DRMAAError)
+    /// A bulk job's task requests are made on demand (``Submission/request(taskIndex:)``), so a
+    /// backend need not hold one request per task.
+    func submit(_ submission: Submission) throws(DRMAAError)
 
     /// Carries out a control action that the legality matrix allows for the job's last known
     /// state. If the job's real state has moved on, throw the matching inconsistent-state error.

@@ -42,38 +42,142 @@ public struct JobRequest: Sendable {
     public var submissionTime: Double
 }
 
+/// What a backend receives from one `runJob` or `runBulkJobs` call: a validated template, from
+/// which the request of each job or bulk task is made when the backend needs it.
+///
+/// A bulk job of 100,000 tasks is one `Submission`, not 100,000 requests: a backend keeps it and
+/// asks for ``request(taskIndex:)`` when a task starts (Grid Engine treats array jobs the same way).
+public struct Submission: Sendable {
+    /// The job id of a single job, or the bulk job id.
+    public let jobID: String
+    /// The task indexes of a bulk job (`begin`, `begin + step`, … ≤ `end`), `nil` for a single job.
+    public let taskIndexes: StrideThrough<Int>?
+    /// The request of the single job, or of the first task: what every task shares (hold, times,
+    /// limits, native specification, category, command…) can be read here.
+    public let first: JobRequest
+    private let builder: RequestBuilder
+
+    init(jobID: String, taskIndexes: StrideThrough<Int>?, builder: RequestBuilder) {
+        self.jobID = jobID
+        self.taskIndexes = taskIndexes
+        self.builder = builder
+        let index = taskIndexes?.first(where: { _ in true })
+        self.first = builder.request(jobID: index.map { "\(jobID).\($0)" } ?? jobID, taskIndex: index)
+    }
+
+    /// True for a bulk job.
+    public var isBulk: Bool { taskIndexes != nil }
+
+    /// The bulk job id of a bulk job, else `nil`.
+    public var bulkJobID: String? { isBulk ? jobID : nil }
+
+    /// How many jobs: 1, or the number of tasks.
+    public var count: Int { taskIndexes?.underestimatedCount ?? 1 }
+
+    /// The id of the job (`taskIndex == nil`) or of a bulk task: `"<bulk id>.<index>"`.
+    public func jobID(taskIndex: Int?) -> String {
+        taskIndex.map { "\(jobID).\($0)" } ?? jobID
+    }
+
+    /// The ids of every job of the submission, in index order.
+    public var jobIDs: [String] {
+        guard let taskIndexes else { return [jobID] }
+        var ids: [String] = []
+        ids.reserveCapacity(count)
+        for index in taskIndexes { ids.append(jobID(taskIndex: index)) }
+        return ids
+    }
+
+    /// The request of the single job (`nil`) or of the task with `taskIndex`; cheap when nothing
+    /// in the template depends on the index.
+    public func request(taskIndex: Int?) -> JobRequest {
+        if taskIndex == first.taskIndex { return first }
+        return builder.request(jobID: jobID(taskIndex: taskIndex), taskIndex: taskIndex)
+    }
+
+    /// Every request, in index order (for backends that want them all at once).
+    public var requests: [JobRequest] {
+        guard let taskIndexes else { return [first] }
+        return taskIndexes.map { request(taskIndex: $0) }
+    }
+}
+
 /// Turns a template into ``JobRequest``s: the submission-time checks of digest §2.3 and the
-/// placeholder rules of §3.
-struct RequestBuilder {
+/// placeholder rules of §3. Everything that can fail is checked once, at `init`; making the
+/// request of a job or task then cannot fail.
+struct RequestBuilder: Sendable {
     let template: JobTemplate
     let homeDirectory: String
     let now: Double
     let timeZone: any TimeZoneRule
+    private let command: String
+    private let startTime: Int64?
+    private let deadlineTime: Int64?
+    /// What does not depend on the task index, expanded once.
+    private let workingDirectory: String
+    private let paths: [AttributeName: String]
+    /// The attributes that contain `$drmaa_incr_ph$`, expanded per task.
+    private let perTask: Set<AttributeName>
+    private static let pathAttributes: [AttributeName] = [.inputPath, .outputPath, .errorPath]
 
-    func request(jobID: String, bulkJobID: String?, taskIndex: Int?) throws(DRMAAError) -> JobRequest {
+    /// Validates `template` for a single job (`bulk == false`) or the tasks of a bulk job.
+    init(template: JobTemplate, homeDirectory: String, now: Double, timeZone: any TimeZoneRule, bulk: Bool) throws(DRMAAError) {
+        (self.template, self.homeDirectory, self.now, self.timeZone) = (template, homeDirectory, now, timeZone)
         guard let command = template.remoteCommand, !command.isEmpty else {
             throw .denied("the job template has no drmaa_remote_command")
         }
-        let workingDirectory = try expandWorkingDirectory(taskIndex: taskIndex)
-        func path(_ attribute: AttributeName) throws(DRMAAError) -> String? {
-            guard let raw = template[scalar: attribute] else { return nil }
-            return try expandPath(raw, attribute: attribute, workingDirectory: workingDirectory, taskIndex: taskIndex)
+        self.command = command
+        var perTask = Set<AttributeName>()
+        for attribute in [AttributeName.workingDirectory] + Self.pathAttributes {
+            guard let raw = template[scalar: attribute], raw.contains(Placeholder.taskIndex) else { continue }
+            guard bulk else {
+                throw .denied("\(attribute.rawValue) '\(raw)' uses $drmaa_incr_ph$, which only bulk jobs (drmaa_run_bulk_jobs) may use")
+            }
+            perTask.insert(attribute)
         }
-        let start = try template.startTime.map { (text) throws(DRMAAError) in
+        self.perTask = perTask
+        // Expanding with a sample index finds every error; real indexes cannot add one.
+        let sample: Int? = bulk ? 1 : nil
+        let workingDirectory = try Self.expandWorkingDirectory(template, homeDirectory: homeDirectory, taskIndex: sample)
+        self.workingDirectory = workingDirectory
+        var paths: [AttributeName: String] = [:]
+        for attribute in Self.pathAttributes {
+            guard let raw = template[scalar: attribute] else { continue }
+            paths[attribute] = try Self.expandPath(raw, attribute: attribute, workingDirectory: workingDirectory,
+                                                   homeDirectory: homeDirectory, taskIndex: sample)
+        }
+        self.paths = paths
+        startTime = try template.startTime.map { (text) throws(DRMAAError) in
             try PartialTimestamp(parsing: text, attribute: "drmaa_start_time").resolve(now: now, timeZone: timeZone)
         }
-        let deadline = try template.deadlineTime.map { (text) throws(DRMAAError) in
+        deadlineTime = try template.deadlineTime.map { (text) throws(DRMAAError) in
             try PartialTimestamp(parsing: text, attribute: "drmaa_deadline_time").resolve(now: now, timeZone: timeZone)
+        }
+    }
+
+    /// The request of one job or task (`taskIndex` set for bulk tasks).
+    func request(jobID: String, taskIndex: Int?) -> JobRequest {
+        var workingDirectory = self.workingDirectory
+        if let taskIndex, perTask.contains(.workingDirectory) {
+            workingDirectory = (try? Self.expandWorkingDirectory(template, homeDirectory: homeDirectory, taskIndex: taskIndex)) ?? workingDirectory
+        }
+        func path(_ attribute: AttributeName) -> String? {
+            guard let expanded = paths[attribute] else { return nil }
+            guard let taskIndex, perTask.contains(attribute) || perTask.contains(.workingDirectory),
+                  let raw = template[scalar: attribute] else { return expanded }
+            return (try? Self.expandPath(raw, attribute: attribute, workingDirectory: workingDirectory,
+                                         homeDirectory: homeDirectory, taskIndex: taskIndex)) ?? expanded
         }
         let name = template.jobName ?? String(command.split(separator: "/").last ?? Substring(command))
         return JobRequest(
-            jobID: jobID, bulkJobID: bulkJobID, taskIndex: taskIndex,
+            jobID: jobID, bulkJobID: taskIndex == nil ? nil : String(jobID[..<(jobID.firstIndex(of: ".") ?? jobID.endIndex)]),
+            taskIndex: taskIndex,
             remoteCommand: command, arguments: template.args,
             environment: (template[vector: .jobEnvironment] ?? []).map(JobTemplate.splitEnvironmentEntry),
             workingDirectory: workingDirectory,
-            inputPath: try path(.inputPath), outputPath: try path(.outputPath), errorPath: try path(.errorPath),
+            inputPath: path(.inputPath), outputPath: path(.outputPath), errorPath: path(.errorPath),
             joinFiles: template.joinFiles, jobName: name, hold: template.jobSubmissionState == .hold,
-            startTime: start, deadlineTime: deadline,
+            startTime: startTime, deadlineTime: deadlineTime,
             hardWallclockLimit: template.hardWallclockTimeLimit, softWallclockLimit: template.softWallclockTimeLimit,
             hardRunDurationLimit: template.hardRunDurationLimit, softRunDurationLimit: template.softRunDurationLimit,
             nativeSpecification: template.nativeSpecification, jobCategory: template.jobCategory,
@@ -82,7 +186,7 @@ struct RequestBuilder {
 
     /// `drmaa_wd`: unset → home; `$drmaa_hd_ph$` at the start; `$drmaa_incr_ph$` anywhere (bulk only);
     /// `$drmaa_wd_ph$` is refused; a relative path is relative to home.
-    func expandWorkingDirectory(taskIndex: Int?) throws(DRMAAError) -> String {
+    static func expandWorkingDirectory(_ template: JobTemplate, homeDirectory: String, taskIndex: Int?) throws(DRMAAError) -> String {
         guard let raw = template.workingDirectory else { return homeDirectory }
         if raw.contains(Placeholder.workingDirectory) {
             throw .denied("drmaa_wd '\(raw)' uses $drmaa_wd_ph$, which is allowed only in the input, output and error paths")
@@ -93,7 +197,7 @@ struct RequestBuilder {
     }
 
     /// A `[host]:path` attribute: host dropped, placeholders substituted, made absolute against the working directory.
-    func expandPath(_ raw: String, attribute: AttributeName, workingDirectory: String, taskIndex: Int?) throws(DRMAAError) -> String {
+    static func expandPath(_ raw: String, attribute: AttributeName, workingDirectory: String, homeDirectory: String, taskIndex: Int?) throws(DRMAAError) -> String {
         var path = raw.firstIndex(of: ":").map { String(raw[raw.index(after: $0)...]) } ?? raw
         path = try substituteTaskIndex(path, attribute: attribute, taskIndex: taskIndex)
         path = substitutePrefix(path, Placeholder.homeDirectory, with: homeDirectory)
@@ -104,7 +208,7 @@ struct RequestBuilder {
         return absolute(path, relativeTo: workingDirectory)
     }
 
-    private func substituteTaskIndex(_ text: String, attribute: AttributeName, taskIndex: Int?) throws(DRMAAError) -> String {
+    private static func substituteTaskIndex(_ text: String, attribute: AttributeName, taskIndex: Int?) throws(DRMAAError) -> String {
         guard text.contains(Placeholder.taskIndex) else { return text }
         guard let taskIndex else {
             throw .denied("\(attribute.rawValue) '\(text)' uses $drmaa_incr_ph$, which only bulk jobs (drmaa_run_bulk_jobs) may use")
@@ -113,14 +217,14 @@ struct RequestBuilder {
     }
 
     /// Replaces a placeholder at the very start; elsewhere it stays literal text.
-    private func substitutePrefix(_ text: String, _ placeholder: String, with value: String) -> String {
+    private static func substitutePrefix(_ text: String, _ placeholder: String, with value: String) -> String {
         guard text.hasPrefix(placeholder) else { return text }
         let rest = text.dropFirst(placeholder.count)
         if rest.isEmpty { return value }
         return rest.hasPrefix("/") ? value + rest : value + "/" + rest
     }
 
-    private func absolute(_ path: String, relativeTo base: String) -> String {
+    private static func absolute(_ path: String, relativeTo base: String) -> String {
         if path.hasPrefix("/") { return path }
         return base.hasSuffix("/") ? base + path : base + "/" + path
     }

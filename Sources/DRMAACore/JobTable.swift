@@ -10,12 +10,21 @@ import Synchronization
 /// Records exist from submission until they are reaped (by a successful wait, or by
 /// synchronize with dispose); a reaped or never-submitted id is unknown (`INVALID_JOB`).
 public final class JobTable: Sendable {
+    /// A job's entry while it is not reaped: three bytes; the outcome lives in `State.outcomes`
+    /// once the job has finished, so pending jobs cost little.
     struct Record {
         var state: JobState
-        var outcome: JobOutcome?
         /// Set once TERMINATE was accepted: the job shows FAILED from then on.
         var terminating = false
-        var bulkJobID: String?
+        /// The backend reported the outcome; `wait` may reap the job.
+        var finished = false
+    }
+
+    /// The jobs a `synchronize` still waits for. A class, so that removing one finished id
+    /// does not copy the set (which made synchronizing N jobs cost O(N²)).
+    final class PendingJobs {
+        var ids: Set<String>
+        init(_ ids: Set<String>) { self.ids = ids }
     }
 
     /// What a parked waiter waits for.
@@ -23,7 +32,7 @@ public final class JobTable: Sendable {
         case job(String)
         case anyJob
         /// Every job of the set; the table removes ids as they finish and wakes at empty.
-        case all(Set<String>)
+        case all(PendingJobs)
     }
 
     struct Waiter {
@@ -33,6 +42,8 @@ public final class JobTable: Sendable {
 
     struct State {
         var records: [String: Record] = [:]
+        /// The outcomes of finished, unreaped jobs.
+        var outcomes: [String: JobOutcome] = [:]
         /// Finished, unreaped job ids in finishing order, for `SESSION_ANY` (may hold reaped ids; skipped).
         var finishedOrder: [String] = []
         var finishedHead = 0
@@ -46,40 +57,38 @@ public final class JobTable: Sendable {
         var epoch = 0
 
         /// Removes the waiters selected by `fire`, returning their wake-up calls.
-        mutating func takeWaiters(_ fire: (inout Interest) -> Bool) -> [@Sendable () -> Void] {
+        mutating func takeWaiters(_ fire: (Interest) -> Bool) -> [@Sendable () -> Void] {
             var woken: [@Sendable () -> Void] = []
-            for (id, var waiter) in waiters {
-                if fire(&waiter.interest) {
-                    waiters[id] = nil
-                    woken.append(waiter.wake)
-                } else {
-                    waiters[id] = waiter
-                }
+            for (id, waiter) in waiters where fire(waiter.interest) {
+                waiters[id] = nil
+                woken.append(waiter.wake)
             }
             return woken
         }
 
         mutating func reap(_ id: String) -> [@Sendable () -> Void] {
-            guard let record = records.removeValue(forKey: id) else { return [] }
-            if let bulk = record.bulkJobID, var tasks = bulkTasks[bulk] {
+            guard records.removeValue(forKey: id) != nil else { return [] }
+            outcomes[id] = nil
+            if let dot = id.firstIndex(of: "."), case let bulk = String(id[..<dot]), var tasks = bulkTasks[bulk] {
                 tasks.unreaped -= 1
                 bulkTasks[bulk] = tasks.unreaped == 0 ? nil : tasks
             }
             // Jobs reaped by id leave stale entries behind; drop them once they outnumber the live
             // ones, so the list stays proportional to the table (amortised O(1) per reap).
             if finishedOrder.count - finishedHead > 2 * records.count + 1024 {
-                finishedOrder = finishedOrder[finishedHead...].filter { records[$0]?.outcome != nil }
+                finishedOrder = finishedOrder[finishedHead...].filter { outcomes[$0] != nil }
                 finishedHead = 0
             }
+            records.shrinkIfSparse()
+            outcomes.shrinkIfSparse()
             let noneLeft = records.isEmpty
             return takeWaiters { interest in
                 switch interest {
                 case .job(let waited): return waited == id
                 case .anyJob: return noneLeft
-                case .all(var ids):
-                    ids.remove(id)
-                    interest = .all(ids)
-                    return ids.isEmpty
+                case .all(let pending):
+                    pending.ids.remove(id)
+                    return pending.ids.isEmpty
                 }
             }
         }
@@ -88,7 +97,7 @@ public final class JobTable: Sendable {
             while finishedHead < finishedOrder.count {
                 let id = finishedOrder[finishedHead]
                 finishedHead += 1
-                if records[id]?.outcome != nil { return id }
+                if outcomes[id] != nil { return id }
             }
             return nil
         }
@@ -105,7 +114,7 @@ public final class JobTable: Sendable {
     /// Ignored once the job is finished or being terminated.
     public func reportState(_ jobID: String, _ newState: JobState) {
         state.withLock { state in
-            guard var record = state.records[jobID], record.outcome == nil, !record.terminating else { return }
+            guard var record = state.records[jobID], !record.finished, !record.terminating else { return }
             record.state = newState
             state.records[jobID] = record
         }
@@ -115,7 +124,7 @@ public final class JobTable: Sendable {
     /// while ``wait`` still waits for its outcome.
     public func reportTerminating(_ jobID: String) {
         state.withLock { state in
-            guard var record = state.records[jobID], record.outcome == nil else { return }
+            guard var record = state.records[jobID], !record.finished else { return }
             record.terminating = true
             record.state = .failed
             state.records[jobID] = record
@@ -125,19 +134,19 @@ public final class JobTable: Sendable {
     /// A backend reports that a job has finished, with its outcome. Each job finishes once.
     public func reportFinished(_ jobID: String, _ outcome: JobOutcome) {
         let woken = state.withLock { state -> [@Sendable () -> Void] in
-            guard var record = state.records[jobID], record.outcome == nil else { return [] }
-            record.outcome = outcome
+            guard var record = state.records[jobID], !record.finished else { return [] }
+            record.finished = true
             record.state = outcome.finalState
             state.records[jobID] = record
+            state.outcomes[jobID] = outcome
             state.finishedOrder.append(jobID)
             return state.takeWaiters { interest in
                 switch interest {
                 case .job(let waited): return waited == jobID
                 case .anyJob: return true
-                case .all(var ids):
-                    guard ids.remove(jobID) != nil else { return false }
-                    interest = .all(ids)
-                    return ids.isEmpty
+                case .all(let pending):
+                    guard pending.ids.remove(jobID) != nil else { return false }
+                    return pending.ids.isEmpty
                 }
             }
         }
@@ -148,7 +157,8 @@ public final class JobTable: Sendable {
 
     func add(_ ids: [String], bulkJobID: String?, state initial: JobState) {
         state.withLock { state in
-            for id in ids { state.records[id] = Record(state: initial, bulkJobID: bulkJobID) }
+            if ids.count > 1 { state.records.reserveCapacity(state.records.count + ids.count) }
+            for id in ids { state.records[id] = Record(state: initial) }
             if let bulkJobID { state.bulkTasks[bulkJobID] = (ids, ids.count) }
         }
     }
@@ -195,6 +205,13 @@ public final class JobTable: Sendable {
         let woken = state.withLock { state in
             state.attached = false
             state.epoch += 1
+            // An exited session may be kept for a long time (for a re-attach): give back what it can.
+            state.records.shrinkIfSparse()
+            state.outcomes.shrinkIfSparse()
+            if state.finishedHead > 0 {
+                state.finishedOrder = Array(state.finishedOrder[state.finishedHead...])
+                state.finishedHead = 0
+            }
             return state.takeWaiters { _ in true }
         }
         for wake in woken { wake() }
@@ -216,7 +233,7 @@ public final class JobTable: Sendable {
     func waitAttempt(_ jobID: String) -> (inout State) throws(DRMAAError) -> Attempt<JobInfo> {
         { state throws(DRMAAError) in
             if jobID == Session.jobIDsSessionAny {
-                if let id = state.popFinished(), let outcome = state.records[id]?.outcome {
+                if let id = state.popFinished(), let outcome = state.outcomes[id] {
                     return .done(JobInfo(jobID: id, outcome: outcome), woken: state.reap(id))
                 }
                 guard !state.records.isEmpty else {
@@ -230,7 +247,7 @@ public final class JobTable: Sendable {
                 }
                 throw .invalidJob(jobID)
             }
-            if let outcome = record.outcome {
+            if record.finished, let outcome = state.outcomes[jobID] {
                 return .done(JobInfo(jobID: jobID, outcome: outcome), woken: state.reap(jobID))
             }
             return .pending(.job(jobID))
@@ -246,8 +263,8 @@ public final class JobTable: Sendable {
             if targets == nil {
                 targets = jobIDs.contains(Session.jobIDsSessionAll) ? Array(state.records.keys) : jobIDs
             }
-            let pending = targets!.filter { state.records[$0] != nil && state.records[$0]!.outcome == nil }
-            guard pending.isEmpty else { return .pending(.all(Set(pending))) }
+            let pending = targets!.filter { state.records[$0].map { !$0.finished } ?? false }
+            guard pending.isEmpty else { return .pending(.all(PendingJobs(Set(pending)))) }
             var woken: [@Sendable () -> Void] = []
             if dispose {
                 for id in targets! where state.records[id] != nil { woken += state.reap(id) }
@@ -363,5 +380,14 @@ private final class ResumeOnce<Value: Sendable>: Sendable {
     init(_ continuation: CheckedContinuation<Value, Never>) { self.continuation = Mutex(continuation) }
     func resume(_ value: Value) {
         continuation.withLock { c -> CheckedContinuation<Value, Never>? in defer { c = nil }; return c }?.resume(returning: value)
+    }
+}
+
+extension Dictionary {
+    /// Rebuilds the dictionary at its minimum size when fewer than an eighth of its buckets are
+    /// used: a Swift dictionary never shrinks on its own. Amortised O(1) per removal.
+    package mutating func shrinkIfSparse() {
+        guard capacity > 1024, count * 8 < capacity else { return }
+        self = Dictionary(uniqueKeysWithValues: self.lazy.map { ($0.key, $0.value) })
     }
 }

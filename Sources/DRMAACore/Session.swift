@@ -126,10 +126,10 @@ public final class Session: Sendable {
     /// Submits one job (`drmaa_run_job`) and returns its id.
     public func runJob(_ template: JobTemplate) throws(DRMAAError) -> String {
         let session = try active()
-        let id = String(JobIDs.next())
-        let request = try session.builder(template).request(jobID: id, bulkJobID: nil, taskIndex: nil)
-        try session.submit([request], bulkJobID: nil, template: template)
-        return id
+        let builder = try session.builder(template, bulk: false)
+        let submission = Submission(jobID: String(JobIDs.next()), taskIndexes: nil, builder: builder)
+        try session.submit(submission, ids: [submission.jobID], template: template)
+        return submission.jobID
     }
 
     /// Submits a bulk job (`drmaa_run_bulk_jobs`): tasks `beginIndex`, `beginIndex + step`, …
@@ -143,15 +143,12 @@ public final class Session: Sendable {
         guard count <= Self.maximumBulkTasks else {
             throw .denied("a bulk job of \(count) tasks exceeds the limit of \(Self.maximumBulkTasks) tasks per bulk job")
         }
-        let bulkID = String(JobIDs.next())
-        let builder = session.builder(template)
-        var requests: [JobRequest] = []
-        requests.reserveCapacity(count)
-        for index in stride(from: beginIndex, through: endIndex, by: step) {
-            requests.append(try builder.request(jobID: "\(bulkID).\(index)", bulkJobID: bulkID, taskIndex: index))
-        }
-        try session.submit(requests, bulkJobID: bulkID, template: template)
-        return requests.map(\.jobID)
+        let builder = try session.builder(template, bulk: true)
+        let submission = Submission(jobID: String(JobIDs.next()), taskIndexes: stride(from: beginIndex, through: endIndex, by: step),
+                                    builder: builder)
+        let ids = submission.jobIDs
+        try session.submit(submission, ids: ids, template: template)
+        return ids
     }
 
     // MARK: Control and status
@@ -254,18 +251,18 @@ final class Attachment: Sendable {
         (self.key, self.table, self.backend) = (key, table, backend)
     }
 
-    func builder(_ template: JobTemplate) -> RequestBuilder {
-        RequestBuilder(template: template, homeDirectory: backend.homeDirectory, now: backend.clock.now(), timeZone: backend.timeZone)
+    func builder(_ template: JobTemplate, bulk: Bool) throws(DRMAAError) -> RequestBuilder {
+        try RequestBuilder(template: template, homeDirectory: backend.homeDirectory, now: backend.clock.now(),
+                           timeZone: backend.timeZone, bulk: bulk)
     }
 
-    func submit(_ requests: [JobRequest], bulkJobID: String?, template: JobTemplate) throws(DRMAAError) {
+    func submit(_ submission: Submission, ids: [String], template: JobTemplate) throws(DRMAAError) {
         try backend.validate(template)
-        let ids = requests.map(\.jobID)
-        table.add(ids, bulkJobID: bulkJobID, state: template.jobSubmissionState == .hold ? .userOnHold : .queuedActive)
+        table.add(ids, bulkJobID: submission.bulkJobID, state: template.jobSubmissionState == .hold ? .userOnHold : .queuedActive)
         do throws(DRMAAError) {
-            try backend.submit(requests)
+            try backend.submit(submission)
         } catch {
-            table.remove(ids, bulkJobID: bulkJobID)
+            table.remove(ids, bulkJobID: submission.bulkJobID)
             throw error
         }
     }

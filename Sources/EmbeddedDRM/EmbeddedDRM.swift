@@ -68,7 +68,8 @@ public final class EmbeddedBackend: Backend {
         }
     }
 
-    public func submit(_ requests: [JobRequest]) throws(DRMAAError) {
+    public func submit(_ submission: Submission) throws(DRMAAError) {
+        let requests = submission.requests
         jobs.withLock { jobs in
             for request in requests {
                 jobs[request.jobID] = Job(request: request, state: request.hold ? .userOnHold : .queuedActive)

@@ -18,25 +18,48 @@ final class LocalBackend: Backend {
         case exited
     }
 
-    struct Job {
-        var request: JobRequest
-        /// The submitter's environment when the job was submitted (shared by the tasks of a bulk job).
-        var environment: [String]
-        var options: JobOptions
+    /// What the jobs of one `runJob` or `runBulkJobs` call share, made once per call: a bulk job
+    /// of 100,000 tasks holds one of these, and each task only its own small ``Job``.
+    final class Batch: Sendable {
+        let submission: Submission
+        let options: JobOptions
+        let environment: JobEnvironment
+
+        init(submission: Submission, options: JobOptions, environment: JobEnvironment) {
+            (self.submission, self.options, self.environment) = (submission, options, environment)
+        }
+
+        /// The request every task shares (hold, times, limits); see ``Submission/first``.
+        var request: JobRequest { submission.first }
+    }
+
+    /// A job that has not finished: a few dozen bytes.
+    struct Job: Sendable {
+        let batch: Batch
+        /// The bulk task index, `nil` for a single job.
+        let taskIndex: Int?
         var phase: Phase
         /// Submission order, for the queue.
-        var sequence: UInt64
+        let sequence: UInt64
         /// True while the job has an entry in the queue (or among its bulk job's parked tasks).
         var enqueued = false
         var terminateRequested = false
-        /// The steps of the terminate sequence taken so far.
-        var teardownStep = 0
-        var startTime: Double = 0
         /// True while `drmaa_start_time` lies in the future: the job is not in the queue yet.
         var waitsForStartTime = false
-        /// The timer that ends the wait, for cancelling it.
+        /// The timer that ends the wait for the start time, and the deadline's, for cancelling them.
         var startTimer: TimerToken?
-        /// Deadline, wall-clock limit and teardown timers, cancelled when the job finishes.
+        var deadlineTimer: TimerToken?
+
+        var options: JobOptions { batch.options }
+        func queueEntry(_ id: String) -> QueueEntry { QueueEntry(priority: options.priority, sequence: sequence, id: id) }
+        /// The bulk job whose task limit applies to this job, if any.
+        var limitedBulkJob: String? { options.taskLimit == nil ? nil : batch.submission.bulkJobID }
+    }
+
+    /// What only a started job needs, kept apart so that pending jobs stay small.
+    struct RunState {
+        var startTime: Double
+        /// Wall-clock limit and teardown timers, cancelled when the job finishes.
         var timers: [TimerToken] = []
         /// Run-duration limit timers: they count only running time, so suspension cancels them.
         var runTimers: [TimerToken] = []
@@ -44,10 +67,8 @@ final class LocalBackend: Backend {
         var ranBefore: Double = 0
         /// Monotonic time (ns) the current run began.
         var runningSince: Int64 = 0
-
-        var queueEntry: QueueEntry { QueueEntry(priority: options.priority, sequence: sequence, id: request.jobID) }
-        /// The bulk job whose task limit applies to this job, if any.
-        var limitedBulkJob: String? { options.taskLimit == nil ? nil : request.bulkJobID }
+        /// The steps of the terminate sequence taken so far.
+        var teardownStep = 0
     }
 
     /// A job's place in the queue: higher priority first, then submission order.
@@ -61,6 +82,7 @@ final class LocalBackend: Backend {
 
     struct State {
         var jobs: [String: Job] = [:]
+        var runs: [String: RunState] = [:]
         /// Jobs waiting for slots. Entries of jobs that left the queued phase are skipped when met.
         var queue = Heap<QueueEntry>()
         /// Tasks of bulk jobs at their task limit, taken out of the queue until a sibling finishes.
@@ -73,7 +95,7 @@ final class LocalBackend: Backend {
 
         /// Takes the next job that may start now out of the queue, marking it starting; `nil` when
         /// the queue is empty or its first job needs more slots than are free (no job overtakes it).
-        mutating func takeStartable() -> Job? {
+        mutating func takeStartable() -> (String, Job)? {
             while let entry = queue.min {
                 guard var job = jobs[entry.id], job.sequence == entry.sequence else {
                     queue.popMin()
@@ -98,7 +120,7 @@ final class LocalBackend: Backend {
                 jobs[entry.id] = job
                 usedSlots += job.options.slots
                 if let bulk = job.limitedBulkJob { runningTasks[bulk, default: 0] += 1 }
-                return job
+                return (entry.id, job)
             }
             return nil
         }
@@ -108,7 +130,7 @@ final class LocalBackend: Backend {
             guard var job = jobs[id], !job.enqueued else { return }
             job.enqueued = true
             jobs[id] = job
-            queue.insert(job.queueEntry)
+            queue.insert(job.queueEntry(id))
         }
 
         /// A task of `bulk` stopped running, or one of its queue entries went stale: if the bulk job
@@ -128,13 +150,23 @@ final class LocalBackend: Backend {
             if parked[bulk]?.isEmpty == true { parked[bulk] = nil }
         }
 
-        /// A started job is gone: frees its slots and lets a parked sibling back into the queue.
-        mutating func release(_ job: Job) {
+        /// A job is gone: forgets it, frees its slots if it had started and lets a parked sibling
+        /// back into the queue. Returns the job and its run state.
+        mutating func remove(_ id: String) -> (Job, RunState?)? {
+            guard let job = jobs.removeValue(forKey: id) else { return nil }
+            jobs.shrinkIfSparse()
+            let run = runs.removeValue(forKey: id)
+            switch job.phase {
+            case .queued, .held: return (job, run)
+            default: break
+            }
             usedSlots -= job.options.slots
-            guard let bulk = job.limitedBulkJob else { return }
-            let running = runningTasks[bulk, default: 1] - 1
-            runningTasks[bulk] = running > 0 ? running : nil
-            unpark(bulk, limit: job.options.taskLimit!)
+            if let bulk = job.limitedBulkJob {
+                let running = runningTasks[bulk, default: 1] - 1
+                runningTasks[bulk] = running > 0 ? running : nil
+                unpark(bulk, limit: job.options.taskLimit!)
+            }
+            return (job, run)
         }
     }
 
@@ -171,37 +203,38 @@ final class LocalBackend: Backend {
         _ = try options(category: template.jobCategory, nativeSpecification: template.nativeSpecification)
     }
 
-    func submit(_ requests: [JobRequest]) throws(DRMAAError) {
-        guard let first = requests.first else { return }
-        // Every request of one call comes from one template, so one parse serves them all.
-        let options = try options(category: first.jobCategory, nativeSpecification: first.nativeSpecification)
-        let environment = Syscall.environment()
+    func submit(_ submission: Submission) throws(DRMAAError) {
+        let first = submission.first
+        let batch = Batch(submission: submission,
+                          options: try options(category: first.jobCategory, nativeSpecification: first.nativeSpecification),
+                          environment: JobEnvironment(base: Syscall.environment(), overrides: first.environment))
         let now = timers.monotonicNow()
         let wallNow = clock.now()
         func monotonic(_ instant: Int64) -> Int64 { now + Int64(max(0, Double(instant) - wallNow) * 1e9) }
-        var delayed: [(String, Int64)] = []
+        let waitsForStart = first.startTime.map { Double($0) > wallNow } ?? false
+        let indexes: [Int?] = submission.taskIndexes.map { $0.map { Optional($0) } } ?? [nil]
         state.withLock { state in
-            for request in requests {
-                let waitsForStart = request.startTime.map { Double($0) > wallNow } ?? false
-                state.jobs[request.jobID] = Job(request: request, environment: environment, options: options,
-                                                phase: request.hold ? .held : .queued, sequence: state.nextSequence,
-                                                waitsForStartTime: waitsForStart)
+            state.jobs.reserveCapacity(state.jobs.count + indexes.count)
+            for index in indexes {
+                let id = submission.jobID(taskIndex: index)
+                state.jobs[id] = Job(batch: batch, taskIndex: index, phase: first.hold ? .held : .queued,
+                                     sequence: state.nextSequence, waitsForStartTime: waitsForStart)
                 state.nextSequence += 1
-                if waitsForStart {
-                    delayed.append((request.jobID, monotonic(request.startTime!)))
-                } else if !request.hold {
-                    state.enqueue(request.jobID)
-                }
+                if !waitsForStart && !first.hold { state.enqueue(id) }
             }
         }
-        for (id, deadline) in delayed {
-            let token = timers.schedule(at: deadline) { [weak self] in self?.startTimeReached(id) }
-            state.withLock { $0.jobs[id]?.startTimer = token }
-        }
-        for request in requests {
-            guard let deadline = request.deadlineTime else { continue }
-            let token = timers.schedule(at: monotonic(deadline)) { [weak self] in self?.deadlineReached(request.jobID) }
-            state.withLock { $0.jobs[request.jobID]?.timers.append(token) }
+        if waitsForStart || first.deadlineTime != nil {
+            for index in indexes {
+                let id = submission.jobID(taskIndex: index)
+                let startTimer = waitsForStart ? timers.schedule(at: monotonic(first.startTime!)) { [weak self] in self?.startTimeReached(id) } : nil
+                let deadlineTimer = first.deadlineTime.map { deadline in
+                    timers.schedule(at: monotonic(deadline)) { [weak self] in self?.deadlineReached(id) }
+                }
+                state.withLock { state in
+                    state.jobs[id]?.startTimer = startTimer
+                    state.jobs[id]?.deadlineTimer = deadlineTimer
+                }
+            }
         }
         schedule()
     }
@@ -213,8 +246,7 @@ final class LocalBackend: Backend {
             guard let job = state.jobs[id] else { return }
             switch job.phase {
             case .queued, .held:
-                cancelTimers(of: job)
-                state.jobs[id] = nil
+                if let (job, run) = state.remove(id) { cancelTimers(job, run) }
                 table.reportFinished(id, JobOutcome(termination: .aborted(reason: "its drmaa_deadline_time passed before it started"), usage: nil))
             case .starting:
                 state.jobs[id]?.terminateRequested = true
@@ -238,61 +270,59 @@ final class LocalBackend: Backend {
         }
     }
 
-    private func cancelTimers(of job: Job) {
-        if let timer = job.startTimer { timers.cancel(timer) }
-        for timer in job.timers + job.runTimers { timers.cancel(timer) }
+    private func cancelTimers(_ job: Job, _ run: RunState?) {
+        for timer in [job.startTimer, job.deadlineTimer].compactMap({ $0 }) + (run?.timers ?? []) + (run?.runTimers ?? []) {
+            timers.cancel(timer)
+        }
     }
 
     /// Arms the wall-clock limits of a job that just started (called with the lock held).
-    private func armWallclockLimits(_ job: inout Job, now: Int64) {
-        let id = job.request.jobID
-        for (limit, signal) in [(job.request.hardWallclockLimit, SIGKILL), (job.request.softWallclockLimit, LocalDRM.softWallclockSignal)] {
+    private func armWallclockLimits(_ id: String, _ request: JobRequest, _ run: inout RunState, now: Int64) {
+        for (limit, signal) in [(request.hardWallclockLimit, SIGKILL), (request.softWallclockLimit, LocalDRM.softWallclockSignal)] {
             guard let limit else { continue }
-            job.timers.append(timers.schedule(at: now + Int64(limit) * 1_000_000_000) { [weak self] in
+            run.timers.append(timers.schedule(at: now + Int64(limit) * 1_000_000_000) { [weak self] in
                 self?.limitReached(id, signal)
             })
         }
     }
 
     /// Arms the run-duration limits for the time the job has left to run (lock held).
-    private func armRunLimits(_ job: inout Job, now: Int64) {
-        let id = job.request.jobID
-        job.runningSince = now
-        for (limit, signal) in [(job.request.hardRunDurationLimit, SIGKILL), (job.request.softRunDurationLimit, LocalDRM.softRunDurationSignal)] {
+    private func armRunLimits(_ id: String, _ request: JobRequest, _ run: inout RunState, now: Int64) {
+        run.runningSince = now
+        for (limit, signal) in [(request.hardRunDurationLimit, SIGKILL), (request.softRunDurationLimit, LocalDRM.softRunDurationSignal)] {
             guard let limit else { continue }
-            let remaining = max(0, Double(limit) - job.ranBefore)
-            job.runTimers.append(timers.schedule(at: now + Int64(remaining * 1e9)) { [weak self] in
+            let remaining = max(0, Double(limit) - run.ranBefore)
+            run.runTimers.append(timers.schedule(at: now + Int64(remaining * 1e9)) { [weak self] in
                 self?.limitReached(id, signal)
             })
         }
     }
 
     /// Stops the run-duration clock of a job being suspended (lock held).
-    private func pauseRunLimits(_ job: inout Job, now: Int64) {
-        job.ranBefore += Double(now - job.runningSince) / 1e9
-        for timer in job.runTimers { timers.cancel(timer) }
-        job.runTimers = []
+    private func pauseRunLimits(_ run: inout RunState, now: Int64) {
+        run.ranBefore += Double(now - run.runningSince) / 1e9
+        for timer in run.runTimers { timers.cancel(timer) }
+        run.runTimers = []
     }
 
     /// Takes the next step of the terminate sequence for a started job (lock held): its signal
     /// to the group and a timer for the step after, or SIGKILL once the steps are used up. A
     /// suspended job is continued so that it can act on the signal.
-    private func advanceTeardown(_ job: inout Job, pid: pid_t) throws(DRMAAError) {
+    private func advanceTeardown(_ id: String, _ job: inout Job, _ run: inout RunState, pid: pid_t) throws(DRMAAError) {
         let steps = settings.configuration.terminateSequence
-        guard job.teardownStep < steps.count else {
+        guard run.teardownStep < steps.count else {
             // SIGKILL ends stopped processes too.
-            try signal(pid, SIGKILL, job.request.jobID)
+            try signal(pid, SIGKILL, id)
             return
         }
-        let step = steps[job.teardownStep]
-        job.teardownStep += 1
-        try signal(pid, step.signal, job.request.jobID)
+        let step = steps[run.teardownStep]
+        run.teardownStep += 1
+        try signal(pid, step.signal, id)
         if case .suspended = job.phase {
-            try signal(pid, SIGCONT, job.request.jobID)
+            try signal(pid, SIGCONT, id)
             job.phase = .running(pid: pid)
         }
-        let id = job.request.jobID
-        job.timers.append(timers.schedule(at: timers.monotonicNow() + Int64(step.seconds * 1e9)) { [weak self] in
+        run.timers.append(timers.schedule(at: timers.monotonicNow() + Int64(step.seconds * 1e9)) { [weak self] in
             self?.teardownStepElapsed(id)
         })
     }
@@ -300,11 +330,12 @@ final class LocalBackend: Backend {
     /// The time a terminated job had for the last step is up: take the next one if it still runs.
     private func teardownStepElapsed(_ id: String) {
         state.withLock { state in
-            guard var job = state.jobs[id] else { return }
+            guard var job = state.jobs[id], var run = state.runs[id] else { return }
             switch job.phase {
             case .running(let pid), .suspended(let pid):
-                try? advanceTeardown(&job, pid: pid)
+                try? advanceTeardown(id, &job, &run, pid: pid)
                 state.jobs[id] = job
+                state.runs[id] = run
             default:
                 break
             }
@@ -325,17 +356,17 @@ final class LocalBackend: Backend {
 
     /// Starts queued jobs while slots are free. Spawning happens outside the lock.
     private func schedule() {
-        while let job = state.withLock({ $0.takeStartable() }) {
-            start(job)
+        while let (id, job) = state.withLock({ $0.takeStartable() }) {
+            start(id, job)
         }
     }
 
-    private func start(_ job: Job) {
-        let id = job.request.jobID
+    private func start(_ id: String, _ job: Job) {
         let startTime = clock.now()
+        let request = job.batch.submission.request(taskIndex: job.taskIndex)
         let pid: pid_t
         do {
-            pid = try Spawner.spawn(job.request, baseEnvironment: job.environment)
+            pid = try Spawner.spawn(request, environment: job.batch.environment)
         } catch {
             finish(id, .aborted(reason: "the job could not be started: \(error.reason)"), reaped: nil, startTime: startTime)
             return
@@ -353,11 +384,12 @@ final class LocalBackend: Backend {
         state.withLock { state in
             guard var job = state.jobs[id] else { return }
             job.phase = .running(pid: pid)
-            job.startTime = startTime
+            var run = RunState(startTime: startTime)
             let now = timers.monotonicNow()
-            armWallclockLimits(&job, now: now)
-            armRunLimits(&job, now: now)
+            armWallclockLimits(id, request, &run, now: now)
+            armRunLimits(id, request, &run, now: now)
             state.jobs[id] = job
+            state.runs[id] = run
             if job.terminateRequested {
                 // Terminated while it was being spawned: it has run no code of its own yet.
                 try? Syscall.signalGroup(pid, SIGKILL)
@@ -389,14 +421,10 @@ final class LocalBackend: Backend {
     /// Records a finished job in the table and frees its slots. Without an explicit `termination`
     /// it follows from the wait status (and from whether TERMINATE was requested).
     private func finish(_ id: String, _ termination: Termination?, reaped: ReapedProcess?, startTime: Double) {
-        guard let job = state.withLock({ state -> Job? in
-            guard let job = state.jobs.removeValue(forKey: id) else { return nil }
-            state.release(job)
-            return job
-        }) else { return }
-        cancelTimers(of: job)
+        guard let (job, run) = state.withLock({ $0.remove(id) }) else { return }
+        cancelTimers(job, run)
         var usage = ResourceUsage()
-        usage.submissionTime = job.request.submissionTime
+        usage.submissionTime = job.batch.request.submissionTime
         usage.startTime = startTime
         usage.endTime = clock.now()
         let outcome: Termination
@@ -435,18 +463,24 @@ final class LocalBackend: Backend {
                 _ = try JobState.done.decide(action, jobID: jobID)
                 return false
             }
-            var remove = false
-            defer { state.jobs[jobID] = remove ? nil : job }
+            var run = state.runs[jobID] ?? RunState(startTime: 0)
+            var removed = false
+            defer {
+                if !removed {
+                    state.jobs[jobID] = job
+                    if state.runs[jobID] != nil { state.runs[jobID] = run }
+                }
+            }
             switch (action, job.phase) {
             case (.suspend, .running(let pid)):
                 try signal(pid, SIGSTOP, jobID)
                 job.phase = .suspended(pid: pid)
-                pauseRunLimits(&job, now: timers.monotonicNow())
+                pauseRunLimits(&run, now: timers.monotonicNow())
                 table.reportState(jobID, .userSuspended)
             case (.resume, .suspended(let pid)):
                 try signal(pid, SIGCONT, jobID)
                 job.phase = .running(pid: pid)
-                armRunLimits(&job, now: timers.monotonicNow())
+                armRunLimits(jobID, job.batch.request, &run, now: timers.monotonicNow())
                 table.reportState(jobID, .running)
             case (.hold, .queued):
                 job.phase = .held
@@ -457,11 +491,11 @@ final class LocalBackend: Backend {
                 table.reportState(jobID, .queuedActive)
                 guard !job.waitsForStartTime, !job.enqueued else { return false }
                 job.enqueued = true
-                state.queue.insert(job.queueEntry)
+                state.queue.insert(job.queueEntry(jobID))
                 return true
             case (.terminate, .queued), (.terminate, .held):
-                cancelTimers(of: job)
-                remove = true
+                removed = true
+                if let (job, run) = state.remove(jobID) { cancelTimers(job, run) }
                 table.reportFinished(jobID, JobOutcome(termination: .aborted(reason: "terminated through drmaa_control before it started"), usage: nil))
             case (.terminate, .starting):
                 job.terminateRequested = true
@@ -470,7 +504,7 @@ final class LocalBackend: Backend {
                 job.terminateRequested = true
                 table.reportTerminating(jobID)
                 // The pid cannot be reaped (and reused) while we hold the lock.
-                try advanceTeardown(&job, pid: pid)
+                try advanceTeardown(jobID, &job, &run, pid: pid)
             case (.terminate, .exited):
                 break
             case (.suspend, _), (.resume, _), (.hold, _):

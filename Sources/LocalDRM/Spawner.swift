@@ -20,8 +20,7 @@ enum Spawner {
 
     /// Spawns the job and returns its pid. Files are opened here, in the parent, so that every
     /// failure names the file and the reason.
-    static func spawn(_ job: JobRequest, baseEnvironment: [String]) throws(StartFailure) -> pid_t {
-        let environment = mergedEnvironment(job, base: baseEnvironment)
+    static func spawn(_ job: JobRequest, environment: JobEnvironment) throws(StartFailure) -> pid_t {
         var descriptors: [Int32] = []
         defer { for fd in descriptors { Syscall.close(fd) } }
         func open(_ path: String, _ flags: Int32, _ what: String) throws(StartFailure) -> Int32 {
@@ -34,7 +33,7 @@ enum Spawner {
             }
         }
         let directory = try open(job.workingDirectory, O_RDONLY | O_DIRECTORY, "working directory")
-        let executable = try resolveCommand(job.remoteCommand, workingDirectory: job.workingDirectory, environment: environment)
+        let executable = try resolveCommand(job.remoteCommand, workingDirectory: job.workingDirectory, path: environment.path)
         let input = try open(job.inputPath ?? "/dev/null", O_RDONLY, "input file")
         let outputFlags = O_WRONLY | O_CREAT | O_APPEND
         let output = try open(job.outputPath ?? defaultStreamPath(job, "o"), outputFlags, "output file")
@@ -66,39 +65,21 @@ enum Spawner {
 
         let argv = [job.remoteCommand] + job.arguments
         do {
-            return try Syscall.spawn(executable, argv, environment, &actions, &attributes)
+            return try environment.withEnvironment(jobID: job.jobID, taskIndex: job.taskIndex) { (envp) throws(Errno) in
+                try Syscall.spawn(executable, argv, envp, &actions, &attributes)
+            }
         } catch {
             throw StartFailure(reason: "cannot execute '\(executable)': \(error)")
         }
     }
 
-    /// The submitter's environment, overridden by `drmaa_v_env`, plus LocalDRM's job variables.
-    static func mergedEnvironment(_ job: JobRequest, base: [String]) -> [String] {
-        var ours: [(String, String)] = [(jobIDVariable, job.jobID)]
-        if let index = job.taskIndex { ours.append((taskIDVariable, String(index))) }
-        ours += job.environment
-        var overridden = Set<Substring>()
-        for (name, _) in ours { overridden.insert(Substring(name)) }
-        var result: [String] = []
-        result.reserveCapacity(base.count + ours.count)
-        for entry in base {
-            let name = entry.firstIndex(of: "=").map { entry[..<$0] } ?? Substring(entry)
-            if !overridden.contains(name) { result.append(entry) }
-        }
-        var seen = Set<String>()
-        for (name, value) in ours.reversed() where seen.insert(name).inserted {
-            result.append("\(name)=\(value)")
-        }
-        return result
-    }
-
     /// A command with a `/` is a path (relative to the working directory); a bare name is
     /// looked up on the job's `PATH`.
-    static func resolveCommand(_ command: String, workingDirectory: String, environment: [String]) throws(StartFailure) -> String {
+    static func resolveCommand(_ command: String, workingDirectory: String, path: String?) throws(StartFailure) -> String {
         if command.contains("/") {
             return command.hasPrefix("/") ? command : workingDirectory + "/" + command
         }
-        let path = environment.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? "/usr/local/bin:/usr/bin:/bin"
+        let path = path ?? "/usr/local/bin:/usr/bin:/bin"
         for directory in path.split(separator: ":", omittingEmptySubsequences: false) {
             let base = directory.isEmpty ? workingDirectory : String(directory)
             let candidate = base + "/" + command
@@ -113,5 +94,75 @@ enum Spawner {
         let id = job.jobID
         let name = job.jobName.replacing("/", with: "_")
         return job.workingDirectory + (job.workingDirectory.hasSuffix("/") ? "" : "/") + "\(name).\(letter)\(id)"
+    }
+}
+
+/// The environment of a submission's jobs: the submitter's environment when it submitted,
+/// overridden by `drmaa_v_env`, plus LocalDRM's job variables (`DRMAA_JOB_ID`, and
+/// `DRMAA_TASK_ID` in bulk tasks). It is converted to C strings once per submission, so a
+/// spawn only adds the two per-job variables.
+final class JobEnvironment: @unchecked Sendable {
+    // @unchecked: `shared` is written only in `init` and freed only in `deinit`; in between it is
+    // only read, and the C strings it points to are never modified.
+    private let shared: [UnsafeMutablePointer<CChar>]
+    /// Whether `drmaa_v_env` sets the job variables itself (then its values stand).
+    private let setsJobID: Bool
+    private let setsTaskID: Bool
+    /// The jobs' `PATH`, for finding a bare command name; `nil` if unset.
+    let path: String?
+
+    init(base: [String], overrides: [(name: String, value: String)]) {
+        var overridden: Set<Substring> = [Substring(Spawner.jobIDVariable), Substring(Spawner.taskIDVariable)]
+        for (name, _) in overrides { overridden.insert(Substring(name)) }
+        var entries: [String] = []
+        entries.reserveCapacity(base.count + overrides.count)
+        var path: String?
+        for entry in base {
+            let name = entry.firstIndex(of: "=").map { entry[..<$0] } ?? Substring(entry)
+            guard !overridden.contains(name) else { continue }
+            entries.append(entry)
+            if name == "PATH" { path = String(entry.dropFirst(5)) }
+        }
+        var seen = Set<String>()
+        for (name, value) in overrides.reversed() where seen.insert(name).inserted {
+            entries.append("\(name)=\(value)")
+            if name == "PATH" { path = value }
+        }
+        shared = entries.map { strdup($0)! }
+        setsJobID = seen.contains(Spawner.jobIDVariable)
+        setsTaskID = seen.contains(Spawner.taskIDVariable)
+        self.path = path
+    }
+
+    deinit {
+        for pointer in shared { free(pointer) }
+    }
+
+    /// Calls `body` with the NULL-terminated environment of one job.
+    func withEnvironment<R, E: Error>(jobID: String, taskIndex: Int?,
+                                      _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) throws(E) -> R) throws(E) -> R {
+        var own: [UnsafeMutablePointer<CChar>] = []
+        if !setsJobID { own.append(strdup("\(Spawner.jobIDVariable)=\(jobID)")!) }
+        if let taskIndex, !setsTaskID { own.append(strdup("\(Spawner.taskIDVariable)=\(taskIndex)")!) }
+        defer { for pointer in own { free(pointer) } }
+        var pointers: [UnsafeMutablePointer<CChar>?] = []
+        pointers.reserveCapacity(shared.count + own.count + 1)
+        pointers += shared.lazy.map { Optional($0) }
+        pointers += own.lazy.map { Optional($0) }
+        pointers.append(nil)
+        return try pointers.withUnsafeBufferPointer { (buffer) throws(E) in try body(buffer.baseAddress!) }
+    }
+
+    /// The environment as `name=value` strings (for tests and diagnostics).
+    func entries(jobID: String, taskIndex: Int?) -> [String] {
+        withEnvironment(jobID: jobID, taskIndex: taskIndex) { envp in
+            var result: [String] = []
+            var entry = envp
+            while let pointer = entry.pointee {
+                result.append(String(cString: pointer))
+                entry += 1
+            }
+            return result
+        }
     }
 }

@@ -170,14 +170,12 @@ enum Syscall {
     /// Spawns a process. The corresponding C function is `posix_spawn(3)`, which reports a failed
     /// file action or `exec` in the child as its result.
     static func spawn(
-        _ path: String, _ arguments: [String], _ environment: [String],
+        _ path: String, _ arguments: [String], _ environment: UnsafePointer<UnsafeMutablePointer<CChar>?>,
         _ actions: inout posix_spawn_file_actions_t, _ attributes: inout posix_spawnattr_t
     ) throws(Errno) -> pid_t {
         var pid: pid_t = 0
         let result = withCStrings(arguments) { argv in
-            withCStrings(environment) { envp in
-                posix_spawn(&pid, path, &actions, &attributes, argv, envp)
-            }
+            posix_spawn(&pid, path, &actions, &attributes, argv, environment)
         }
         guard result == 0 else { throw Errno(rawValue: result) }
         return pid

@@ -263,3 +263,56 @@ struct SubmissionTests {
         #expect(ids.count == 3)
     }
 }
+
+@Suite("Submission: lazy task requests")
+struct LazySubmissionTests {
+    @Test("a bulk submission makes each task's request on demand, with that task's placeholders")
+    func perTaskRequests() throws {
+        let (session, system) = try makeSession()
+        var template = commandTemplate("/bin/echo", ["x"])
+        template.workingDirectory = "$drmaa_hd_ph$/run.$drmaa_incr_ph$"
+        template.outputPath = ":$drmaa_wd_ph$/out"
+        template.errorPath = ":/logs/err.$drmaa_incr_ph$"
+        template.inputPath = ":/data/in"
+        let ids = try session.runBulkJobs(template, beginIndex: 2, endIndex: 8, step: 3)
+        let requests = try system.lastRequests()
+        #expect(requests.map(\.jobID) == ids)
+        #expect(requests.map(\.taskIndex) == [2, 5, 8])
+        for (request, index) in zip(requests, [2, 5, 8]) {
+            let bulk = String(ids[0].split(separator: ".")[0])
+            #expect(request.bulkJobID == bulk)
+            #expect(request.workingDirectory.hasSuffix("/run.\(index)"))
+            #expect(request.outputPath == request.workingDirectory + "/out")
+            #expect(request.errorPath == "/logs/err.\(index)")
+            #expect(request.inputPath == "/data/in")
+            #expect(request.remoteCommand == "/bin/echo" && request.arguments == ["x"])
+        }
+    }
+
+    @Test("a Submission's ids, count and first request")
+    func submissionShape() throws {
+        let builder = try RequestBuilder(template: commandTemplate("/bin/true", []), homeDirectory: "/home/u", now: 0,
+                                         timeZone: FixedOffsetTimeZone.utc, bulk: true)
+        let bulk = Submission(jobID: "9", taskIndexes: stride(from: 1, through: 10, by: 3), builder: builder)
+        #expect(bulk.isBulk && bulk.bulkJobID == "9" && bulk.count == 4)
+        #expect(bulk.jobIDs == ["9.1", "9.4", "9.7", "9.10"])
+        #expect(bulk.first.jobID == "9.1" && bulk.first.taskIndex == 1)
+        #expect(bulk.request(taskIndex: 7).jobID == "9.7")
+        #expect(bulk.requests.map(\.jobID) == bulk.jobIDs)
+        let single = Submission(jobID: "3", taskIndexes: nil, builder: try RequestBuilder(
+            template: commandTemplate("/bin/true", []), homeDirectory: "/home/u", now: 0, timeZone: FixedOffsetTimeZone.utc, bulk: false))
+        #expect(!single.isBulk && single.bulkJobID == nil && single.count == 1 && single.jobIDs == ["3"])
+        #expect(single.first.jobID == "3" && single.first.taskIndex == nil && single.first.bulkJobID == nil)
+    }
+
+    @Test("a dictionary that lost most of its entries is rebuilt smaller")
+    func shrinkIfSparse() {
+        var dictionary: [Int: Int] = [:]
+        for i in 0..<10_000 { dictionary[i] = i }
+        let full = dictionary.capacity
+        for i in 0..<9_900 { dictionary[i] = nil }
+        dictionary.shrinkIfSparse()
+        #expect(dictionary.capacity < full / 8)
+        #expect(dictionary.count == 100 && dictionary[9_999] == 9_999)
+    }
+}

@@ -1,6 +1,7 @@
 import DRMAACore
 import Foundation
 import Glibc
+import Synchronization
 @testable import LocalDRM
 import Testing
 
@@ -321,5 +322,51 @@ struct SlotsConfigurationTests {
         let second = try f.session.runJob(f.template("/bin/sleep", ["30"]))
         #expect(try f.session.jobStatus(first) == .running)
         #expect(try f.session.jobStatus(second) == .queuedActive)
+    }
+}
+
+@Suite("LocalDRM building blocks: heap, manual clock, job environment")
+struct BuildingBlockTests {
+    @Test("the heap yields its elements in order, also after filtering")
+    func heap() {
+        var heap = Heap<Int>()
+        var generator = SystemRandomNumberGenerator()
+        let values = (0..<500).map { _ in Int.random(in: 0..<1000, using: &generator) }
+        for value in values { heap.insert(value) }
+        heap.filter { $0 % 2 == 0 }
+        var popped: [Int] = []
+        while let value = heap.popMin() { popped.append(value) }
+        #expect(popped == values.filter { $0 % 2 == 0 }.sorted())
+    }
+
+    @Test("a manual clock fires due timers in deadline order on advance, including ones scheduled meanwhile")
+    func manualClock() {
+        let clock = ManualClock(wallTime: 1000)
+        let fired = Mutex<[String]>([])
+        _ = clock.schedule(at: 2_000_000_000) { fired.withLock { $0.append("b") } }
+        _ = clock.schedule(at: 1_000_000_000) {
+            fired.withLock { $0.append("a") }
+            _ = clock.schedule(at: clock.monotonicNow() + 500_000_000) { fired.withLock { $0.append("a+0.5") } }
+        }
+        let cancelled = clock.schedule(at: 1_500_000_000) { fired.withLock { $0.append("cancelled") } }
+        clock.cancel(cancelled)
+        _ = clock.schedule(at: 9_000_000_000) { fired.withLock { $0.append("late") } }
+        clock.advance(by: 2)
+        #expect(fired.withLock { $0 } == ["a", "a+0.5", "b"])
+        #expect(clock.now() == 1002 && clock.monotonicNow() == 2_000_000_000)
+        #expect(clock.pendingTimers == 1)
+    }
+
+    @Test("§10.36 the job environment: submitter's, drmaa_v_env over it, then DRMAA_JOB_ID / DRMAA_TASK_ID unless drmaa_v_env sets them")
+    func environment() {
+        let base = ["PATH=/usr/bin", "HOME=/h", "DRMAA_JOB_ID=parent", "DRMAA_TASK_ID=9", "KEEP=1"]
+        let plain = JobEnvironment(base: base, overrides: [("HOME", "/other"), ("X", "a=b"), ("X", "c")])
+        #expect(Set(plain.entries(jobID: "7", taskIndex: nil)) == ["PATH=/usr/bin", "KEEP=1", "HOME=/other", "X=c", "DRMAA_JOB_ID=7"])
+        #expect(Set(plain.entries(jobID: "7.3", taskIndex: 3)) ==
+                ["PATH=/usr/bin", "KEEP=1", "HOME=/other", "X=c", "DRMAA_JOB_ID=7.3", "DRMAA_TASK_ID=3"])
+        #expect(plain.path == "/usr/bin")
+        let own = JobEnvironment(base: base, overrides: [("DRMAA_JOB_ID", "mine"), ("PATH", "/opt/bin")])
+        #expect(Set(own.entries(jobID: "7", taskIndex: nil)) == ["PATH=/opt/bin", "HOME=/h", "KEEP=1", "DRMAA_JOB_ID=mine"])
+        #expect(own.path == "/opt/bin")
     }
 }
