@@ -69,6 +69,8 @@ struct SubmissionScenario {
 struct MemoryScenario {
     var sizes: [Int]
     var slots: Int
+    /// The leak check: `rounds` rounds of `size` jobs in one session, each fully reaped.
+    var leakCheck: (size: Int, rounds: Int)
 
     func run() throws -> ScenarioResult {
         var result = ScenarioResult(name: "memory")
@@ -111,7 +113,36 @@ struct MemoryScenario {
         table.notes.append("RSS/job: VmRSS growth (no trim after) / N; heap/job: live malloc bytes / N; reap: N x wait(SESSION_ANY)")
         table.notes.append("heap left: live malloc bytes still held after every job was reaped, and after session.exit()")
         result.tables.append(table)
-        result.json = .object([("runs", .array(runs))])
+
+        let leak = try leakRounds()
+        var leakTable = Table(title: "memory: leak check, \(leakCheck.rounds) rounds of \(grouped(leakCheck.size)) x /bin/true in one session, each reaped",
+                              header: ["after round"] + (1...leakCheck.rounds).map { "#\($0)" })
+        leakTable.rows = [["live heap"] + leak.map { mebibytes($0) }]
+        // Round 1 grows the tables to their size; from then on the same work must not need more memory.
+        let perJob = Double(leak.last! - leak[0]) / Double((leakCheck.rounds - 1) * leakCheck.size)
+        leakTable.notes.append("growth after round 1: \(format(perJob, 0)) bytes per job (0 = no leak)")
+        result.tables.append(leakTable)
+        result.targets.append(TargetCheck(name: "heap growth per job in steady state (leak)", goal: "< 16 B",
+                                          measured: format(perJob, 0) + " B", met: perJob < 16))
+        result.json = .object([
+            ("runs", .array(runs)),
+            ("leak_check", .object([("jobs_per_round", .int(leakCheck.size)), ("heap_after_round_bytes", .array(leak.map { .int($0) })),
+                                    ("growth_bytes_per_job_after_round_1", .double(perJob))])),
+        ])
         return result
+    }
+
+    /// Live heap bytes after each round of the leak check.
+    private func leakRounds() throws -> [Int] {
+        try withSession(slots: slots) { session in
+            let template = quietTemplate()
+            var heap: [Int] = []
+            for round in 1...leakCheck.rounds {
+                _ = try session.runBulkJobs(template, beginIndex: 1, endIndex: leakCheck.size, step: 1)
+                try synchronizeAll(session, timeout: 120, dispose: true, "leak check round \(round)")
+                heap.append(Memory.snapshot().heap)
+            }
+            return heap
+        }
     }
 }

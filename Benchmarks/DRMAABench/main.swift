@@ -97,7 +97,8 @@ for name in options.only {
         case "submission":
             result = try SubmissionScenario(sizes: quick ? [10_000] : [10_000, 100_000], slots: cpus).run()
         case "memory":
-            result = try MemoryScenario(sizes: quick ? [2_000] : [10_000, 30_000, 100_000], slots: cpus).run()
+            result = try MemoryScenario(sizes: quick ? [2_000] : [10_000, 30_000, 100_000], slots: cpus,
+                                        leakCheck: quick ? (1_000, 3) : (5_000, 4)).run()
         default:
             result = try PythonScenario(jobs: quick ? 50 : 500, roundTrips: quick ? 20 : 100, slots: cpus,
                                         python: absolutePath(options.python), library: absolutePath(options.library),
