@@ -55,7 +55,7 @@ CLIB_FLAGS   := -c release --product drmaa -Xswiftc -static-stdlib \
                 -Xlinker -soname=libdrmaa.so.1 -Xlinker --version-script=$(CURDIR)/out/drmaa.map
 CTEST_FLAGS  := -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra
 
-.PHONY: lib install test-c test-python
+.PHONY: lib install test-c test-python venv
 
 ## lib: release build of libdrmaa.so (self-contained: Swift runtime linked statically) in out/lib
 lib:
@@ -90,11 +90,14 @@ test-c: lib
 		HOME=$(CURDIR)/out/test-c/home out/test-c/test_drmaa_sge_h; \
 	else echo "== ABI check skipped: no $(SGE_DRMAA_INCLUDE)/drmaa.h (apt-get install gridengine-drmaa-dev)"; fi
 
-## test-python: drmaa-python 0.7.9's own test-suite and the seed's tutorial scripts against out/lib/libdrmaa.so
-test-python: lib
+## venv: out/venv with drmaa-python 0.7.9 and the runners of its test-suite (used by test-python and bench)
+venv:
 	@test -x out/venv/bin/python || $(PYTHON) -m venv out/venv
 	@out/venv/bin/python -c 'import drmaa, pytest, nose' 2>/dev/null || \
 		out/venv/bin/pip install -q drmaa==0.7.9 "pytest<8" pynose
+
+## test-python: drmaa-python 0.7.9's own test-suite and the seed's tutorial scripts against out/lib/libdrmaa.so
+test-python: lib venv
 	@test -f out/sdist/drmaa-0.7.9.tar.gz || \
 		out/venv/bin/pip download -q --no-deps --no-binary :all: drmaa==0.7.9 -d out/sdist
 	@test -d out/sdist/drmaa-0.7.9 || tar -xzf out/sdist/drmaa-0.7.9.tar.gz -C out/sdist
@@ -104,3 +107,22 @@ test-python: lib
 		test/testcontext.py test/testmisc.py test/testwrap.py
 	DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so $(CURDIR)/out/venv/bin/python Tests/Python/check_examples.py \
 		--python $(CURDIR)/out/venv/bin/python --examples Tests/Python/examples
+
+# ---------------------------------------------------------------------------------------------
+# Benchmarks (Benchmarks/DRMAABench, Docs/Performance.md): a release build in its own scratch path.
+BENCH_SCRATCH ?= .build-bench
+BENCH_FLAGS   := -c release --scratch-path $(BENCH_SCRATCH) --product DRMAABench
+BENCH_ARGS    := --python $(CURDIR)/out/venv/bin/python --lib $(CURDIR)/out/lib/libdrmaa.so \
+                 --script $(CURDIR)/Benchmarks/python/bench_drmaa.py
+
+.PHONY: bench bench-quick
+
+## bench: every scenario at full size (a few minutes); table on stdout, JSON in out/bench/results.json
+bench: lib venv
+	$(SWIFT) build $(BENCH_FLAGS)
+	"$$($(SWIFT) build $(BENCH_FLAGS) --show-bin-path)/DRMAABench" $(BENCH_ARGS) --json out/bench/results.json
+
+## bench-quick: every scenario at small sizes (seconds), to keep the benchmark working; JSON in out/bench/quick.json
+bench-quick: lib venv
+	$(SWIFT) build $(BENCH_FLAGS)
+	"$$($(SWIFT) build $(BENCH_FLAGS) --show-bin-path)/DRMAABench" $(BENCH_ARGS) --quick --json out/bench/quick.json

@@ -25,6 +25,10 @@ let package = Package(
         .testTarget(name: "LocalDRMTests", dependencies: ["LocalDRM", "DRMAACore"]),
     ] + examples.map {
         .executableTarget(name: $0, dependencies: ["LocalDRM", "DRMAACore"], path: "Examples/\($0)")
-    },
+    } + [
+        // The benchmark suite (make bench, make bench-quick); see Docs/Performance.md.
+        .target(name: "CDRMAABench", path: "Benchmarks/CDRMAABench"),
+        .executableTarget(name: "DRMAABench", dependencies: ["LocalDRM", "DRMAACore", "CDRMAABench"], path: "Benchmarks/DRMAABench"),
+    ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,149 @@
+// DRMAABench: the benchmark suite of swift-drmaa (issue #5). See Docs/Performance.md.
+//
+//   DRMAABench [--quick] [--json PATH] [--only scenario,...] [--python PATH] [--lib PATH] [--script PATH]
+//
+// Prints a table per scenario and the targets, writes the results as JSON with --json. Exits 0
+// unless something functionally fails (a job did not finish or failed); times are never asserted.
+import Glibc
+
+// The job of the exit->wake measurement runs this very executable; it must do nothing else.
+if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "--exit-stamp" {
+    exitStampMain()
+}
+
+let allScenarios = ["throughput", "latency", "submission", "memory", "python"]
+
+struct Options {
+    var quick = false
+    var jsonPath: String?
+    var only = allScenarios
+    var python = "out/venv/bin/python"
+    var library = "out/lib/libdrmaa.so"
+    var script = "Benchmarks/python/bench_drmaa.py"
+}
+
+func usage() -> Never {
+    print("""
+    usage: DRMAABench [--quick] [--json PATH] [--only scenario,...] [--python PATH] [--lib PATH] [--script PATH]
+      --quick        small sizes, runs in seconds (make bench-quick)
+      --json PATH    also write the results as JSON to PATH
+      --only LIST    run only these scenarios: \(allScenarios.joined(separator: ","))
+      --python PATH  the venv's python with drmaa-python (default out/venv/bin/python)
+      --lib PATH     libdrmaa.so for drmaa-python (default out/lib/libdrmaa.so)
+      --script PATH  the Python benchmark (default Benchmarks/python/bench_drmaa.py)
+    """)
+    exit(2)
+}
+
+func parseOptions() -> Options {
+    var options = Options()
+    var arguments = CommandLine.arguments.dropFirst()
+    func value(_ flag: String) -> String {
+        guard let value = arguments.popFirst() else { print("\(flag) needs a value"); usage() }
+        return value
+    }
+    while let argument = arguments.popFirst() {
+        switch argument {
+        case "--quick": options.quick = true
+        case "--json": options.jsonPath = value(argument)
+        case "--only":
+            options.only = value(argument).split(separator: ",").map(String.init)
+            for name in options.only where !allScenarios.contains(name) {
+                print("unknown scenario '\(name)'")
+                usage()
+            }
+        case "--python": options.python = value(argument)
+        case "--lib": options.library = value(argument)
+        case "--script": options.script = value(argument)
+        case "-h", "--help": usage()
+        default:
+            print("unknown argument '\(argument)'")
+            usage()
+        }
+    }
+    return options
+}
+
+let options = parseOptions()
+let cpus = onlineCPUs()
+let quick = options.quick
+let startedAt = monotonicNanoseconds()
+let date = todayString()
+
+let loadAtStart = loadAverage()
+print("DRMAABench (\(quick ? "quick" : "full")) \(date), nproc \(cpus), \(kernelName()), load average \(format(loadAtStart, 2))\n")
+fflush(nil)
+
+var results: [ScenarioResult] = []
+var failures: [(String, String)] = []
+let temporaryDirectory: String
+do {
+    temporaryDirectory = try makeTemporaryDirectory()
+} catch {
+    print("FAILED: \(error)")
+    exit(1)
+}
+
+for name in options.only {
+    let scenarioStart = monotonicNanoseconds()
+    do {
+        let result: ScenarioResult
+        switch name {
+        case "throughput":
+            result = try ThroughputScenario(sizes: quick ? [200] : [500, 2_000, 10_000], concurrency: cpus,
+                                            repeats: quick ? 1 : 3, parallelLimit: quick ? 200 : 2_000).run()
+        case "latency":
+            result = try LatencyScenario(count: quick ? 50 : 500, slots: cpus, temporaryDirectory: temporaryDirectory).run()
+        case "submission":
+            result = try SubmissionScenario(sizes: quick ? [10_000] : [10_000, 100_000], slots: cpus).run()
+        case "memory":
+            result = try MemoryScenario(sizes: quick ? [2_000] : [10_000, 30_000, 100_000], slots: cpus,
+                                        leakCheck: quick ? (1_000, 3) : (5_000, 4)).run()
+        default:
+            result = try PythonScenario(jobs: quick ? 50 : 500, roundTrips: quick ? 20 : 100, slots: cpus,
+                                        python: absolutePath(options.python), library: absolutePath(options.library),
+                                        script: absolutePath(options.script), temporaryDirectory: temporaryDirectory).run()
+        }
+        for table in result.tables { print(table.render()) }
+        print("   (\(name): \(format(seconds(since: scenarioStart), 1)) s, load average now \(format(loadAverage(), 2)))\n")
+        results.append(result)
+    } catch {
+        print("== \(name): FAILED: \(error)\n")
+        failures.append((name, "\(error)"))
+    }
+    fflush(nil)
+}
+removeTree(temporaryDirectory)
+
+let targets = results.flatMap(\.targets)
+if !targets.isEmpty {
+    var table = Table(title: "targets (issue #5)", header: ["target", "goal", "measured", "met"])
+    table.rows = targets.map { [$0.name, $0.goal, $0.measured, $0.met ? "yes" : "NO"] }
+    print(table.render())
+}
+let total = seconds(since: startedAt)
+print("total \(format(total, 1)) s; \(failures.isEmpty ? "no failures" : "\(failures.count) scenario(s) FAILED")")
+
+if let path = options.jsonPath {
+    let json = JSON.object([
+        ("date", .string(date)),
+        ("nproc", .int(cpus)),
+        ("kernel", .string(kernelName())),
+        ("mode", .string(quick ? "quick" : "full")),
+        ("load_average_1min_at_start", .double(loadAtStart)),
+        ("load_average_1min_at_end", .double(loadAverage())),
+        ("total_s", .double(total)),
+        ("scenarios", .object(results.map { ($0.name, $0.json) })),
+        ("targets", .array(targets.map(\.json))),
+        ("failures", .array(failures.map { .object([("scenario", .string($0.0)), ("error", .string($0.1))]) })),
+    ])
+    if let slash = path.lastIndex(of: "/") { makeDirectories(String(path[..<slash])) }
+    do {
+        try writeFile(path, json.render() + "\n")
+        print("results written to \(path)")
+    } catch {
+        print("FAILED: \(error)")
+        exit(1)
+    }
+}
+exit(failures.isEmpty ? 0 : 1)
