@@ -11,8 +11,9 @@ build:
 	$(SWIFT) build $(BUILD_FLAGS)
 
 ## test: every test — Swift Testing suites (also under ThreadSanitizer), the ten tutorial ports checked
-## against the Python originals' output, the C binding's tests and drmaa-python's suite
-test: test-unit test-tsan test-examples test-c test-python
+## against the Python originals' output, the C binding's tests, drmaa-python's suite, and the
+## benchmark at small sizes (it fails only if something functionally fails, never on times)
+test: test-unit test-tsan test-examples test-c test-python bench-quick
 
 test-unit:
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)

@@ -10,14 +10,22 @@ import Synchronization
 /// Records exist from submission until they are reaped (by a successful wait, or by
 /// synchronize with dispose); a reaped or never-submitted id is unknown (`INVALID_JOB`).
 public final class JobTable: Sendable {
-    /// A job's entry while it is not reaped: three bytes; the outcome lives in `State.outcomes`
-    /// once the job has finished, so pending jobs cost little.
+    /// A job's entry while it is not reaped: 16 bytes, so that pending jobs cost little; a
+    /// finished job's outcome is boxed.
     struct Record {
         var state: JobState
         /// Set once TERMINATE was accepted: the job shows FAILED from then on.
         var terminating = false
-        /// The backend reported the outcome; `wait` may reap the job.
-        var finished = false
+        /// Set when the backend reports the outcome; `wait` may then reap the job.
+        var outcome: FinishedOutcome?
+        var finished: Bool { outcome != nil }
+    }
+
+    /// A finished job's outcome, boxed: a pointer in the record instead of 144 bytes in every
+    /// record, pending or not.
+    final class FinishedOutcome: Sendable {
+        let outcome: JobOutcome
+        init(_ outcome: JobOutcome) { self.outcome = outcome }
     }
 
     /// The jobs a `synchronize` still waits for. A class, so that removing one finished id
@@ -42,8 +50,6 @@ public final class JobTable: Sendable {
 
     struct State {
         var records: [String: Record] = [:]
-        /// The outcomes of finished, unreaped jobs.
-        var outcomes: [String: JobOutcome] = [:]
         /// Finished, unreaped job ids in finishing order, for `SESSION_ANY` (may hold reaped ids; skipped).
         var finishedOrder: [String] = []
         var finishedHead = 0
@@ -68,7 +74,6 @@ public final class JobTable: Sendable {
 
         mutating func reap(_ id: String) -> [@Sendable () -> Void] {
             guard records.removeValue(forKey: id) != nil else { return [] }
-            outcomes[id] = nil
             if let dot = id.firstIndex(of: "."), case let bulk = String(id[..<dot]), var tasks = bulkTasks[bulk] {
                 tasks.unreaped -= 1
                 bulkTasks[bulk] = tasks.unreaped == 0 ? nil : tasks
@@ -76,11 +81,10 @@ public final class JobTable: Sendable {
             // Jobs reaped by id leave stale entries behind; drop them once they outnumber the live
             // ones, so the list stays proportional to the table (amortised O(1) per reap).
             if finishedOrder.count - finishedHead > 2 * records.count + 1024 {
-                finishedOrder = finishedOrder[finishedHead...].filter { outcomes[$0] != nil }
+                finishedOrder = finishedOrder[finishedHead...].filter { records[$0]?.finished == true }
                 finishedHead = 0
             }
             records.shrinkIfSparse()
-            outcomes.shrinkIfSparse()
             let noneLeft = records.isEmpty
             return takeWaiters { interest in
                 switch interest {
@@ -97,7 +101,11 @@ public final class JobTable: Sendable {
             while finishedHead < finishedOrder.count {
                 let id = finishedOrder[finishedHead]
                 finishedHead += 1
-                if outcomes[id] != nil { return id }
+                if records[id]?.finished == true { return id }
+            }
+            if finishedHead > 0 {
+                finishedOrder = []
+                finishedHead = 0
             }
             return nil
         }
@@ -135,10 +143,9 @@ public final class JobTable: Sendable {
     public func reportFinished(_ jobID: String, _ outcome: JobOutcome) {
         let woken = state.withLock { state -> [@Sendable () -> Void] in
             guard var record = state.records[jobID], !record.finished else { return [] }
-            record.finished = true
+            record.outcome = FinishedOutcome(outcome)
             record.state = outcome.finalState
             state.records[jobID] = record
-            state.outcomes[jobID] = outcome
             state.finishedOrder.append(jobID)
             return state.takeWaiters { interest in
                 switch interest {
@@ -207,7 +214,6 @@ public final class JobTable: Sendable {
             state.epoch += 1
             // An exited session may be kept for a long time (for a re-attach): give back what it can.
             state.records.shrinkIfSparse()
-            state.outcomes.shrinkIfSparse()
             if state.finishedHead > 0 {
                 state.finishedOrder = Array(state.finishedOrder[state.finishedHead...])
                 state.finishedHead = 0
@@ -233,7 +239,7 @@ public final class JobTable: Sendable {
     func waitAttempt(_ jobID: String) -> (inout State) throws(DRMAAError) -> Attempt<JobInfo> {
         { state throws(DRMAAError) in
             if jobID == Session.jobIDsSessionAny {
-                if let id = state.popFinished(), let outcome = state.outcomes[id] {
+                if let id = state.popFinished(), let outcome = state.records[id]?.outcome?.outcome {
                     return .done(JobInfo(jobID: id, outcome: outcome), woken: state.reap(id))
                 }
                 guard !state.records.isEmpty else {
@@ -247,7 +253,7 @@ public final class JobTable: Sendable {
                 }
                 throw .invalidJob(jobID)
             }
-            if record.finished, let outcome = state.outcomes[jobID] {
+            if let outcome = record.outcome?.outcome {
                 return .done(JobInfo(jobID: jobID, outcome: outcome), woken: state.reap(jobID))
             }
             return .pending(.job(jobID))
