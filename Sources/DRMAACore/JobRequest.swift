@@ -129,7 +129,11 @@ struct RequestBuilder: Sendable {
         self.command = command
         var perTask = Set<AttributeName>()
         for attribute in [AttributeName.workingDirectory] + Self.pathAttributes {
-            guard let raw = template[scalar: attribute], raw.contains(Placeholder.taskIndex) else { continue }
+            guard var raw = template[scalar: attribute] else { continue }
+            if attribute != .workingDirectory, let colon = raw.firstIndex(of: ":") {
+                raw = String(raw[raw.index(after: colon)...])  // the host part is ignored
+            }
+            guard raw.contains(Placeholder.taskIndex) else { continue }
             guard bulk else {
                 throw .denied("\(attribute.rawValue) '\(raw)' uses $drmaa_incr_ph$, which only bulk jobs (drmaa_run_bulk_jobs) may use")
             }

@@ -127,6 +127,7 @@ public final class Session: Sendable {
     public func runJob(_ template: JobTemplate) throws(DRMAAError) -> String {
         let session = try active()
         let builder = try session.builder(template, bulk: false)
+        try session.backend.validate(template)
         let submission = Submission(jobID: String(JobIDs.next()), taskIndexes: nil, builder: builder)
         try session.submit(submission, ids: [submission.jobID], template: template)
         return submission.jobID
@@ -144,6 +145,7 @@ public final class Session: Sendable {
             throw .denied("a bulk job of \(count) tasks exceeds the limit of \(Self.maximumBulkTasks) tasks per bulk job")
         }
         let builder = try session.builder(template, bulk: true)
+        try session.backend.validate(template)
         let submission = Submission(jobID: String(JobIDs.next()), taskIndexes: stride(from: beginIndex, through: endIndex, by: step),
                                     builder: builder)
         let ids = submission.jobIDs
@@ -256,8 +258,9 @@ final class Attachment: Sendable {
                            timeZone: backend.timeZone, bulk: bulk)
     }
 
+    /// Records and hands over a submission; the template was validated (by us and the backend)
+    /// before its id was allocated.
     func submit(_ submission: Submission, ids: [String], template: JobTemplate) throws(DRMAAError) {
-        try backend.validate(template)
         table.add(ids, bulkJobID: submission.bulkJobID, state: template.jobSubmissionState == .hold ? .userOnHold : .queuedActive)
         do throws(DRMAAError) {
             try backend.submit(submission)

@@ -27,7 +27,12 @@ struct Heap<Element: Comparable> {
         siftDown(from: 0)
         // An array never gives back capacity by itself: after a burst (100,000 queued tasks),
         // copy what is left into a smaller one. Amortised O(1) per pop.
-        if elements.capacity > 4096, elements.count * 8 < elements.capacity { elements = Array(elements) }
+        if elements.capacity > 4096, elements.count * 8 < elements.capacity {
+            var smaller: [Element] = []
+            smaller.reserveCapacity(elements.count * 2)
+            smaller.append(contentsOf: elements)
+            elements = smaller
+        }
         return smallest
     }
 

@@ -44,6 +44,8 @@ final class LocalBackend: Backend {
         /// True while the job has an entry in the queue (or among its bulk job's parked tasks).
         var enqueued = false
         var terminateRequested = false
+        /// Its deadline passed while it was being spawned: SIGKILL as soon as it exists.
+        var killWhenStarted = false
         /// True while `drmaa_start_time` lies in the future: the job is not in the queue yet.
         var waitsForStartTime = false
         /// The timer that ends the wait for the start time, and the deadline's, for cancelling them.
@@ -69,6 +71,9 @@ final class LocalBackend: Backend {
         var runningSince: Int64 = 0
         /// The steps of the terminate sequence taken so far.
         var teardownStep = 0
+        /// The run-duration limits (hard, soft) that have fired: a resume does not re-arm them.
+        var hardRunLimitFired = false
+        var softRunLimitFired = false
     }
 
     /// A job's place in the queue: higher priority first, then submission order.
@@ -157,8 +162,12 @@ final class LocalBackend: Backend {
             jobs.shrinkIfSparse()
             let run = runs.removeValue(forKey: id)
             switch job.phase {
-            case .queued, .held: return (job, run)
-            default: break
+            case .queued, .held:
+                // It may have been the entry that stood in the queue for its parked siblings.
+                if let bulk = job.limitedBulkJob { unpark(bulk, limit: job.options.taskLimit!) }
+                return (job, run)
+            default:
+                break
             }
             usedSlots -= job.options.slots
             if let bulk = job.limitedBulkJob {
@@ -210,30 +219,26 @@ final class LocalBackend: Backend {
                           environment: JobEnvironment(base: Syscall.environment(), overrides: first.environment))
         let now = timers.monotonicNow()
         let wallNow = clock.now()
-        func monotonic(_ instant: Int64) -> Int64 { now + Int64(max(0, Double(instant) - wallNow) * 1e9) }
+        func at(_ instant: Int64) -> Int64 { monotonic(now, plus: Double(instant) - wallNow) }
         let waitsForStart = first.startTime.map { Double($0) > wallNow } ?? false
         let indexes: [Int?] = submission.taskIndexes.map { $0.map { Optional($0) } } ?? [nil]
         state.withLock { state in
             state.jobs.reserveCapacity(state.jobs.count + indexes.count)
             for index in indexes {
                 let id = submission.jobID(taskIndex: index)
-                state.jobs[id] = Job(batch: batch, taskIndex: index, phase: first.hold ? .held : .queued,
-                                     sequence: state.nextSequence, waitsForStartTime: waitsForStart)
+                var job = Job(batch: batch, taskIndex: index, phase: first.hold ? .held : .queued,
+                              sequence: state.nextSequence, waitsForStartTime: waitsForStart)
                 state.nextSequence += 1
+                // Timers are armed under the lock, so that no job can end before its tokens are
+                // stored (they would never be cancelled). Their actions run outside this call.
+                if waitsForStart {
+                    job.startTimer = timers.schedule(at: at(first.startTime!)) { [weak self] in self?.startTimeReached(id) }
+                }
+                if let deadline = first.deadlineTime {
+                    job.deadlineTimer = timers.schedule(at: at(deadline)) { [weak self] in self?.deadlineReached(id) }
+                }
+                state.jobs[id] = job
                 if !waitsForStart && !first.hold { state.enqueue(id) }
-            }
-        }
-        if waitsForStart || first.deadlineTime != nil {
-            for index in indexes {
-                let id = submission.jobID(taskIndex: index)
-                let startTimer = waitsForStart ? timers.schedule(at: monotonic(first.startTime!)) { [weak self] in self?.startTimeReached(id) } : nil
-                let deadlineTimer = first.deadlineTime.map { deadline in
-                    timers.schedule(at: monotonic(deadline)) { [weak self] in self?.deadlineReached(id) }
-                }
-                state.withLock { state in
-                    state.jobs[id]?.startTimer = startTimer
-                    state.jobs[id]?.deadlineTimer = deadlineTimer
-                }
             }
         }
         schedule()
@@ -242,21 +247,24 @@ final class LocalBackend: Backend {
     /// `drmaa_deadline_time` has come: a pending job is terminated (it never ran); a started one
     /// is killed with SIGKILL, as a hard limit would.
     private func deadlineReached(_ id: String) {
-        state.withLock { state in
-            guard let job = state.jobs[id] else { return }
+        let freed = state.withLock { state -> Bool in
+            guard let job = state.jobs[id] else { return false }
             switch job.phase {
             case .queued, .held:
                 if let (job, run) = state.remove(id) { cancelTimers(job, run) }
                 table.reportFinished(id, JobOutcome(termination: .aborted(reason: "its drmaa_deadline_time passed before it started"), usage: nil))
+                return true
             case .starting:
-                state.jobs[id]?.terminateRequested = true
-                table.reportTerminating(id)
+                state.jobs[id]?.killWhenStarted = true
             case .running(let pid), .suspended(let pid):
                 try? Syscall.signalGroup(pid, SIGKILL)
             case .exited:
                 break
             }
+            return false
         }
+        // A pending task of a throttled bulk job may have let a sibling into the queue.
+        if freed { schedule() }
     }
 
     /// A limit timer fired: signal the job's group if it still runs (SIGKILL for hard limits,
@@ -280,21 +288,35 @@ final class LocalBackend: Backend {
     private func armWallclockLimits(_ id: String, _ request: JobRequest, _ run: inout RunState, now: Int64) {
         for (limit, signal) in [(request.hardWallclockLimit, SIGKILL), (request.softWallclockLimit, LocalDRM.softWallclockSignal)] {
             guard let limit else { continue }
-            run.timers.append(timers.schedule(at: now + Int64(limit) * 1_000_000_000) { [weak self] in
+            run.timers.append(timers.schedule(at: monotonic(now, plus: Double(limit))) { [weak self] in
                 self?.limitReached(id, signal)
             })
         }
     }
 
-    /// Arms the run-duration limits for the time the job has left to run (lock held).
+    /// Arms the run-duration limits that have not fired yet, for the time the job has left to run (lock held).
     private func armRunLimits(_ id: String, _ request: JobRequest, _ run: inout RunState, now: Int64) {
         run.runningSince = now
-        for (limit, signal) in [(request.hardRunDurationLimit, SIGKILL), (request.softRunDurationLimit, LocalDRM.softRunDurationSignal)] {
-            guard let limit else { continue }
-            let remaining = max(0, Double(limit) - run.ranBefore)
-            run.runTimers.append(timers.schedule(at: now + Int64(remaining * 1e9)) { [weak self] in
-                self?.limitReached(id, signal)
+        for (limit, hard) in [(request.hardRunDurationLimit, true), (request.softRunDurationLimit, false)] {
+            guard let limit, !(hard ? run.hardRunLimitFired : run.softRunLimitFired) else { continue }
+            run.runTimers.append(timers.schedule(at: monotonic(now, plus: Double(limit) - run.ranBefore)) { [weak self] in
+                self?.runLimitReached(id, hard: hard)
             })
+        }
+    }
+
+    /// A run-duration limit fired: it is spent, and its signal goes to the group.
+    private func runLimitReached(_ id: String, hard: Bool) {
+        state.withLock { state in
+            guard var run = state.runs[id] else { return }
+            if hard { run.hardRunLimitFired = true } else { run.softRunLimitFired = true }
+            state.runs[id] = run
+            switch state.jobs[id]?.phase {
+            case .running(let pid)?, .suspended(let pid)?:
+                try? Syscall.signalGroup(pid, hard ? SIGKILL : LocalDRM.softRunDurationSignal)
+            default:
+                break
+            }
         }
     }
 
@@ -322,7 +344,7 @@ final class LocalBackend: Backend {
             try signal(pid, SIGCONT, id)
             job.phase = .running(pid: pid)
         }
-        run.timers.append(timers.schedule(at: timers.monotonicNow() + Int64(step.seconds * 1e9)) { [weak self] in
+        run.timers.append(timers.schedule(at: monotonic(timers.monotonicNow(), plus: step.seconds)) { [weak self] in
             self?.teardownStepElapsed(id)
         })
     }
@@ -354,7 +376,9 @@ final class LocalBackend: Backend {
         schedule()
     }
 
-    /// Starts queued jobs while slots are free. Spawning happens outside the lock.
+    /// Starts queued jobs while slots are free. Spawning happens outside the lock. A job that
+    /// fails to start is finished without rescheduling: this loop goes on, so a bulk job of many
+    /// tasks that all fail cannot nest calls (and overflow the stack).
     private func schedule() {
         while let (id, job) = state.withLock({ $0.takeStartable() }) {
             start(id, job)
@@ -368,7 +392,7 @@ final class LocalBackend: Backend {
         do {
             pid = try Spawner.spawn(request, environment: job.batch.environment)
         } catch {
-            finish(id, .aborted(reason: "the job could not be started: \(error.reason)"), reaped: nil, startTime: startTime)
+            finish(id, .aborted(reason: "the job could not be started: \(error.reason)"), reaped: nil, startTime: startTime, reschedule: false)
             return
         }
         if let nice = job.options.nice {
@@ -377,7 +401,7 @@ final class LocalBackend: Backend {
             do {
                 try Syscall.setGroupNice(pid, nice)
             } catch {
-                abandon(id, pid: pid, reason: "its nice level \(nice) could not be set: \(error)", startTime: startTime)
+                abandon(id, pid: pid, reason: "its nice level \(nice) could not be set: \(error)", startTime: startTime, reschedule: false)
                 return
             }
         }
@@ -390,10 +414,12 @@ final class LocalBackend: Backend {
             armRunLimits(id, request, &run, now: now)
             state.jobs[id] = job
             state.runs[id] = run
-            if job.terminateRequested {
-                // Terminated while it was being spawned: it has run no code of its own yet.
+            if job.terminateRequested || job.killWhenStarted {
+                // Terminated, or past its deadline, while it was being spawned: it has run no code
+                // of its own yet.
                 try? Syscall.signalGroup(pid, SIGKILL)
-            } else {
+            }
+            if !job.terminateRequested {
                 table.reportState(id, .running)
             }
         }
@@ -405,22 +431,23 @@ final class LocalBackend: Backend {
             })
         } catch {
             // Without a pidfd the job cannot be supervised: end it now rather than lose track of it.
-            abandon(id, pid: pid, reason: "the job could not be supervised: \(error)", startTime: startTime)
+            abandon(id, pid: pid, reason: "the job could not be supervised: \(error)", startTime: startTime, reschedule: false)
         }
     }
 
     /// Ends a job that was spawned but cannot be run as it should: kills and reaps it, and
     /// reports it aborted with `reason`.
-    private func abandon(_ id: String, pid: pid_t, reason: String, startTime: Double) {
+    private func abandon(_ id: String, pid: pid_t, reason: String, startTime: Double, reschedule: Bool) {
         state.withLock { $0.jobs[id]?.phase = .exited }
         try? Syscall.signalGroup(pid, SIGKILL)
         let reaped = try? Syscall.reap(pid)
-        finish(id, .aborted(reason: reason), reaped: reaped, startTime: startTime)
+        finish(id, .aborted(reason: reason), reaped: reaped, startTime: startTime, reschedule: reschedule)
     }
 
     /// Records a finished job in the table and frees its slots. Without an explicit `termination`
-    /// it follows from the wait status (and from whether TERMINATE was requested).
-    private func finish(_ id: String, _ termination: Termination?, reaped: ReapedProcess?, startTime: Double) {
+    /// it follows from the wait status (and from whether TERMINATE was requested). With
+    /// `reschedule`, the freed slots are filled (not when called from within ``schedule()``).
+    private func finish(_ id: String, _ termination: Termination?, reaped: ReapedProcess?, startTime: Double, reschedule: Bool = true) {
         guard let (job, run) = state.withLock({ $0.remove(id) }) else { return }
         cancelTimers(job, run)
         var usage = ResourceUsage()
@@ -451,7 +478,7 @@ final class LocalBackend: Backend {
             final = outcome
         }
         table.reportFinished(id, JobOutcome(termination: final, usage: usage))
-        schedule()
+        if reschedule { schedule() }
     }
 
     // MARK: Control
@@ -497,6 +524,8 @@ final class LocalBackend: Backend {
                 removed = true
                 if let (job, run) = state.remove(jobID) { cancelTimers(job, run) }
                 table.reportFinished(jobID, JobOutcome(termination: .aborted(reason: "terminated through drmaa_control before it started"), usage: nil))
+                // A pending task of a throttled bulk job may have let a sibling into the queue.
+                return job.limitedBulkJob != nil
             case (.terminate, .starting):
                 job.terminateRequested = true
                 table.reportTerminating(jobID)
@@ -507,6 +536,9 @@ final class LocalBackend: Backend {
                 try advanceTeardown(jobID, &job, &run, pid: pid)
             case (.terminate, .exited):
                 break
+            case (.hold, .starting):
+                // Being spawned: it is as good as running, and a running job cannot be held.
+                _ = try JobState.running.decide(action, jobID: jobID)
             case (.suspend, _), (.resume, _), (.hold, _):
                 _ = try job.phase.state.decide(action, jobID: jobID)
             }

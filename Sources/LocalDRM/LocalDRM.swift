@@ -111,6 +111,9 @@ public struct LocalDRM: DRMSystem {
                 }
                 configuration.terminateSequence = seconds == 0 ? [] : [TeardownStep(signal: 15, seconds: seconds)]
             case "categories":
+                guard !value.isEmpty else {
+                    throw DRMAAError(.invalidContactString, "contact option categories= needs the path of a job category file")
+                }
                 categoriesPath = value
             default:
                 throw DRMAAError(.invalidContactString, "contact option '\(name)' is unknown to LocalDRM (known: session, slots, grace, categories)")
@@ -137,7 +140,10 @@ public struct LocalDRM: DRMSystem {
         init(_ configuration: Configuration, categoriesPath: String?, environment: (String) -> String?) throws(DRMAAError) {
             self.configuration = configuration
             if let slots = configuration.slots {
-                self.slots = max(1, slots)
+                guard slots >= 1 else {
+                    throw DRMAAError(.drmsInitFailed, "LocalDRM.Configuration(slots: \(slots)) is invalid: it takes a whole number >= 1")
+                }
+                self.slots = slots
             } else if let text = environment(LocalDRM.slotsVariable), !text.isEmpty {
                 guard let slots = Int(text), slots >= 1 else {
                     throw DRMAAError(.drmsInitFailed, "\(LocalDRM.slotsVariable)='\(text)' is invalid: it takes a whole number >= 1")

@@ -1,6 +1,14 @@
 import DRMAACore
 import Synchronization
 
+/// The monotonic time `seconds` after `now` (nanoseconds), saturating: a time limit or a date
+/// centuries ahead becomes "never" (`Int64.max`) instead of overflowing.
+func monotonic(_ now: Int64, plus seconds: Double) -> Int64 {
+    let nanoseconds = max(0, seconds) * 1e9
+    guard nanoseconds < Double(Int64.max - now) else { return Int64.max }
+    return now + Int64(nanoseconds)
+}
+
 /// Identifies a scheduled timer, for cancelling it.
 public struct TimerToken: Hashable, Sendable {
     /// The clock's own number for the timer.
@@ -90,7 +98,7 @@ public final class ManualClock: WallClock, TimerClock {
     /// holding the clock's lock (so actions may schedule or cancel timers, and those due by then fire too).
     public func advance(by seconds: Double) {
         precondition(seconds >= 0, "a ManualClock only moves forward")
-        let target = state.withLock { $0.elapsed } + Int64(seconds * 1e9)
+        let target = monotonic(state.withLock { $0.elapsed }, plus: seconds)
         while true {
             let next = state.withLock { state -> (@Sendable () -> Void)? in
                 let due = state.timers.filter { $0.value.deadline <= target }

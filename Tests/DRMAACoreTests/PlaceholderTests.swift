@@ -160,6 +160,12 @@ struct PlaceholderTests {
         #expect(template.outputPath == ":$drmaa_wd_ph$/out.$drmaa_incr_ph$")
     }
 
+    @Test("the host part of a path is ignored, also when it contains $drmaa_incr_ph$ (a single job may use it there)")
+    func hostPartIgnored() throws {
+        #expect(try submitted(["drmaa_output_path": "$drmaa_incr_ph$:/tmp/o"]).outputPath == "/tmp/o")
+        #expect(try submitted(["drmaa_error_path": "node7:/tmp/e"]).errorPath == "/tmp/e")
+    }
+
     @Test("Placeholder constants have their C values")
     func placeholderConstants() {
         #expect(Placeholder.taskIndex == "$drmaa_incr_ph$")
