@@ -50,6 +50,13 @@ final class Fixture: Sendable {
         return template
     }
 
+    /// A job that sleeps for 30 s (ended by the test or the fixture), with a native specification.
+    func sleeper(native: String? = nil) -> JobTemplate {
+        var template = template("/bin/sleep", ["30"])
+        template.nativeSpecification = native
+        return template
+    }
+
     /// A shell job: `/bin/sh -c script`.
     func shell(_ script: String) -> JobTemplate {
         template("/bin/sh", ["-c", script])

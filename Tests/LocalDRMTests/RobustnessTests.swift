@@ -12,11 +12,9 @@ struct RobustnessTests {
     func parkedTaskNotLost() throws {
         let f = try Fixture(slots: 2)
         let blocker = try f.session.runJob(f.template("/bin/sleep", ["30"]))
-        var template = f.template("/bin/sleep", ["30"])
-        template.nativeSpecification = "--task-limit=1"
+        let template = f.sleeper(native: "--task-limit=1")
         let tasks = try f.session.runBulkJobs(template, beginIndex: 1, endIndex: 3, step: 1)
-        var urgent = f.template("/bin/sleep", ["30"])
-        urgent.nativeSpecification = "--priority=10"
+        let urgent = f.sleeper(native: "--priority=10")
         let other = try f.session.runJob(urgent)
         #expect(try f.session.jobStatus(tasks[0]) == .running)
         #expect(try f.session.jobStatus(other) == .queuedActive)

@@ -102,8 +102,7 @@ struct NativeSpecificationTests {
     func slotsPerJob() throws {
         let f = try Fixture(slots: 2)
         let small = try f.session.runJob(f.template("/bin/sleep", ["30"]))
-        var wide = f.template("/bin/sleep", ["30"])
-        wide.nativeSpecification = "--slots=2"
+        let wide = f.sleeper(native: "--slots=2")
         let big = try f.session.runJob(wide)
         let later = try f.session.runJob(f.template("/bin/sleep", ["30"]))
         // One slot is free, but the two-slot job is first in line.
@@ -176,8 +175,7 @@ struct TaskLimitTests {
     @Test("at most n tasks of the bulk job run at once; a finished task lets the next one start")
     func limit() throws {
         let f = try Fixture(slots: 4)
-        var template = f.template("/bin/sleep", ["30"])
-        template.nativeSpecification = "--task-limit=2"
+        let template = f.sleeper(native: "--task-limit=2")
         let ids = try f.session.runBulkJobs(template, beginIndex: 1, endIndex: 6, step: 1)
         func states() throws -> [JobState] { try ids.map { try f.session.jobStatus($0) } }
         #expect(try states() == [.running, .running, .queuedActive, .queuedActive, .queuedActive, .queuedActive])
@@ -197,8 +195,7 @@ struct TaskLimitTests {
     @Test("a throttled bulk job does not hold up other jobs")
     func othersPass() throws {
         let f = try Fixture(slots: 3)
-        var template = f.template("/bin/sleep", ["30"])
-        template.nativeSpecification = "--task-limit=1"
+        let template = f.sleeper(native: "--task-limit=1")
         let tasks = try f.session.runBulkJobs(template, beginIndex: 1, endIndex: 5, step: 1)
         let other = try f.session.runJob(f.template("/bin/sleep", ["30"]))
         #expect(try f.session.jobStatus(tasks[0]) == .running)
