@@ -122,18 +122,7 @@ enum Syscall {
         })
     }
 
-    /// A non-blocking, close-on-exec eventfd. The corresponding C function is `eventfd(2)`.
-    static func eventFD() throws(Errno) -> Int32 {
-        try retrying { clocaldrm_eventfd() }
-    }
-
-    /// Adds one to an eventfd. The corresponding C function is `write(2)`.
-    static func signalEventFD(_ fd: Int32) {
-        var one: UInt64 = 1
-        _ = try? retrying { write(fd, &one, 8) }
-    }
-
-    /// Empties an eventfd or timerfd. The corresponding C function is `read(2)`.
+    /// Empties a timerfd. The corresponding C function is `read(2)`.
     static func drain(_ fd: Int32) {
         var value: UInt64 = 0
         _ = try? retrying { read(fd, &value, 8) }

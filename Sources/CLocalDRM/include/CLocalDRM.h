@@ -22,8 +22,6 @@ int clocaldrm_epoll_add(int epfd, int fd, uint64_t token);
 int clocaldrm_epoll_del(int epfd, int fd);
 int clocaldrm_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);
 
-/// eventfd(2) with EFD_CLOEXEC | EFD_NONBLOCK.
-int clocaldrm_eventfd(void);
 /// timerfd(2) on CLOCK_MONOTONIC with TFD_CLOEXEC | TFD_NONBLOCK; arm with an absolute time in ns (0 disarms).
 int clocaldrm_timerfd(void);
 int clocaldrm_timerfd_arm(int fd, int64_t monotonic_ns);
