@@ -51,8 +51,9 @@ CC           ?= cc
 PREFIX       ?= /usr/local
 PYTHON       ?= python3
 SGE_DRMAA_INCLUDE ?= /usr/lib/gridengine-drmaa/include
-# The Swift runtime is linked statically, only the drmaa_* functions are exported, soname libdrmaa.so.1.
-CLIB_FLAGS   := -c release --product drmaa -Xswiftc -static-stdlib \
+# The Swift runtime is linked statically, only the drmaa_* functions are exported, soname libdrmaa.so.1;
+# -z nodelete: dlclose never unmaps it, since its threads (supervisor, launcher) outlive any session.
+CLIB_FLAGS   := -c release --product drmaa -Xswiftc -static-stdlib -Xlinker -z -Xlinker nodelete \
                 -Xlinker -soname=libdrmaa.so.1 -Xlinker --version-script=$(CURDIR)/out/drmaa.map
 CTEST_FLAGS  := -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra
 

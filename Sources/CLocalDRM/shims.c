@@ -72,6 +72,14 @@ int clocaldrm_wcoredump(int status) { return WCOREDUMP(status); }
 char *const *clocaldrm_environ(void) { return environ; }
 int clocaldrm_nsig(void) { return NSIG; }
 
+int clocaldrm_sigchld_disposition(void) {
+    struct sigaction current;
+    if (sigaction(SIGCHLD, NULL, &current) != 0) return 0;
+    if (current.sa_handler == SIG_IGN) return 1;
+    if (current.sa_flags & SA_NOCLDWAIT) return 2;
+    return 0;
+}
+
 void clocaldrm_block_all_signals(void) {
     sigset_t all;
     sigfillset(&all);

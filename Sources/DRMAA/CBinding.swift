@@ -85,7 +85,7 @@ public func drmaa_release_job_ids(_ values: OpaquePointer?) {
 @_cdecl("drmaa_init")
 public func drmaa_init(_ contact: ConstCString?, _ diagnosis: CString?, _ diagnosisLength: Int) -> Int32 {
     drmaaCall(diagnosis, diagnosisLength) { () throws(DRMAAError) in
-        try session.initialize(contact: contact.map { String(cString: $0) })
+        try session.initialize(contact: contact.map { String(exactCString: $0) })
     }
 }
 

@@ -29,18 +29,17 @@ func requireSession(_ call: String) throws(DRMAAError) {
 
 // MARK: Buffers
 
-/// Copies `text` into a caller buffer of `length` bytes: at most `length - 1` bytes of text and a
-/// NUL, never more than `length` bytes. A NULL buffer or a length of 0 writes nothing.
+/// Copies `text` (its exact bytes, see `String.exactBytes`) into a caller buffer of `length`
+/// bytes: at most `length - 1` bytes of text and a NUL, never more than `length` bytes. A NULL
+/// buffer or a length of 0 writes nothing.
 func copyOut(_ text: String, _ buffer: UnsafeMutablePointer<CChar>?, _ length: Int) {
     guard let buffer, length > 0 else { return }
-    var text = text
-    text.withUTF8 { bytes in
-        let count = min(bytes.count, length - 1)
-        if count > 0 {
-            UnsafeMutableRawPointer(buffer).copyMemory(from: bytes.baseAddress!, byteCount: count)
-        }
-        buffer[count] = 0
+    let bytes = text.exactBytes
+    let count = min(bytes.count, length - 1)
+    bytes.withUnsafeBytes { source in
+        if count > 0 { UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress!, byteCount: count) }
     }
+    buffer[count] = 0
 }
 
 /// Runs the body of a DRMAA call: SUCCESS leaves the diagnosis untouched; a failure writes the
@@ -56,12 +55,13 @@ func drmaaCall(_ diagnosis: UnsafeMutablePointer<CChar>?, _ length: Int, _ body:
     }
 }
 
-/// A C string argument, or `INVALID_ARGUMENT` naming the parameter when it is NULL.
+/// A C string argument, byte for byte (`String(exactCString:)`), or `INVALID_ARGUMENT` naming the
+/// parameter when it is NULL.
 func string(_ pointer: UnsafePointer<CChar>?, _ parameter: String, _ call: String) throws(DRMAAError) -> String {
     guard let pointer else {
         throw DRMAAError(.invalidArgument, "\(call): \(parameter) is NULL")
     }
-    return String(cString: pointer)
+    return String(exactCString: pointer)
 }
 
 /// The strings of a NULL-terminated C array (`const char *[]`), or `INVALID_ARGUMENT` when the
@@ -73,7 +73,7 @@ func strings(_ array: UnsafeMutablePointer<UnsafePointer<CChar>?>?, _ parameter:
     var result: [String] = []
     var index = 0
     while let element = array[index] {
-        result.append(String(cString: element))
+        result.append(String(exactCString: element))
         index += 1
     }
     return result

@@ -46,10 +46,21 @@ public protocol Backend: AnyObject, Sendable {
 
     /// A session re-attached with this backend's contact.
     func sessionDidReattach()
+
+    /// False in a process forked from the one that made this backend: its jobs are the parent's,
+    /// so the session must not use it (the child gets a new session instead). Checked on every call.
+    var isOwnedByThisProcess: Bool { get }
+
+    /// The id of the next job (or bulk job) submitted, unique among the backend's jobs; called
+    /// after ``validate(_:)`` succeeded, so refused submissions use up no id.
+    func newJobID() -> String
 }
 
 extension Backend {
     public func validate(_ template: JobTemplate) throws(DRMAAError) {}
     public func sessionDidExit() {}
     public func sessionDidReattach() {}
+    public var isOwnedByThisProcess: Bool { true }
+    /// Numbers from a process-wide counter that starts at 1.
+    public func newJobID() -> String { String(JobIDs.next()) }
 }

@@ -57,6 +57,8 @@ public final class JobTable: Sendable {
         var bulkTasks: [String: (ids: [String], unreaped: Int)] = [:]
         var waiters: [Int: Waiter] = [:]
         var nextWaiterID = 0
+        /// What the backend says about jobs that wait for something (usually none).
+        var notes: [String: String] = [:]
         /// False while the session is exited; waiters then fail with `NO_ACTIVE_SESSION`.
         var attached = true
         /// Bumped by every detach, so a waiter also notices an exit followed by a quick re-attach.
@@ -74,6 +76,7 @@ public final class JobTable: Sendable {
 
         mutating func reap(_ id: String) -> [@Sendable () -> Void] {
             guard records.removeValue(forKey: id) != nil else { return [] }
+            if !notes.isEmpty { notes[id] = nil }
             if let dot = id.firstIndex(of: "."), case let bulk = String(id[..<dot]), var tasks = bulkTasks[bulk] {
                 tasks.unreaped -= 1
                 bulkTasks[bulk] = tasks.unreaped == 0 ? nil : tasks
@@ -95,6 +98,20 @@ public final class JobTable: Sendable {
                     return pending.ids.isEmpty
                 }
             }
+        }
+
+        /// The notes of the jobs a timed-out waiter waited for, as the end of its diagnosis.
+        func notesText(_ interest: Interest) -> String {
+            guard !notes.isEmpty else { return "" }
+            let relevant: [(String, String)]
+            switch interest {
+            case .job(let id): relevant = notes[id].map { [(id, $0)] } ?? []
+            case .anyJob: relevant = notes.sorted { $0.key < $1.key }
+            case .all(let pending): relevant = notes.filter { pending.ids.contains($0.key) }.sorted { $0.key < $1.key }
+            }
+            guard !relevant.isEmpty else { return "" }
+            let shown = relevant.prefix(3).map { "job \($0.0): \($0.1)" }.joined(separator: "; ")
+            return " (\(shown)\(relevant.count > 3 ? "; and \(relevant.count - 3) more" : ""))"
         }
 
         mutating func popFinished() -> String? {
@@ -139,10 +156,26 @@ public final class JobTable: Sendable {
         }
     }
 
+    /// A backend says why a job waits (for example for a FIFO's writer, or for free file
+    /// descriptors), or `nil` once it no longer does. The note is part of the diagnosis when a
+    /// wait for the job times out, and ``note(_:)`` returns it.
+    public func reportNote(_ jobID: String, _ note: String?) {
+        state.withLock { state in
+            guard state.records[jobID] != nil else { return }
+            state.notes[jobID] = note
+        }
+    }
+
+    /// What the backend last said about a job that waits, if anything.
+    public func note(_ jobID: String) -> String? {
+        state.withLock { $0.notes[jobID] }
+    }
+
     /// A backend reports that a job has finished, with its outcome. Each job finishes once.
     public func reportFinished(_ jobID: String, _ outcome: JobOutcome) {
         let woken = state.withLock { state -> [@Sendable () -> Void] in
             guard var record = state.records[jobID], !record.finished else { return [] }
+            if !state.notes.isEmpty { state.notes[jobID] = nil }
             record.outcome = FinishedOutcome(outcome)
             record.state = outcome.finalState
             state.records[jobID] = record
@@ -222,6 +255,9 @@ public final class JobTable: Sendable {
         }
         for wake in woken { wake() }
     }
+
+    /// True while any job of the table is not reaped.
+    var hasJobs: Bool { state.withLock { !$0.records.isEmpty } }
 
     func reattach() {
         state.withLock { $0.attached = true }
@@ -304,7 +340,7 @@ public final class JobTable: Sendable {
                     return (.done(result), woken)
                 case .pending(let interest):
                     if timedOut {
-                        return (.failed(DRMAAError(.exitTimeout, "the timeout expired before the job\(interest.isSingle ? "" : "s") finished")), [])
+                        return (.failed(DRMAAError(.exitTimeout, "the timeout expired before the job\(interest.isSingle ? "" : "s") finished\(state.notesText(interest))")), [])
                     }
                     let id = state.nextWaiterID
                     state.nextWaiterID += 1

@@ -36,7 +36,15 @@ public final class Session: Sendable {
 
     /// The resource manager this session talks to.
     public let system: any DRMSystem
-    private let attachment = Mutex<Attachment?>(nil)
+
+    /// Where the session is in its life. `opening` covers the time `initialize` spends outside
+    /// the lock making the backend (which may read files), so that no other call waits for it.
+    private enum State {
+        case closed
+        case opening
+        case open(Attachment)
+    }
+    private let state = Mutex<State>(.closed)
 
     /// A session on `system`; call ``initialize(contact:)`` before anything else.
     public init(system: any DRMSystem) {
@@ -48,48 +56,86 @@ public final class Session: Sendable {
     /// Opens the session (`drmaa_init`). `nil` or `""` opens a new session; `session=<key>` (a
     /// ``contact`` of an exited session of this process) re-attaches to that session's jobs.
     /// Other `name=value` pairs, separated by `;`, are options for the backend.
+    ///
+    /// In a process forked from the one that opened the session, the inherited session belongs
+    /// to the parent: `initialize` opens a new one, and every other call first replaces the
+    /// inherited session with a new one of the same settings (the parent's jobs stay the parent's).
     public func initialize(contact: String? = nil) throws(DRMAAError) {
-        try attachment.withLock { current throws(DRMAAError) in
-            guard current == nil else {
+        let (key, options) = try Self.parseContact(contact ?? "")
+        try state.withLock { state throws(DRMAAError) in
+            switch state {
+            case .open(let current) where current.backend.isOwnedByThisProcess:
                 throw DRMAAError(.alreadyActiveSession, "drmaa_init was already called; call drmaa_exit first")
+            case .opening:
+                throw DRMAAError(.alreadyActiveSession, "drmaa_init is already in progress in another thread")
+            case .open, .closed:
+                state = .opening
             }
-            let (key, options) = try Self.parseContact(contact ?? "")
-            if let key {
-                if let option = options.first {
-                    throw DRMAAError(.invalidContactString, "contact option '\(option.name)' cannot be combined with session=\(key): a re-attached session keeps its settings")
-                }
-                guard let detached = Attachment.takeDetached(key: key) else {
-                    throw DRMAAError(.invalidContactString, "no exited session 'session=\(key)' exists in this process to re-attach to")
-                }
-                detached.table.reattach()
-                detached.backend.sessionDidReattach()
-                current = detached
-                return
+        }
+        do throws(DRMAAError) {
+            let attachment = try open(key: key, options: options, contact: contact ?? "")
+            state.withLock { $0 = .open(attachment) }
+        } catch {
+            state.withLock { $0 = .closed }
+            throw error
+        }
+    }
+
+    /// The attachment `initialize` installs: a re-attached one, or a new one (made outside any lock).
+    private func open(key: String?, options: [ContactOption], contact: String) throws(DRMAAError) -> Attachment {
+        guard let key else { return try Attachment(system: system, key: Attachment.newKey(), options: options) }
+        if let detached = try Attachment.takeDetached(key: key) {
+            guard options.isEmpty || options.elementsEqual(detached.options, by: ==) else {
+                Attachment.storeDetached(detached)
+                throw DRMAAError(.invalidContactString, "contact '\(contact)' gives other settings than session \(key) was opened with ('\(detached.contact)'): a re-attached session keeps its settings")
             }
-            let table = JobTable()
-            let backend = try system.makeBackend(options: options, jobs: table)
-            current = Attachment(key: Attachment.newKey(), table: table, backend: backend)
+            _ = Attachment.claim(key)
+            detached.table.reattach()
+            detached.backend.sessionDidReattach()
+            return detached
+        }
+        // An exited session that had no jobs left is not kept (it would cost memory for nothing):
+        // re-attaching to it opens an empty session with the same key and the settings its contact names.
+        guard Attachment.wasIssuedHere(key), Attachment.claim(key) else {
+            throw DRMAAError(.invalidContactString, "no exited session 'session=\(key)' exists in this process to re-attach to")
+        }
+        do throws(DRMAAError) {
+            return try Attachment(system: system, key: key, options: options, claimed: true)
+        } catch {
+            Attachment.unclaim(key)
+            throw error
         }
     }
 
     /// Closes the session (`drmaa_exit`). Jobs keep running; their results stay available to a
     /// session that re-attaches with ``contact``. Waits in progress end with `NO_ACTIVE_SESSION`.
     public func exit() throws(DRMAAError) {
-        let closed = try attachment.withLock { current throws(DRMAAError) -> Attachment in
-            guard let active = current else {
+        let closed = try state.withLock { state throws(DRMAAError) -> Attachment in
+            switch state {
+            case .open(let active):
+                state = .closed
+                return active
+            case .opening:
+                throw DRMAAError(.noActiveSession, "drmaa_exit called while drmaa_init is still in progress in another thread")
+            case .closed:
                 throw DRMAAError(.noActiveSession, "drmaa_exit called without an active session")
             }
-            current = nil
-            return active
         }
+        // A session inherited through fork() is the parent's: it is only forgotten here.
+        guard closed.backend.isOwnedByThisProcess else { return }
+        Attachment.unclaim(closed.key)
         closed.table.detach()
         closed.backend.sessionDidExit()
-        Attachment.storeDetached(closed)
+        if closed.table.hasJobs { Attachment.storeDetached(closed) }
     }
 
-    /// The contact string of the active session (`session=<key>`), `""` when there is none.
+    /// The contact string of the active session, `""` when there is none: `session=<key>`,
+    /// followed by the backend options it was opened with (`;slots=4`), so that re-attaching with
+    /// it restores the same settings.
     public var contact: String {
-        attachment.withLock { $0.map { "session=\($0.key)" } ?? "" }
+        state.withLock { state in
+            if case .open(let attachment) = state { attachment.contact } else { "" }
+        }
     }
 
     /// A description of the resource manager (`drmaa_get_DRM_system`).
@@ -100,13 +146,41 @@ public final class Session: Sendable {
     public var version: Version { Self.version }
 
     /// True between ``initialize(contact:)`` and ``exit()``.
-    public var isActive: Bool { attachment.withLock { $0 != nil } }
+    public var isActive: Bool {
+        state.withLock { state in
+            if case .open = state { true } else { false }
+        }
+    }
 
     private func active() throws(DRMAAError) -> Attachment {
-        guard let active = attachment.withLock({ $0 }) else {
-            throw DRMAAError(.noActiveSession, "no active DRMAA session: call initialize (drmaa_init) first")
+        let current = try state.withLock { state throws(DRMAAError) -> Attachment in
+            switch state {
+            case .open(let attachment): return attachment
+            case .opening: throw DRMAAError(.noActiveSession, "the DRMAA session is still being opened by drmaa_init in another thread")
+            case .closed: throw DRMAAError(.noActiveSession, "no active DRMAA session: call initialize (drmaa_init) first")
+            }
         }
-        return active
+        guard !current.backend.isOwnedByThisProcess else { return current }
+        return try replaceInherited(current)
+    }
+
+    /// This process was forked from the one that opened `inherited`: gives it a session of its
+    /// own, with the same settings and no jobs (the parent's jobs are not this process's children).
+    private func replaceInherited(_ inherited: Attachment) throws(DRMAAError) -> Attachment {
+        try state.withLock { state throws(DRMAAError) in
+            guard case .open(let current) = state, current === inherited else {
+                throw DRMAAError(.noActiveSession, "the DRMAA session inherited through fork() is being replaced by another thread")
+            }
+            state = .opening
+        }
+        do throws(DRMAAError) {
+            let fresh = try Attachment(system: system, key: Attachment.newKey(), options: inherited.options)
+            state.withLock { $0 = .open(fresh) }
+            return fresh
+        } catch {
+            state.withLock { $0 = .closed }
+            throw error
+        }
     }
 
     // MARK: Templates
@@ -128,7 +202,7 @@ public final class Session: Sendable {
         let session = try active()
         let builder = try session.builder(template, bulk: false)
         try session.backend.validate(template)
-        let submission = Submission(jobID: String(JobIDs.next()), taskIndexes: nil, builder: builder)
+        let submission = Submission(jobID: session.backend.newJobID(), taskIndexes: nil, builder: builder)
         try session.submit(submission, ids: [submission.jobID], template: template)
         return submission.jobID
     }
@@ -146,7 +220,7 @@ public final class Session: Sendable {
         }
         let builder = try session.builder(template, bulk: true)
         try session.backend.validate(template)
-        let submission = Submission(jobID: String(JobIDs.next()), taskIndexes: stride(from: beginIndex, through: endIndex, by: step),
+        let submission = Submission(jobID: session.backend.newJobID(), taskIndexes: stride(from: beginIndex, through: endIndex, by: step),
                                     builder: builder)
         let ids = submission.jobIDs
         try session.submit(submission, ids: ids, template: template)
@@ -210,9 +284,9 @@ public final class Session: Sendable {
     // MARK: Contact strings
 
     /// Splits `name=value;name=value`; `session` is ours, the rest goes to the backend.
-    static func parseContact(_ contact: String) throws(DRMAAError) -> (key: String?, options: [(name: String, value: String)]) {
+    static func parseContact(_ contact: String) throws(DRMAAError) -> (key: String?, options: [ContactOption]) {
         var key: String?
-        var options: [(name: String, value: String)] = []
+        var options: [ContactOption] = []
         for part in contact.split(separator: ";", omittingEmptySubsequences: true) {
             let pair = part.trimmingSpaces
             if pair.isEmpty { continue }
@@ -242,15 +316,30 @@ extension Substring {
     }
 }
 
+/// A backend option of a contact string, `name=value`.
+public typealias ContactOption = (name: String, value: String)
+
 /// A session's live parts: its key, job table and backend. Kept in a process-wide registry
-/// while the session is exited, so that `initialize(contact:)` can re-attach to it.
+/// while the session is exited with jobs left, so that `initialize(contact:)` can re-attach to it.
 final class Attachment: Sendable {
     let key: String
     let table: JobTable
     let backend: any Backend
+    /// The contact string's backend options, for ``contact`` and for a forked child's new session.
+    let options: [ContactOption]
 
-    init(key: String, table: JobTable, backend: any Backend) {
-        (self.key, self.table, self.backend) = (key, table, backend)
+    /// A new attachment with an empty table and a backend made by `system`. Its key is marked
+    /// open (``claim(_:)``) unless the caller did so already.
+    init(system: any DRMSystem, key: String, options: [ContactOption], claimed: Bool = false) throws(DRMAAError) {
+        let table = JobTable()
+        (self.key, self.table, self.options) = (key, table, options)
+        backend = try system.makeBackend(options: options, jobs: table)
+        if !claimed { _ = Self.claim(key) }
+    }
+
+    /// `session=<key>` and the options, as `drmaa_get_contact` returns them.
+    var contact: String {
+        (["session=\(key)"] + options.map { "\($0.name)=\($0.value)" }).joined(separator: ";")
     }
 
     func builder(_ template: JobTemplate, bulk: Bool) throws(DRMAAError) -> RequestBuilder {
@@ -282,17 +371,45 @@ final class Attachment: Sendable {
         "\(processNonce)-\(sessionCounter.add(1, ordering: .relaxed).newValue)"
     }
 
+    /// True if `key` is one ``newKey()`` has returned in this process.
+    static func wasIssuedHere(_ key: String) -> Bool {
+        let parts = key.split(separator: "-")
+        guard parts.count == 2, parts[0] == processNonce, let number = Int(parts[1]) else { return false }
+        return number >= 1 && number <= sessionCounter.load(ordering: .relaxed)
+    }
+
+    /// The keys of the sessions open in this process (kept or not, an exited session's key is not here).
+    private static let openKeys = Mutex<Set<String>>([])
+
+    /// Marks `key` open; false if a session with it is open already.
+    static func claim(_ key: String) -> Bool {
+        openKeys.withLock { $0.insert(key).inserted }
+    }
+
+    static func unclaim(_ key: String) {
+        _ = openKeys.withLock { $0.remove(key) }
+    }
+
     static func storeDetached(_ attachment: Attachment) {
         detached.withLock { $0[attachment.key] = attachment }
     }
 
-    static func takeDetached(key: String) -> Attachment? {
-        detached.withLock { $0.removeValue(forKey: key) }
+    /// The exited session with `key`, taken out of the registry; `nil` if none is kept.
+    /// One inherited through fork() belongs to the parent process and cannot be re-attached here.
+    static func takeDetached(key: String) throws(DRMAAError) -> Attachment? {
+        guard let attachment = detached.withLock({ $0.removeValue(forKey: key) }) else { return nil }
+        guard attachment.backend.isOwnedByThisProcess else {
+            throw DRMAAError(.invalidContactString, "session \(key) belongs to the process this one was forked from: its jobs are that process's children, so they cannot be re-attached here")
+        }
+        return attachment
     }
+
+    /// How many exited sessions are kept for a re-attach (for tests).
+    static var detachedCount: Int { detached.withLock { $0.count } }
 }
 
 /// Job ids: a process-wide counter from 1, never reused, even across sessions.
-enum JobIDs {
+public enum JobIDs {
     private static let counter = Atomic<Int>(0)
-    static func next() -> Int { counter.add(1, ordering: .relaxed).newValue }
+    public static func next() -> Int { counter.add(1, ordering: .relaxed).newValue }
 }

@@ -7,10 +7,10 @@ import DRMAACore
 ///
 /// | Option | Values | Meaning |
 /// |---|---|---|
-/// | `--slots=<n>` | 1 … the session's slots | the job takes `n` slots while it runs |
+/// | `--slots=<n>` | 1 … the session's slots (at most 1,048,576) | the job takes `n` slots while it runs |
 /// | `--priority=<p>` | -1023 … 1024, default 0 | higher starts first; equal priorities start in submission order |
 /// | `--nice=<n>` | 0 … 19 | the job's processes run at this nice level |
-/// | `--task-limit=<n>` | n ≥ 1 | at most `n` tasks of this bulk job run at once (Slurm's `--array=…%n`) |
+/// | `--task-limit=<n>` | 1 … 1,000,000 | at most `n` tasks of this bulk job run at once (Slurm's `--array=…%n`) |
 ///
 /// A later option overrides an earlier one. Anything else is `DENIED_BY_DRM` at submission, with
 /// a message naming the option.
@@ -57,10 +57,10 @@ public struct JobOptions: Sendable, Equatable {
                 return number
             }
             switch name {
-            case "--slots": options.slots = try number(1...Int.max)
+            case "--slots": options.slots = try number(LocalDRM.slotRange)
             case "--priority": options.priority = try number(-1023...1024)
             case "--nice": options.nice = Int32(try number(0...19))
-            case "--task-limit": options.taskLimit = try number(1...Int.max)
+            case "--task-limit": options.taskLimit = try number(1...Session.maximumBulkTasks)
             default: throw unknown(name, specification, source)
             }
         }

@@ -51,6 +51,8 @@ final class LocalBackend: Backend {
         /// The timer that ends the wait for the start time, and the deadline's, for cancelling them.
         var startTimer: TimerToken?
         var deadlineTimer: TimerToken?
+        /// Set only on a removed job: its deferral, whose timer and file are to be released.
+        var deferral: Deferral?
 
         var options: JobOptions { batch.options }
         func queueEntry(_ id: String) -> QueueEntry { QueueEntry(priority: options.priority, sequence: sequence, id: id) }
@@ -76,6 +78,20 @@ final class LocalBackend: Backend {
         var softRunLimitFired = false
     }
 
+    /// A job that could not start yet and waits to be tried again (a FIFO not ready, or no
+    /// file descriptors, processes or memory left): it is queued but out of the queue, holds no
+    /// slots, and a timer puts it back in line.
+    struct Deferral {
+        /// Attempts so far; the wait doubles with each, from 20 ms to at most 1 s.
+        var attempts = 0
+        var timer: TimerToken?
+        /// An input FIFO kept open between attempts (see ``Spawner/Opened/notReady(reason:heldInput:)``).
+        var heldInput: Int32?
+
+        /// The wait before the next attempt.
+        var delay: Double { min(0.02 * Double(1 << min(attempts, 10)) / 2, 1.0) }
+    }
+
     /// A job's place in the queue: higher priority first, then submission order.
     struct QueueEntry: Comparable {
         var priority: Int
@@ -88,6 +104,8 @@ final class LocalBackend: Backend {
     struct State {
         var jobs: [String: Job] = [:]
         var runs: [String: RunState] = [:]
+        /// Jobs waiting to be tried again; usually empty.
+        var deferred: [String: Deferral] = [:]
         /// Jobs waiting for slots. Entries of jobs that left the queued phase are skipped when met.
         var queue = Heap<QueueEntry>()
         /// Tasks of bulk jobs at their task limit, taken out of the queue until a sibling finishes.
@@ -155,12 +173,30 @@ final class LocalBackend: Backend {
             if parked[bulk]?.isEmpty == true { parked[bulk] = nil }
         }
 
+        /// A job that was taken from the queue to start cannot start yet: it gives back its
+        /// slots and is queued again, out of line (the caller sets a retry timer).
+        mutating func putBack(_ id: String) {
+            guard var job = jobs[id], case .starting = job.phase else { return }
+            job.phase = .queued
+            jobs[id] = job
+            usedSlots -= job.options.slots
+            if let bulk = job.limitedBulkJob {
+                let running = runningTasks[bulk, default: 1] - 1
+                runningTasks[bulk] = running > 0 ? running : nil
+                unpark(bulk, limit: job.options.taskLimit!)
+            }
+        }
+
         /// A job is gone: forgets it, frees its slots if it had started and lets a parked sibling
-        /// back into the queue. Returns the job and its run state.
+        /// back into the queue. Returns the job and its run state; a deferral's file and timer
+        /// are released by ``LocalBackend/cancelTimers(_:_:)`` with the job's.
         mutating func remove(_ id: String) -> (Job, RunState?)? {
-            guard let job = jobs.removeValue(forKey: id) else { return nil }
+            guard var job = jobs.removeValue(forKey: id) else { return nil }
             jobs.shrinkIfSparse()
             let run = runs.removeValue(forKey: id)
+            if let deferral = deferred.removeValue(forKey: id) {
+                job.deferral = deferral
+            }
             switch job.phase {
             case .queued, .held:
                 // It may have been the entry that stood in the queue for its parked siblings.
@@ -181,21 +217,39 @@ final class LocalBackend: Backend {
 
     let table: JobTable
     let supervisor: Supervisor
+    let launcher: Launcher
     let timers: any TimerClock
     let settings: LocalDRM.Settings
     private let state: Mutex<State>
+    /// The process that made this backend; in a forked child, the backend is not used.
+    private let ownerProcessID = Syscall.processID()
+    /// True while a pass of ``schedule()`` is waiting on the launcher.
+    private let scheduleRequested = Atomic<Bool>(false)
+    /// Whether timer actions run on the supervisor thread (the default clock), where nothing may spawn.
+    private let timersOnSupervisor: Bool
 
     var homeDirectory: String { settings.configuration.homeDirectory }
     var clock: any WallClock { settings.configuration.clock }
     var timeZone: any TimeZoneRule { settings.configuration.timeZone }
 
-    init(settings: LocalDRM.Settings, table: JobTable, supervisor: Supervisor, timers: any TimerClock) {
+    init(settings: LocalDRM.Settings, table: JobTable, runtime: Runtime, timers: (any TimerClock)?) {
         self.settings = settings
         self.table = table
-        self.supervisor = supervisor
-        self.timers = timers
+        self.supervisor = runtime.supervisor
+        self.launcher = runtime.launcher
+        self.timers = timers ?? runtime.supervisor
+        self.timersOnSupervisor = timers == nil
         self.state = Mutex(State(slots: settings.slots))
+        supervisor.observeFailure(ObjectIdentifier(self)) { [weak self] reason in self?.supervisionEnded(reason) }
     }
+
+    deinit {
+        supervisor.stopObservingFailure(ObjectIdentifier(self))
+    }
+
+    var isOwnedByThisProcess: Bool { Syscall.processID() == ownerProcessID }
+
+    func newJobID() -> String { LocalJobIDs.next() }
 
     // MARK: Submission
 
@@ -213,6 +267,9 @@ final class LocalBackend: Backend {
     }
 
     func submit(_ submission: Submission) throws(DRMAAError) {
+        if let failure = supervisor.failure {
+            throw DRMAAError(.internalError, "\(failure): this session can run no more jobs; drmaa_exit and drmaa_init open a new one")
+        }
         let first = submission.first
         let batch = Batch(submission: submission,
                           options: try options(category: first.jobCategory, nativeSpecification: first.nativeSpecification),
@@ -264,7 +321,7 @@ final class LocalBackend: Backend {
             return false
         }
         // A pending task of a throttled bulk job may have let a sibling into the queue.
-        if freed { schedule() }
+        if freed { scheduleFromTimer() }
     }
 
     /// A limit timer fired: signal the job's group if it still runs (SIGKILL for hard limits,
@@ -278,10 +335,12 @@ final class LocalBackend: Backend {
         }
     }
 
+    /// Releases what a removed job still holds: its timers and a deferral's input FIFO.
     private func cancelTimers(_ job: Job, _ run: RunState?) {
-        for timer in [job.startTimer, job.deadlineTimer].compactMap({ $0 }) + (run?.timers ?? []) + (run?.runTimers ?? []) {
+        for timer in [job.startTimer, job.deadlineTimer, job.deferral?.timer].compactMap({ $0 }) + (run?.timers ?? []) + (run?.runTimers ?? []) {
             timers.cancel(timer)
         }
+        if let fd = job.deferral?.heldInput { Syscall.close(fd) }
     }
 
     /// Arms the wall-clock limits of a job that just started (called with the lock held).
@@ -373,28 +432,123 @@ final class LocalBackend: Backend {
             state.jobs[id] = job
             if case .queued = job.phase { state.enqueue(id) }
         }
-        schedule()
+        scheduleFromTimer()
     }
 
-    /// Starts queued jobs while slots are free. Spawning happens outside the lock. A job that
-    /// fails to start is finished without rescheduling: this loop goes on, so a bulk job of many
-    /// tasks that all fail cannot nest calls (and overflow the stack).
+    /// The wait of a deferred job is over: it goes back in line (unless it is held, or was
+    /// terminated meanwhile).
+    private func retryDue(_ id: String) {
+        state.withLock { state in
+            guard state.deferred[id] != nil, let job = state.jobs[id] else { return }
+            state.deferred[id]?.timer = nil
+            if case .queued = job.phase, !job.waitsForStartTime { state.enqueue(id) }
+        }
+        scheduleFromTimer()
+    }
+
+    /// A job taken from the queue cannot start yet: it waits `delay` out of line, with `reason`
+    /// shown in the table (a wait's timeout diagnosis names it). Terminated or past its deadline
+    /// meanwhile, it ends instead.
+    private func deferStart(_ id: String, reason: String, heldInput: Int32?) {
+        let ended = state.withLock { state -> Termination? in
+            guard let job = state.jobs[id] else { return nil }
+            if job.terminateRequested || job.killWhenStarted {
+                return .aborted(reason: job.terminateRequested ? "terminated through drmaa_control before it started"
+                                                               : "its drmaa_deadline_time passed before it started")
+            }
+            state.putBack(id)
+            var deferral = state.deferred[id] ?? Deferral()
+            deferral.attempts += 1
+            deferral.heldInput = heldInput
+            let delay = deferral.delay
+            deferral.timer = timers.schedule(at: monotonic(timers.monotonicNow(), plus: delay)) { [weak self] in self?.retryDue(id) }
+            state.deferred[id] = deferral
+            return nil
+        }
+        if let ended {
+            if let heldInput { Syscall.close(heldInput) }
+            finish(id, ended, reaped: nil, startTime: clock.now(), reschedule: false, usage: false)
+            return
+        }
+        table.reportNote(id, "\(reason); LocalDRM tries again")
+    }
+
+    /// Supervision ended: every job that has not started ends FAILED with the reason (the
+    /// supervisor reports the started ones itself).
+    private func supervisionEnded(_ reason: String) {
+        let pending = state.withLock { state -> [(String, Job, RunState?)] in
+            let ids = state.jobs.compactMap { id, job -> String? in
+                switch job.phase {
+                case .queued, .held: id
+                default: nil
+                }
+            }
+            return ids.compactMap { id in state.remove(id).map { (id, $0.0, $0.1) } }
+        }
+        for (id, job, run) in pending {
+            cancelTimers(job, run)
+            table.reportFinished(id, JobOutcome(termination: .aborted(reason: "\(reason) before the job started"), usage: nil))
+        }
+    }
+
+    /// Starts queued jobs while slots are free, on the calling thread (never the supervisor's).
+    /// Spawning happens outside the lock. A job that fails to start is finished without
+    /// rescheduling: this loop goes on, so a bulk job of many tasks that all fail cannot nest
+    /// calls (and overflow the stack).
     private func schedule() {
         while let (id, job) = state.withLock({ $0.takeStartable() }) {
             start(id, job)
         }
     }
 
+    /// Has ``schedule()`` run on the launcher thread soon; requests made before it runs are one pass.
+    private func scheduleOnLauncher() {
+        guard !scheduleRequested.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        launcher.submit { [weak self] in
+            guard let self else { return }
+            scheduleRequested.store(false, ordering: .releasing)
+            schedule()
+        }
+    }
+
+    /// ``schedule()`` after a timer fired: on the launcher if timers run on the supervisor thread.
+    private func scheduleFromTimer() {
+        if timersOnSupervisor { scheduleOnLauncher() } else { schedule() }
+    }
+
     private func start(_ id: String, _ job: Job) {
         let startTime = clock.now()
         let request = job.batch.submission.request(taskIndex: job.taskIndex)
-        let pid: pid_t
-        do {
-            pid = try Spawner.spawn(request, environment: job.batch.environment)
-        } catch {
-            finish(id, .aborted(reason: "the job could not be started: \(error.reason)"), reaped: nil, startTime: startTime, reschedule: false)
+        if let failure = supervisor.failure {
+            finish(id, .aborted(reason: "\(failure) before the job started"), reaped: nil, startTime: startTime, reschedule: false, usage: false)
             return
         }
+        let heldInput = state.withLock { state -> Int32? in
+            defer { state.deferred[id]?.heldInput = nil }
+            return state.deferred[id]?.heldInput
+        }
+        let files: JobFiles
+        do {
+            switch try Spawner.openFiles(request, environment: job.batch.environment, heldInput: heldInput) {
+            case .ready(let opened): files = opened
+            case .notReady(let reason, let heldInput):
+                deferStart(id, reason: reason, heldInput: heldInput)
+                return
+            }
+        } catch {
+            startFailed(id, error, startTime: startTime)
+            return
+        }
+        let pid: pid_t
+        do {
+            defer { files.close() }  // the child has its own copies; closing first frees fds for pidfd_open
+            pid = try Spawner.spawn(request, files, environment: job.batch.environment)
+        } catch {
+            startFailed(id, error, startTime: startTime)
+            return
+        }
+        let wasDeferred = state.withLock { $0.deferred.removeValue(forKey: id) != nil }
+        if wasDeferred { table.reportNote(id, nil) }
         if let nice = job.options.nice {
             // posix_spawn cannot set a nice level; the group is reniced before the job can have
             // left it, and whatever it starts later inherits the level.
@@ -435,19 +589,35 @@ final class LocalBackend: Backend {
         }
     }
 
+    /// A job could not be started: a transient failure defers it, any other ends it FAILED.
+    private func startFailed(_ id: String, _ error: StartFailure, startTime: Double) {
+        if error.transient {
+            deferStart(id, reason: "it could not be started (\(error.reason))", heldInput: nil)
+        } else {
+            finish(id, .aborted(reason: "the job could not be started: \(error.reason)"), reaped: nil, startTime: startTime, reschedule: false)
+        }
+    }
+
     /// Ends a job that was spawned but cannot be run as it should: kills and reaps it, and
     /// reports it aborted with `reason`.
     private func abandon(_ id: String, pid: pid_t, reason: String, startTime: Double, reschedule: Bool) {
         state.withLock { $0.jobs[id]?.phase = .exited }
         try? Syscall.signalGroup(pid, SIGKILL)
-        let reaped = try? Syscall.reap(pid)
+        let reaped: Reaped
+        do {
+            reaped = .process(try Syscall.reap(pid))
+        } catch {
+            reaped = .lost(reason: Supervisor.stolenReason)
+        }
         finish(id, .aborted(reason: reason), reaped: reaped, startTime: startTime, reschedule: reschedule)
     }
 
     /// Records a finished job in the table and frees its slots. Without an explicit `termination`
     /// it follows from the wait status (and from whether TERMINATE was requested). With
-    /// `reschedule`, the freed slots are filled (not when called from within ``schedule()``).
-    private func finish(_ id: String, _ termination: Termination?, reaped: ReapedProcess?, startTime: Double, reschedule: Bool = true) {
+    /// `reschedule`, the freed slots are filled, on the launcher (called from the supervisor thread,
+    /// or from a thread that is not inside ``schedule()``). A job that never ran has no `usage`.
+    private func finish(_ id: String, _ termination: Termination?, reaped: Reaped?, startTime: Double,
+                        reschedule: Bool = true, usage hasUsage: Bool = true) {
         guard let (job, run) = state.withLock({ $0.remove(id) }) else { return }
         cancelTimers(job, run)
         var usage = ResourceUsage()
@@ -455,7 +625,8 @@ final class LocalBackend: Backend {
         usage.startTime = startTime
         usage.endTime = clock.now()
         let outcome: Termination
-        if let reaped {
+        switch reaped {
+        case .process(let reaped)?:
             usage.fill(from: reaped)
             let status = reaped.status
             if clocaldrm_wifsignaled(status) != 0 {
@@ -466,8 +637,10 @@ final class LocalBackend: Backend {
                 usage.exitStatus = clocaldrm_wexitstatus(status)
                 outcome = .exited(status: usage.exitStatus)
             }
-        } else {
-            outcome = .aborted(reason: "the job's exit status was lost: another part of this process reaped it")
+        case .lost(let reason)?:
+            outcome = .aborted(reason: "the job's exit status is unknown: \(reason)")
+        case nil:
+            outcome = .aborted(reason: "the job ended without an exit status")
         }
         let final: Termination
         if let termination {
@@ -477,8 +650,8 @@ final class LocalBackend: Backend {
         } else {
             final = outcome
         }
-        table.reportFinished(id, JobOutcome(termination: final, usage: usage))
-        if reschedule { schedule() }
+        table.reportFinished(id, JobOutcome(termination: final, usage: hasUsage ? usage : nil))
+        if reschedule { scheduleOnLauncher() }
     }
 
     // MARK: Control

@@ -101,13 +101,13 @@ public struct LocalDRM: DRMSystem {
         for (name, value) in options {
             switch name {
             case "slots":
-                guard let slots = Int(value), slots >= 1 else {
-                    throw DRMAAError(.invalidContactString, "contact option slots=\(value) is invalid: it takes a whole number >= 1")
+                guard let slots = Int(value), Self.slotRange.contains(slots) else {
+                    throw DRMAAError(.invalidContactString, "contact option slots=\(value) is invalid: it takes a whole number from 1 to \(Self.slotRange.upperBound)")
                 }
                 configuration.slots = slots
             case "grace":
-                guard let seconds = Double(value), seconds >= 0, seconds.isFinite else {
-                    throw DRMAAError(.invalidContactString, "contact option grace=\(value) is invalid: it takes seconds >= 0")
+                guard let seconds = Double(value), Self.graceRange.contains(seconds) else {
+                    throw DRMAAError(.invalidContactString, "contact option grace=\(value) is invalid: it takes seconds from 0 to \(Int(Self.graceRange.upperBound))")
                 }
                 configuration.terminateSequence = seconds == 0 ? [] : [TeardownStep(signal: 15, seconds: seconds)]
             case "categories":
@@ -120,14 +120,28 @@ public struct LocalDRM: DRMSystem {
             }
         }
         let settings = try Settings(configuration, categoriesPath: categoriesPath, environment: Syscall.environmentValue)
-        let supervisor: Supervisor
-        switch Supervisor.shared {
-        case .success(let shared): supervisor = shared
-        case .failure(let error):
+        switch Syscall.childStatusDiscarding() {
+        case .kept: break
+        case .ignored:
+            throw DRMAAError(.drmsInitFailed, "this process sets SIGCHLD to SIG_IGN, so the kernel discards the exit status of every child and LocalDRM could not report how its jobs end; set SIGCHLD back to SIG_DFL before drmaa_init (in Python: signal.signal(signal.SIGCHLD, signal.SIG_DFL))")
+        case .noChildWait:
+            throw DRMAAError(.drmsInitFailed, "this process's SIGCHLD handler has the SA_NOCLDWAIT flag, so the kernel discards the exit status of every child and LocalDRM could not report how its jobs end; install the handler without SA_NOCLDWAIT before drmaa_init")
+        }
+        let runtime: Runtime
+        do {
+            runtime = try Runtime.shared()
+        } catch {
             throw DRMAAError(.drmsInitFailed, "LocalDRM cannot start its process supervisor: \(error)")
         }
-        return LocalBackend(settings: settings, table: jobs, supervisor: supervisor, timers: configuration.timers ?? supervisor)
+        return LocalBackend(settings: settings, table: jobs, runtime: runtime, timers: configuration.timers)
     }
+
+    /// The number of slots a session may have: 1 … 1,048,576.
+    public static let slotRange = 1...1_048_576
+    /// The terminate grace period of the contact option `grace=`, in seconds: 0 … one year.
+    public static let graceRange = 0.0...31_536_000.0
+    /// The largest job category file read, in bytes.
+    public static let maximumCategoryFileSize = 1 << 20
 
     /// A session's settings with every default resolved.
     struct Settings {
@@ -140,13 +154,13 @@ public struct LocalDRM: DRMSystem {
         init(_ configuration: Configuration, categoriesPath: String?, environment: (String) -> String?) throws(DRMAAError) {
             self.configuration = configuration
             if let slots = configuration.slots {
-                guard slots >= 1 else {
-                    throw DRMAAError(.drmsInitFailed, "LocalDRM.Configuration(slots: \(slots)) is invalid: it takes a whole number >= 1")
+                guard LocalDRM.slotRange.contains(slots) else {
+                    throw DRMAAError(.drmsInitFailed, "LocalDRM.Configuration(slots: \(slots)) is invalid: it takes a whole number from 1 to \(LocalDRM.slotRange.upperBound)")
                 }
                 self.slots = slots
             } else if let text = environment(LocalDRM.slotsVariable), !text.isEmpty {
-                guard let slots = Int(text), slots >= 1 else {
-                    throw DRMAAError(.drmsInitFailed, "\(LocalDRM.slotsVariable)='\(text)' is invalid: it takes a whole number >= 1")
+                guard let slots = Int(text), LocalDRM.slotRange.contains(slots) else {
+                    throw DRMAAError(.drmsInitFailed, "\(LocalDRM.slotsVariable)='\(text)' is invalid: it takes a whole number from 1 to \(LocalDRM.slotRange.upperBound)")
                 }
                 self.slots = slots
             } else {
@@ -155,9 +169,9 @@ public struct LocalDRM: DRMSystem {
             if let path = categoriesPath ?? (configuration.jobCategories == nil ? environment(LocalDRM.categoriesVariable) : nil), !path.isEmpty {
                 let text: String
                 do {
-                    text = try Syscall.readFile(path)
+                    text = try Syscall.readConfigurationFile(path, limit: LocalDRM.maximumCategoryFileSize)
                 } catch {
-                    throw DRMAAError(.drmsInitFailed, "cannot read the job category file '\(path)': \(error)")
+                    throw DRMAAError(.drmsInitFailed, "cannot read the job category file '\(path)': \(error) (it must be a regular file of at most \(LocalDRM.maximumCategoryFileSize) bytes)")
                 }
                 categories = try JobCategories(parsing: text, origin: path)
             } else {

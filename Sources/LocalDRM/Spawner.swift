@@ -2,9 +2,37 @@ import CLocalDRM
 import DRMAACore
 import Glibc
 
-/// Why a job could not be started; it ends FAILED with `wasAborted` and this text as its reason.
+/// Why a job could not be started. A `transient` failure (out of file descriptors, processes or
+/// memory; or `ETXTBSY`, a command file still open for writing, as when another thread of this
+/// process is spawning while a script is being written) leaves the job queued, to be tried again
+/// later; any other ends it FAILED with `wasAborted` and this text as its reason.
 struct StartFailure: Error {
     let reason: String
+    var transient = false
+
+    /// A failure of `call` with `error`; transient for the errors of exhausted resources.
+    init(_ reason: String, _ error: Errno) {
+        self.reason = "\(reason): \(error)"
+        transient = [EMFILE, ENFILE, EAGAIN, ENOMEM, ENOBUFS, ETXTBSY].contains(error.rawValue)
+    }
+
+    init(reason: String) {
+        self.reason = reason
+    }
+}
+
+/// The open files of a job about to be spawned: its working directory and standard streams.
+/// ``close()`` releases them once the job has them (or will not run).
+struct JobFiles {
+    var directory: Int32
+    var input: Int32
+    var output: Int32
+    var error: Int32
+    var executable: String
+
+    func close() {
+        for fd in Set([directory, input, output, error]) { Syscall.close(fd) }
+    }
 }
 
 /// Starts one job as a child process with `posix_spawn`.
@@ -18,58 +46,119 @@ enum Spawner {
     /// Set in bulk tasks only: the task index.
     static let taskIDVariable = "DRMAA_TASK_ID"
 
-    /// Spawns the job and returns its pid. Files are opened here, in the parent, so that every
-    /// failure names the file and the reason.
-    static func spawn(_ job: JobRequest, environment: JobEnvironment) throws(StartFailure) -> pid_t {
+    /// The result of opening a job's files.
+    enum Opened {
+        case ready(JobFiles)
+        /// A FIFO is not ready (no writer has written to the input yet, or the output has no
+        /// reader): the job must wait. `heldInput` is the input FIFO, kept open meanwhile so that
+        /// a writer that connected is not left without a reader.
+        case notReady(reason: String, heldInput: Int32?)
+    }
+
+    /// Opens the job's files here, in the parent, so that every failure names the file and the
+    /// reason. Nothing blocks: files are opened with `O_NONBLOCK` (cleared afterwards), and a FIFO
+    /// that is not ready makes the job wait instead of the library. `heldInput` is an input FIFO
+    /// kept open since an earlier attempt; it is used (or handed back) instead of opening anew.
+    static func openFiles(_ job: JobRequest, environment: JobEnvironment, heldInput: Int32?) throws(StartFailure) -> Opened {
         var descriptors: [Int32] = []
-        defer { for fd in descriptors { Syscall.close(fd) } }
-        func open(_ path: String, _ flags: Int32, _ what: String) throws(StartFailure) -> Int32 {
+        var keep = false
+        defer { if !keep { for fd in descriptors { Syscall.close(fd) } } }
+        func open(_ path: String, _ flags: Int32, _ what: String) throws(StartFailure) -> Int32? {
             do {
-                let fd = try Syscall.open(path, flags)
+                let fd = try Syscall.open(path, flags | O_NONBLOCK)
                 descriptors.append(fd)
                 return fd
             } catch {
-                throw StartFailure(reason: "cannot open \(what) '\(path)': \(error)")
+                // A FIFO without a reader refuses a non-blocking writer: the job waits for one.
+                if error.rawValue == ENXIO, flags & O_WRONLY != 0 { return nil }
+                throw StartFailure("cannot open \(what) '\(path)'", error)
             }
         }
-        let directory = try open(job.workingDirectory, O_RDONLY | O_DIRECTORY, "working directory")
+        func usable(_ fd: Int32, _ what: String, _ path: String) throws(StartFailure) {
+            do {
+                try Syscall.clearNonBlocking(fd)
+            } catch {
+                throw StartFailure("cannot use \(what) '\(path)'", error)
+            }
+        }
+        let inputPath = job.inputPath ?? "/dev/null"
+        let input: Int32
+        if let heldInput {
+            descriptors.append(heldInput)
+            input = heldInput
+        } else {
+            input = try open(inputPath, O_RDONLY, "input file")!
+        }
+        /// Hands the input back if it is a FIFO (so it stays open), closes everything else.
+        func wait(_ reason: String) throws(StartFailure) -> Opened {
+            let isFIFO = (try? Syscall.fileType(input).type) == S_IFIFO
+            if isFIFO { descriptors.removeAll { $0 == input } }
+            return .notReady(reason: reason, heldInput: isFIFO ? input : nil)
+        }
+        if (try? Syscall.fileType(input).type) == S_IFIFO, !Syscall.isReadable(input) {
+            return try wait("it waits for a writer on its input FIFO '\(inputPath)'")
+        }
+        let directory = try open(job.workingDirectory, O_RDONLY | O_DIRECTORY, "working directory")!
         let executable = try resolveCommand(job.remoteCommand, workingDirectory: job.workingDirectory, path: environment.path)
-        let input = try open(job.inputPath ?? "/dev/null", O_RDONLY, "input file")
         let outputFlags = O_WRONLY | O_CREAT | O_APPEND
-        let output = try open(job.outputPath ?? defaultStreamPath(job, "o"), outputFlags, "output file")
-        let error = job.joinFiles ? output : try open(job.errorPath ?? defaultStreamPath(job, "e"), outputFlags, "error file")
+        let outputPath = job.outputPath ?? defaultStreamPath(job, "o")
+        guard let output = try open(outputPath, outputFlags, "output file") else {
+            return try wait("it waits for a reader of its output FIFO '\(outputPath)'")
+        }
+        let errorPath = job.errorPath ?? defaultStreamPath(job, "e")
+        let error: Int32
+        if job.joinFiles {
+            error = output
+        } else {
+            guard let opened = try open(errorPath, outputFlags, "error file") else {
+                return try wait("it waits for a reader of its error FIFO '\(errorPath)'")
+            }
+            error = opened
+        }
+        try usable(input, "input file", inputPath)
+        try usable(output, "output file", outputPath)
+        if !job.joinFiles { try usable(error, "error file", errorPath) }
+        keep = true
+        return .ready(JobFiles(directory: directory, input: input, output: output, error: error, executable: executable))
+    }
 
+    /// Spawns the job with its open files and returns its pid; the files stay open (the caller closes them).
+    static func spawn(_ job: JobRequest, _ files: JobFiles, environment: JobEnvironment) throws(StartFailure) -> pid_t {
+        func check(_ result: Int32, _ call: String) throws(StartFailure) {
+            guard result == 0 else { throw StartFailure("cannot prepare the job's process (\(call))", Errno(rawValue: result)) }
+        }
         var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
+        try check(posix_spawn_file_actions_init(&actions), "posix_spawn_file_actions_init")
         defer { posix_spawn_file_actions_destroy(&actions) }
         // 1. The standard streams. Every source fd is >= 3 (Syscall.open), so no dup2 clobbers another source.
-        posix_spawn_file_actions_adddup2(&actions, input, 0)
-        posix_spawn_file_actions_adddup2(&actions, output, 1)
-        posix_spawn_file_actions_adddup2(&actions, error, 2)
+        try check(posix_spawn_file_actions_adddup2(&actions, files.input, 0), "posix_spawn_file_actions_adddup2")
+        try check(posix_spawn_file_actions_adddup2(&actions, files.output, 1), "posix_spawn_file_actions_adddup2")
+        try check(posix_spawn_file_actions_adddup2(&actions, files.error, 2), "posix_spawn_file_actions_adddup2")
         // 2. The working directory, by descriptor: it was checked above, and cannot be swapped now.
-        clocaldrm_spawn_addfchdir(&actions, directory)
+        try check(clocaldrm_spawn_addfchdir(&actions, files.directory), "posix_spawn_file_actions_addfchdir_np")
         // 3. Nothing else is inherited (our fds are O_CLOEXEC, but the host's may not be).
-        clocaldrm_spawn_addclosefrom(&actions, 3)
+        try check(clocaldrm_spawn_addclosefrom(&actions, 3), "posix_spawn_file_actions_addclosefrom_np")
 
         var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
+        try check(posix_spawnattr_init(&attributes), "posix_spawnattr_init")
         defer { posix_spawnattr_destroy(&attributes) }
         var noSignals = sigset_t()
         sigemptyset(&noSignals)
         var allSignals = sigset_t()
         sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        try check(posix_spawnattr_setsigmask(&attributes, &noSignals), "posix_spawnattr_setsigmask")
+        try check(posix_spawnattr_setsigdefault(&attributes, &allSignals), "posix_spawnattr_setsigdefault")
+        try check(posix_spawnattr_setpgroup(&attributes, 0), "posix_spawnattr_setpgroup")
+        try check(posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)),
+                  "posix_spawnattr_setflags")
 
         let argv = [job.remoteCommand] + job.arguments
         do {
             return try environment.withEnvironment(jobID: job.jobID, taskIndex: job.taskIndex) { (envp) throws(Errno) in
-                try Syscall.spawn(executable, argv, envp, &actions, &attributes)
+                try Syscall.spawn(files.executable, argv, envp, &actions, &attributes)
             }
         } catch {
-            throw StartFailure(reason: "cannot execute '\(executable)': \(error)")
+            throw StartFailure("cannot execute '\(files.executable)'", error)
         }
     }
 
@@ -128,7 +217,7 @@ final class JobEnvironment: @unchecked Sendable {
             entries.append("\(name)=\(value)")
             if name == "PATH" { path = value }
         }
-        shared = entries.map { strdup($0)! }
+        shared = entries.map { exactCStringCopy($0) }
         setsJobID = seen.contains(Spawner.jobIDVariable)
         setsTaskID = seen.contains(Spawner.taskIDVariable)
         self.path = path
@@ -142,8 +231,8 @@ final class JobEnvironment: @unchecked Sendable {
     func withEnvironment<R, E: Error>(jobID: String, taskIndex: Int?,
                                       _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) throws(E) -> R) throws(E) -> R {
         var own: [UnsafeMutablePointer<CChar>] = []
-        if !setsJobID { own.append(strdup("\(Spawner.jobIDVariable)=\(jobID)")!) }
-        if let taskIndex, !setsTaskID { own.append(strdup("\(Spawner.taskIDVariable)=\(taskIndex)")!) }
+        if !setsJobID { own.append(exactCStringCopy("\(Spawner.jobIDVariable)=\(jobID)")) }
+        if let taskIndex, !setsTaskID { own.append(exactCStringCopy("\(Spawner.taskIDVariable)=\(taskIndex)")) }
         defer { for pointer in own { free(pointer) } }
         var pointers: [UnsafeMutablePointer<CChar>?] = []
         pointers.reserveCapacity(shared.count + own.count + 1)
@@ -159,7 +248,7 @@ final class JobEnvironment: @unchecked Sendable {
             var result: [String] = []
             var entry = envp
             while let pointer = entry.pointee {
-                result.append(String(cString: pointer))
+                result.append(String(exactCString: pointer))
                 entry += 1
             }
             return result

@@ -2,13 +2,28 @@ import CLocalDRM
 import Glibc
 import Synchronization
 
-/// The process-wide supervisor of LocalDRM's children: one thread blocked in `epoll_wait`
-/// on a pidfd per child and one timerfd for every timer.
+/// What became of a watched child.
+enum Reaped {
+    /// Reaped by us: its wait status and exact resource usage.
+    case process(ReapedProcess)
+    /// Its exit status is gone: `reason` says why (another part of the process reaped it, or
+    /// supervision failed).
+    case lost(reason: String)
+}
+
+/// The supervisor of LocalDRM's children in this process: one thread blocked in `epoll_wait`
+/// on a pidfd per child and one timerfd for every timer. It only waits and reaps: spawning
+/// happens on the threads that submit and on the ``Launcher``.
 ///
 /// When a child exits its pidfd becomes readable; the supervisor then kills what is left of the
 /// job's process group, reaps exactly that pid with `wait4` (so its rusage is the job's own)
 /// and hands the result over. It never calls `waitpid(-1)` and installs no SIGCHLD handler, so
 /// the host process's own children are left alone.
+///
+/// If `epoll_wait` ever fails, supervision ends: every watched job is killed, reaped and
+/// reported lost with the reason, every registered backend is told (``observeFailure(_:_:)``),
+/// later ``watch(pid:willReap:didReap:)`` calls throw, and the thread returns. The host lives on;
+/// a new session gets a new supervisor.
 final class Supervisor: Sendable {
     /// What happens when a watched process exits.
     struct Watch {
@@ -17,8 +32,8 @@ final class Supervisor: Sendable {
         /// Called before the pid is reaped, while it still cannot be reused: after it returns,
         /// nobody may signal the process group any more.
         var willReap: @Sendable () -> Void
-        /// Called with the wait status and usage (`nil` if the status was lost).
-        var didReap: @Sendable (ReapedProcess?) -> Void
+        /// Called with what became of the process.
+        var didReap: @Sendable (Reaped) -> Void
     }
 
     /// A pending timer in deadline order; the action lives in `State.timers` until it fires or is cancelled.
@@ -35,6 +50,10 @@ final class Supervisor: Sendable {
         var deadlines = Heap<TimerEntry>()
         var nextToken: UInt64 = 2
         var armedDeadline: Int64 = 0
+        /// Why supervision ended, once it has.
+        var failure: String?
+        /// Told when supervision ends, by backend.
+        var failureObservers: [ObjectIdentifier: @Sendable (String) -> Void] = [:]
 
         /// Drops the heap entries of cancelled timers once they outnumber the live ones.
         mutating func compactIfNeeded() {
@@ -48,38 +67,61 @@ final class Supervisor: Sendable {
     private let epoll: Int32
     private let timerFD: Int32
     private let state = Mutex(State())
+    /// Tests only: makes the next wake-up behave as if `epoll_wait` had failed with this error.
+    private let injectedFailure = Atomic<Int32>(0)
 
-    /// The one supervisor of this process, started on first use.
-    static let shared: Result<Supervisor, Errno> = Result { () throws(Errno) in try Supervisor() }
-
-    private init() throws(Errno) {
+    /// Starts a supervisor and its thread; nothing leaks if any step fails.
+    init() throws(Errno) {
         epoll = try Syscall.epollCreate()
         do {
             timerFD = try Syscall.timerFD()
-            try Syscall.epollAdd(epoll, timerFD, token: Self.timerToken)
         } catch {
             Syscall.close(epoll)
             throw error
         }
-        try Syscall.startThread { [self] in run() }
+        do {
+            try Syscall.epollAdd(epoll, timerFD, token: Self.timerToken)
+            try Syscall.startThread { [self] in run() }
+        } catch {
+            Syscall.close(timerFD)
+            Syscall.close(epoll)
+            throw error
+        }
     }
 
-    /// Starts watching a child. If it has already exited, it is reaped at once.
-    func watch(pid: pid_t, willReap: @escaping @Sendable () -> Void, didReap: @escaping @Sendable (ReapedProcess?) -> Void) throws(Errno) {
+    /// Why supervision ended, or `nil` while it goes on.
+    var failure: String? { state.withLock { $0.failure } }
+
+    /// Starts watching a child. If it has already exited, it is reaped at once. Throws `EIO` once
+    /// supervision has ended.
+    func watch(pid: pid_t, willReap: @escaping @Sendable () -> Void, didReap: @escaping @Sendable (Reaped) -> Void) throws(Errno) {
         let pidfd = try Syscall.pidfdOpen(pid)
-        let token = state.withLock { state in
+        // Added under the lock, so that a failing supervisor cannot close the epoll fd meanwhile.
+        let added = state.withLock { state -> Result<Void, Errno> in
+            guard state.failure == nil else { return .failure(Errno(rawValue: EIO)) }
             let token = state.nextToken
             state.nextToken += 1
+            do throws(Errno) {
+                try Syscall.epollAdd(epoll, pidfd, token: token)
+            } catch {
+                return .failure(error)
+            }
             state.watches[token] = Watch(pid: pid, pidfd: pidfd, willReap: willReap, didReap: didReap)
-            return token
+            return .success(())
         }
-        do {
-            try Syscall.epollAdd(epoll, pidfd, token: token)
-        } catch {
-            _ = state.withLock { $0.watches.removeValue(forKey: token) }
+        if case .failure(let error) = added {
             Syscall.close(pidfd)
             throw error
         }
+    }
+
+    /// Calls `action` (once, on the supervisor thread) if supervision ends while `owner` is registered.
+    func observeFailure(_ owner: ObjectIdentifier, _ action: @escaping @Sendable (String) -> Void) {
+        state.withLock { $0.failureObservers[owner] = action }
+    }
+
+    func stopObservingFailure(_ owner: ObjectIdentifier) {
+        _ = state.withLock { $0.failureObservers.removeValue(forKey: owner) }
     }
 
     /// Runs `action` on the supervisor thread once the monotonic clock reaches `deadline` (ns).
@@ -90,7 +132,7 @@ final class Supervisor: Sendable {
             state.nextToken += 1
             state.timers[token] = action
             state.deadlines.insert(TimerEntry(deadline: deadline, token: token))
-            if state.armedDeadline == 0 || deadline < state.armedDeadline {
+            if state.failure == nil, state.armedDeadline == 0 || deadline < state.armedDeadline {
                 state.armedDeadline = max(1, deadline)
                 try? Syscall.armTimer(timerFD, atMonotonicNanoseconds: state.armedDeadline)
             }
@@ -107,16 +149,27 @@ final class Supervisor: Sendable {
 
     func monotonicNow() -> Int64 { Syscall.monotonicNanoseconds() }
 
+    /// Tests only: the supervisor behaves as if its next `epoll_wait` failed with `error`.
+    func injectWaitFailure(_ error: Int32) {
+        injectedFailure.store(error, ordering: .sequentiallyConsistent)
+        state.withLock { state in
+            if state.failure == nil { try? Syscall.armTimer(timerFD, atMonotonicNanoseconds: 1) }
+        }
+    }
+
     private func run() {
         var tokens = [UInt64](repeating: 0, count: 64)
         while true {
             let count: Int
             do {
                 count = try Syscall.epollWait(epoll, into: &tokens, timeoutMilliseconds: -1)
+                let injected = injectedFailure.load(ordering: .sequentiallyConsistent)
+                if injected != 0 { throw Errno(rawValue: injected) }
             } catch {
-                // Only EBADF, EFAULT or EINVAL remain (EINTR is retried): the epoll descriptor was
-                // closed behind our back. Retrying would spin; supervision cannot go on without it.
-                fatalError("LocalDRM's supervisor lost its epoll descriptor: epoll_wait failed with \(error)")
+                // EINTR is retried; what remains (EBADF, EFAULT, EINVAL) means the epoll
+                // descriptor is gone. Retrying would spin: end supervision, not the host.
+                fail("LocalDRM's supervisor stopped: epoll_wait failed: \(error)")
+                return
             }
             // By index: iterating the slice `tokens[..<count]` in this never-returning loop leaks
             // one copy of the array per wake-up in release builds (Swift 6.3.1).
@@ -136,12 +189,63 @@ final class Supervisor: Sendable {
         guard let watch = state.withLock({ $0.watches.removeValue(forKey: token) }) else { return }
         Syscall.epollRemove(epoll, watch.pidfd)
         watch.willReap()
-        // The exited leader still holds its pid as the group id, so this reaches only the job's
-        // own leftovers (background children it did not wait for): a job ends whole, as on a cluster.
-        try? Syscall.signalGroup(watch.pid, SIGKILL)
-        let reaped = try? Syscall.reap(watch.pid)
+        watch.didReap(endAndReap(watch.pid))
         Syscall.close(watch.pidfd)
-        watch.didReap(reaped)
+    }
+
+    /// Kills what is left of an exited (or doomed) job's group and reaps its leader.
+    private func endAndReap(_ pid: pid_t, killLeader: Bool = false) -> Reaped {
+        if killLeader { try? Syscall.signalGroup(pid, SIGKILL) }
+        // Still our unreaped child? Then its zombie holds the pid, which is also the group id, so
+        // the group signal below reaches only the job's own leftovers (background children it did
+        // not wait for): a job ends whole, as on a cluster. If someone else reaped it, the pid may
+        // be reused already, so nothing is signalled.
+        guard Syscall.isUnreapedChild(pid) else {
+            return .lost(reason: Self.stolenReason)
+        }
+        try? Syscall.signalGroup(pid, SIGKILL)
+        do {
+            return .process(try Syscall.reap(pid))
+        } catch {
+            return .lost(reason: Self.stolenReason)
+        }
+    }
+
+    /// Why a job's exit status can be gone although it was our child.
+    static var stolenReason: String {
+        switch Syscall.childStatusDiscarding() {
+        case .ignored: "its exit status was discarded by the kernel: this process now sets SIGCHLD to SIG_IGN"
+        case .noChildWait: "its exit status was discarded by the kernel: this process's SIGCHLD handler now has SA_NOCLDWAIT"
+        case .kept: "its exit status was taken by another part of this process (waitpid(-1) or wait(), often in a SIGCHLD handler)"
+        }
+    }
+
+    /// Supervision cannot go on: every watched job is killed, reaped and reported lost; timers
+    /// are dropped; the backends are told.
+    private func fail(_ reason: String) {
+        let (watches, observers) = state.withLock { state in
+            state.failure = reason
+            state.timers = [:]
+            state.deadlines = Heap()
+            // Closed under the lock: every other use of the two fds happens under it too.
+            Syscall.close(timerFD)
+            Syscall.close(epoll)
+            defer {
+                state.watches = [:]
+                state.failureObservers = [:]
+            }
+            return (Array(state.watches.values), Array(state.failureObservers.values))
+        }
+        for watch in watches {
+            watch.willReap()
+            let reaped = endAndReap(watch.pid, killLeader: true)
+            Syscall.close(watch.pidfd)
+            switch reaped {
+            case .process: watch.didReap(.lost(reason: "\(reason); the job was killed"))
+            case .lost: watch.didReap(reaped)
+            }
+        }
+        for observer in observers { observer(reason) }
     }
 
     private func fireDueTimers() {
@@ -154,7 +258,7 @@ final class Supervisor: Sendable {
             }
             while let first = state.deadlines.min, state.timers[first.token] == nil { state.deadlines.popMin() }
             state.armedDeadline = state.deadlines.min?.deadline ?? 0
-            try? Syscall.armTimer(timerFD, atMonotonicNanoseconds: state.armedDeadline)
+            if state.failure == nil { try? Syscall.armTimer(timerFD, atMonotonicNanoseconds: state.armedDeadline) }
             return due
         }
         for action in due { action() }

@@ -40,31 +40,113 @@ enum Syscall {
     }
 
     /// Opens a file with `O_CLOEXEC`, moved to a descriptor >= 3 so that it can never collide
-    /// with the standard streams it is later duplicated onto.
-    /// The corresponding C function is `open(2)`.
+    /// with the standard streams it is later duplicated onto. The path's bytes are its
+    /// ``Swift/String/exactBytes``. The corresponding C function is `open(2)`.
     static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o666) throws(Errno) -> Int32 {
-        let fd = try retrying { Glibc.open(path, flags | O_CLOEXEC, mode) }
+        let fd = try path.withExactCString { (cPath) throws(Errno) in try retrying { Glibc.open(cPath, flags | O_CLOEXEC, mode) } }
         guard fd < 3 else { return fd }
         defer { close(fd) }
         return try retrying { fcntl(fd, F_DUPFD_CLOEXEC, Int32(3)) }
     }
 
-    /// The whole contents of a file, as UTF-8 text. The corresponding C functions are `open(2)` and `read(2)`.
-    static func readFile(_ path: String) throws(Errno) -> String {
-        let fd = try retrying { Glibc.open(path, O_RDONLY | O_CLOEXEC) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { buffer in
-                Result { () throws(Errno) in try retrying { read(fd, buffer.baseAddress, buffer.count) } }
-            }
-            let length = try count.get()
-            if length == 0 { break }
-            bytes += chunk[..<length]
-        }
-        return String(decoding: bytes, as: UTF8.self)
+    /// Clears `O_NONBLOCK` of an open file. The corresponding C function is `fcntl(2)` with `F_SETFL`.
+    static func clearNonBlocking(_ fd: Int32) throws(Errno) {
+        let flags = try retrying { fcntl(fd, F_GETFL) }
+        _ = try retrying { fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
     }
+
+    /// The file type bits (`S_IFMT`) and size of an open file. The corresponding C function is `fstat(2)`.
+    static func fileType(_ fd: Int32) throws(Errno) -> (type: mode_t, size: Int) {
+        var info = stat()
+        _ = try retrying { fstat(fd, &info) }
+        return (info.st_mode & S_IFMT, Int(info.st_size))
+    }
+
+    /// True if reading `fd` would not block: data, or a hang-up (all writers gone).
+    /// The corresponding C function is `poll(2)` with a zero timeout.
+    static func isReadable(_ fd: Int32) -> Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard (try? retrying { poll(&entry, 1, 0) }) == 1 else { return false }
+        return entry.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0
+    }
+
+    /// The contents of a configuration file, as UTF-8 text: it must be a regular file of at most
+    /// `limit` bytes. It is opened with `O_NONBLOCK`, so that a FIFO in its place cannot block.
+    /// The corresponding C functions are `open(2)`, `fstat(2)` and `read(2)`.
+    static func readConfigurationFile(_ path: String, limit: Int) throws(ConfigurationFileError) -> String {
+        let fd: Int32
+        do { fd = try open(path, O_RDONLY | O_NONBLOCK) } catch { throw .cannotOpen(error) }
+        defer { close(fd) }
+        let type: mode_t, size: Int
+        do { (type, size) = try fileType(fd) } catch { throw .cannotRead(error) }
+        guard type == S_IFREG else { throw .notRegular }
+        guard size <= limit else { throw .tooLarge(size) }
+        var bytes = [UInt8](repeating: 0, count: limit + 1)
+        var total = 0
+        while total <= limit {
+            let result = bytes.withUnsafeMutableBytes { buffer in
+                Result { () throws(Errno) in try retrying { read(fd, buffer.baseAddress! + total, buffer.count - total) } }
+            }
+            let count: Int
+            switch result {
+            case .success(let read): count = read
+            case .failure(let error): throw .cannotRead(error)
+            }
+            if count == 0 { break }
+            total += count
+        }
+        // It may have grown since fstat.
+        guard total <= limit else { throw .tooLarge(total) }
+        return String(decoding: bytes[..<total], as: UTF8.self)
+    }
+
+    /// Why ``readConfigurationFile(_:limit:)`` failed.
+    enum ConfigurationFileError: Error, CustomStringConvertible {
+        case cannotOpen(Errno)
+        case cannotRead(Errno)
+        case notRegular
+        case tooLarge(Int)
+
+        var description: String {
+            switch self {
+            case .cannotOpen(let error): "cannot open it: \(error)"
+            case .cannotRead(let error): "cannot read it: \(error)"
+            case .notRegular: "it is not a regular file"
+            case .tooLarge(let size): "it is too large (\(size) bytes)"
+            }
+        }
+    }
+
+    /// True while `pid` is a child of this process that nobody has reaped (running, stopped or a
+    /// zombie). The corresponding C function is `waitid(2)` with `WNOHANG | WNOWAIT`.
+    static func isUnreapedChild(_ pid: pid_t) -> Bool {
+        precondition(pid > 0, "refusing to query pid \(pid)")
+        var info = siginfo_t()
+        return (try? retrying { waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) }) != nil
+    }
+
+    /// What this process does with its children's exit statuses.
+    enum ChildStatusDisposition {
+        /// Kept until reaped (the default).
+        case kept
+        /// SIGCHLD is SIG_IGN: the kernel reaps children itself.
+        case ignored
+        /// The SIGCHLD action has SA_NOCLDWAIT: the same.
+        case noChildWait
+    }
+
+    /// Reads (never changes) the SIGCHLD disposition. The corresponding C function is `sigaction(2)`
+    /// with a NULL new action.
+    static func childStatusDiscarding() -> ChildStatusDisposition {
+        switch clocaldrm_sigchld_disposition() {
+        case 1: .ignored
+        case 2: .noChildWait
+        default: .kept
+        }
+    }
+
+    /// The corresponding C function is `getpid(2)`.
+    static func processID() -> pid_t { getpid() }
 
     /// Sets the nice level of every process in a group. The corresponding C function is `setpriority(2)`
     /// with `PRIO_PGRP`.
@@ -151,9 +233,11 @@ enum Syscall {
 
     /// True if `path` is a regular file this process may execute. The corresponding C functions are `stat(2)` and `access(2)`.
     static func isExecutableFile(_ path: String) -> Bool {
-        var info = stat()
-        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return false }
-        return access(path, X_OK) == 0
+        path.withExactCString { cPath in
+            var info = stat()
+            guard stat(cPath, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return false }
+            return access(cPath, X_OK) == 0
+        }
     }
 
     /// Spawns a process. The corresponding C function is `posix_spawn(3)`, which reports a failed
@@ -164,7 +248,7 @@ enum Syscall {
     ) throws(Errno) -> pid_t {
         var pid: pid_t = 0
         let result = withCStrings(arguments) { argv in
-            posix_spawn(&pid, path, &actions, &attributes, argv, environment)
+            path.withExactCString { cPath in posix_spawn(&pid, cPath, &actions, &attributes, argv, environment) }
         }
         guard result == 0 else { throw Errno(rawValue: result) }
         return pid
@@ -178,19 +262,19 @@ enum Syscall {
     /// The home directory of the current user: `$HOME`, else the password database.
     /// The corresponding C function is `getpwuid_r(3)`.
     static func homeDirectory() -> String {
-        if let home = getenv("HOME"), home.pointee != 0 { return String(cString: home) }
+        if let home = getenv("HOME"), home.pointee != 0 { return String(exactCString: home) }
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 4096)
         if getpwuid_r(getuid(), &entry, &buffer, buffer.count, &result) == 0, result != nil, let dir = entry.pw_dir {
-            return String(cString: dir)
+            return String(exactCString: dir)
         }
         return "/"
     }
 
     /// The value of one environment variable. The corresponding C function is `getenv(3)`.
     static func environmentValue(_ name: String) -> String? {
-        getenv(name).map { String(cString: $0) }
+        getenv(name).map { String(exactCString: $0) }
     }
 
     /// The process's environment as `name=value` strings. The corresponding C variable is `environ`.
@@ -198,7 +282,7 @@ enum Syscall {
         var result: [String] = []
         guard var entry = clocaldrm_environ() else { return result }
         while let pointer = entry.pointee {
-            result.append(String(cString: pointer))
+            result.append(String(exactCString: pointer))
             entry += 1
         }
         return result
@@ -235,10 +319,15 @@ enum Syscall {
     }
 }
 
-/// Calls `body` with a NULL-terminated C array of the strings.
+/// Calls `body` with a NULL-terminated C array of the strings' ``Swift/String/exactBytes``.
 func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
-    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { exactCStringCopy($0) }
     pointers.append(nil)
     defer { for pointer in pointers { free(pointer) } }
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// A `malloc`ed NUL-terminated copy of the string's ``Swift/String/exactBytes``; the caller frees it.
+func exactCStringCopy(_ string: String) -> UnsafeMutablePointer<CChar> {
+    string.withExactCString { strdup($0)! }
 }

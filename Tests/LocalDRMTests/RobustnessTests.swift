@@ -38,7 +38,7 @@ struct RobustnessTests {
 
     @Test("limits, grace periods and dates centuries ahead mean 'never', not an arithmetic overflow")
     func hugeTimes() throws {
-        let f = try Fixture(contact: "grace=1e12")
+        let f = try Fixture(configure: { $0.terminateSequence = [.init(signal: SIGTERM, seconds: 1e12)] })
         var template = f.template("/bin/sleep", ["30"])
         template.hardWallclockTimeLimit = 999_999_999_999
         template.hardRunDurationLimit = 999_999_999_999

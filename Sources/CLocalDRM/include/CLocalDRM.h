@@ -38,6 +38,8 @@ int clocaldrm_wcoredump(int status);
 char *const *clocaldrm_environ(void);
 /// The highest signal number + 1 (NSIG).
 int clocaldrm_nsig(void);
+/// How SIGCHLD is set, read without changing it: 1 SIG_IGN, 2 SA_NOCLDWAIT, 0 otherwise (statuses kept).
+int clocaldrm_sigchld_disposition(void);
 /// Blocks every signal in the calling thread (for LocalDRM's own threads inside host processes).
 void clocaldrm_block_all_signals(void);
 
