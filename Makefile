@@ -13,7 +13,7 @@ build:
 ## test: every test — Swift Testing suites (also under ThreadSanitizer), the ten tutorial ports checked
 ## against the Python originals' output, the C binding's tests, drmaa-python's suite, and the
 ## benchmark at small sizes (it fails only if something functionally fails, never on times)
-test: test-unit test-tsan test-examples test-c test-python bench-quick
+test: test-unit test-tsan test-examples test-c test-hostile test-python test-python-hostile bench-quick
 
 test-unit:
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
@@ -57,7 +57,7 @@ CLIB_FLAGS   := -c release --product drmaa -Xswiftc -static-stdlib -Xlinker -z -
                 -Xlinker -soname=libdrmaa.so.1 -Xlinker --version-script=$(CURDIR)/out/drmaa.map
 CTEST_FLAGS  := -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra
 
-.PHONY: lib install test-c test-python venv
+.PHONY: lib install test-c test-hostile test-python test-python-hostile venv
 
 ## lib: release build of libdrmaa.so (self-contained: Swift runtime linked statically) in out/lib
 lib:
@@ -92,6 +92,18 @@ test-c: lib
 		HOME=$(CURDIR)/out/test-c/home out/test-c/test_drmaa_sge_h; \
 	else echo "== ABI check skipped: no $(SGE_DRMAA_INCLUDE)/drmaa.h (apt-get install gridengine-drmaa-dev)"; fi
 
+HOSTILE_MODES := fifo fork bounds sigchld-ignore sigchld-nocldwait sigchld-reaper bytes categories emfile init-exit-loop
+
+## test-hostile: the library inside hostile hosts (Tests/C/test_hostile.c, one process per mode) and dlclose with a live job
+test-hostile: lib
+	@mkdir -p out/test-hostile/home
+	$(CC) $(CTEST_FLAGS) -ISources/DRMAA/include Tests/C/test_hostile.c -Lout/lib -ldrmaa -Wl,-rpath,$(CURDIR)/out/lib -o out/test-hostile/test_hostile
+	$(CC) $(CTEST_FLAGS) Tests/C/test_dlclose.c -ldl -o out/test-hostile/test_dlclose
+	@for mode in $(HOSTILE_MODES); do \
+		HOME=$(CURDIR)/out/test-hostile/home out/test-hostile/test_hostile $$mode || exit 1; \
+	done
+	HOME=$(CURDIR)/out/test-hostile/home out/test-hostile/test_dlclose $(CURDIR)/out/lib/libdrmaa.so
+
 ## venv: out/venv with drmaa-python 0.7.9 and the runners of its test-suite (used by test-python and bench)
 venv:
 	@test -x out/venv/bin/python || $(PYTHON) -m venv out/venv
@@ -109,6 +121,12 @@ test-python: lib venv
 		test/testcontext.py test/testmisc.py test/testwrap.py
 	DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so $(CURDIR)/out/venv/bin/python Tests/Python/check_examples.py \
 		--python $(CURDIR)/out/venv/bin/python --examples Tests/Python/examples
+
+## test-python-hostile: drmaa-python workers forked by multiprocessing use the parent's session
+test-python-hostile: lib venv
+	@mkdir -p out/test-python/home
+	HOME=$(CURDIR)/out/test-python/home DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
+		$(CURDIR)/out/venv/bin/python Tests/Python/hostile_fork.py
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks (Benchmarks/DRMAABench, Docs/Performance.md): a release build in its own scratch path.

@@ -270,7 +270,9 @@ public func drmaa_wait(_ jobID: ConstCString?, _ jobIDOut: CString?, _ jobIDOutL
             let reason = info.abortReason.map { " (\($0))" } ?? ""
             throw DRMAAError(.noRusage, "job \(info.jobID) ended without ever running\(reason), so it has no resource usage; it has been reaped")
         }
-        store(.values, usage.entries.map { "\($0.name)=\($0.value)" }, rusage)
+        // Why a job that ran was aborted (terminated, its exit status lost) is otherwise invisible to C.
+        let reason = info.abortReason.map { ["drmaa_abort_reason=\($0)"] } ?? []
+        store(.values, usage.entries.map { "\($0.name)=\($0.value)" } + reason, rusage)
     }
 }
 

@@ -145,6 +145,9 @@ public final class Session: Sendable {
     /// The DRMAA version, 1.0 (`drmaa_version`).
     public var version: Version { Self.version }
 
+    /// How many exited sessions this process keeps for a re-attach (those with unreaped jobs).
+    package static var keptExitedSessions: Int { Attachment.detachedCount }
+
     /// True between ``initialize(contact:)`` and ``exit()``.
     public var isActive: Bool {
         state.withLock { state in

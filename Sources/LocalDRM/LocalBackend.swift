@@ -584,8 +584,14 @@ final class LocalBackend: Backend {
                 finish(id, nil, reaped: reaped, startTime: startTime)
             })
         } catch {
-            // Without a pidfd the job cannot be supervised: end it now rather than lose track of it.
-            abandon(id, pid: pid, reason: "the job could not be supervised: \(error)", startTime: startTime, reschedule: false)
+            if error == .noSuchProcess || !Syscall.isUnreapedChild(pid) {
+                // Already reaped by someone else (a host's SIGCHLD handler): its status is gone.
+                state.withLock { $0.jobs[id]?.phase = .exited }
+                finish(id, nil, reaped: .lost(reason: Supervisor.stolenReason), startTime: startTime, reschedule: false)
+            } else {
+                // Without a pidfd the job cannot be supervised: end it now rather than lose track of it.
+                abandon(id, pid: pid, reason: "the job could not be supervised: \(error)", startTime: startTime, reschedule: false)
+            }
         }
     }
 
@@ -602,12 +608,16 @@ final class LocalBackend: Backend {
     /// reports it aborted with `reason`.
     private func abandon(_ id: String, pid: pid_t, reason: String, startTime: Double, reschedule: Bool) {
         state.withLock { $0.jobs[id]?.phase = .exited }
-        try? Syscall.signalGroup(pid, SIGKILL)
         let reaped: Reaped
-        do {
-            reaped = .process(try Syscall.reap(pid))
-        } catch {
-            reaped = .lost(reason: Supervisor.stolenReason)
+        if Syscall.isUnreapedChild(pid) {
+            try? Syscall.signalGroup(pid, SIGKILL)
+            do {
+                reaped = .process(try Syscall.reap(pid))
+            } catch {
+                reaped = .lost(reason: Supervisor.stolenReason)
+            }
+        } else {
+            reaped = .lost(reason: Supervisor.stolenReason)  // never signal a pid that may be reused
         }
         finish(id, .aborted(reason: reason), reaped: reaped, startTime: startTime, reschedule: reschedule)
     }

@@ -72,6 +72,9 @@ public struct LocalDRM: DRMSystem {
     /// The settings every session made from this value starts with.
     public var configuration: Configuration
 
+    /// Tests only: a supervisor and launcher of this value's own instead of the process's.
+    var privateRuntime: Runtime?
+
     /// LocalDRM with the given settings.
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -129,7 +132,7 @@ public struct LocalDRM: DRMSystem {
         }
         let runtime: Runtime
         do {
-            runtime = try Runtime.shared()
+            runtime = try privateRuntime ?? Runtime.shared()
         } catch {
             throw DRMAAError(.drmsInitFailed, "LocalDRM cannot start its process supervisor: \(error)")
         }

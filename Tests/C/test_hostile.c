@@ -1,0 +1,425 @@
+/*
+ * libdrmaa.so inside hostile hosts: each mode reproduces something a host process does (fork,
+ * SIGCHLD games, fd exhaustion, FIFOs, non-UTF-8 bytes, huge numbers, init/exit loops) and checks
+ * that the library neither hangs, crashes nor misleads it. One mode per process, because each
+ * changes process-wide state: `test_hostile <mode>`. A watchdog alarm turns a hang into a failure.
+ * Prints "N passed, M failed"; exits non-zero on any failure. Run with HOME set to a scratch directory.
+ */
+#define _GNU_SOURCE 1
+#include "drmaa.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int passed, failed;
+static char D[DRMAA_ERROR_STRING_BUFFER];
+#define DL sizeof D
+
+#define CHECK(cond, ...)                                                \
+    do {                                                                \
+        if (cond) {                                                     \
+            passed++;                                                   \
+        } else {                                                        \
+            failed++;                                                   \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                 \
+            printf(__VA_ARGS__);                                        \
+            printf("\n");                                               \
+        }                                                               \
+    } while (0)
+
+#define EXPECT(call, want, what)                                                                   \
+    do {                                                                                           \
+        D[0] = 0;                                                                                  \
+        int rc_ = (call);                                                                          \
+        CHECK(rc_ == (want), "%s: rc %d, expected %d (diag: %s)", what, rc_, (int)(want), D);      \
+    } while (0)
+
+static int finish(void) {
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
+
+static void watchdog(int seconds) {
+    signal(SIGALRM, SIG_DFL);
+    alarm(seconds);  /* SIGALRM's default action kills the test: a hang fails loudly */
+}
+
+static const char *home(void) {
+    const char *h = getenv("HOME");
+    return h ? h : "/tmp";
+}
+
+static drmaa_job_template_t *job(const char *command, const char *const *args, const char *output) {
+    drmaa_job_template_t *jt = NULL;
+    EXPECT(drmaa_allocate_job_template(&jt, D, DL), DRMAA_ERRNO_SUCCESS, "allocate_job_template");
+    EXPECT(drmaa_set_attribute(jt, DRMAA_REMOTE_COMMAND, command, D, DL), DRMAA_ERRNO_SUCCESS, "set remote_command");
+    EXPECT(drmaa_set_attribute(jt, DRMAA_OUTPUT_PATH, output ? output : ":/dev/null", D, DL), DRMAA_ERRNO_SUCCESS, "set output_path");
+    EXPECT(drmaa_set_attribute(jt, DRMAA_JOIN_FILES, "y", D, DL), DRMAA_ERRNO_SUCCESS, "set join_files");
+    if (args) EXPECT(drmaa_set_vector_attribute(jt, DRMAA_V_ARGV, (const char **)args, D, DL), DRMAA_ERRNO_SUCCESS, "set argv");
+    return jt;
+}
+
+static int run(drmaa_job_template_t *jt, char *id, size_t len) {
+    return drmaa_run_job(id, len, jt, D, DL);
+}
+
+/* drmaa_wait with status decoding: returns the exit status, or -1 if aborted, -2 if signalled, -3 on error. */
+static int wait_status(const char *id, long timeout) {
+    char out[DRMAA_JOBNAME_BUFFER];
+    int stat = 0, exited = 0, aborted = 0, status = 0;
+    int rc = drmaa_wait(id, out, sizeof out, &stat, timeout, NULL, D, DL);
+    if (rc != DRMAA_ERRNO_SUCCESS) return -3 - rc * 0;
+    drmaa_wifaborted(&aborted, stat, NULL, 0);
+    if (aborted) return -1;
+    drmaa_wifexited(&exited, stat, NULL, 0);
+    if (!exited) return -2;
+    drmaa_wexitstatus(&status, stat, NULL, 0);
+    return status;
+}
+
+static int count_fds(void) {
+    int n = 0;
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir) return -1;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL)
+        if (entry->d_name[0] != '.') n++;
+    closedir(dir);
+    return n - 1; /* the directory's own fd */
+}
+
+static double cpu_seconds(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+/* 1. FIFOs as job input and output never block the library: the job waits, not the caller. */
+static int test_fifo(void) {
+    watchdog(60);
+    char in[512], out[512], path[520], id_a[DRMAA_JOBNAME_BUFFER], id_b[DRMAA_JOBNAME_BUFFER], id_c[DRMAA_JOBNAME_BUFFER];
+    snprintf(in, sizeof in, "%s/hostile-in.fifo", home());
+    snprintf(out, sizeof out, "%s/hostile-out.fifo", home());
+    unlink(in);
+    unlink(out);
+    CHECK(mkfifo(in, 0600) == 0 && mkfifo(out, 0600) == 0, "mkfifo: %s", strerror(errno));
+    EXPECT(drmaa_init("slots=2", D, DL), DRMAA_ERRNO_SUCCESS, "init slots=2");
+    const char *short_args[] = {"0.5", NULL}, *long_args[] = {"2", NULL};
+    drmaa_job_template_t *a = job("/bin/sleep", short_args, NULL), *c = job("/bin/sleep", long_args, NULL);
+    drmaa_job_template_t *b = job("/bin/cat", NULL, NULL);
+    snprintf(path, sizeof path, ":%s", in);
+    EXPECT(drmaa_set_attribute(b, DRMAA_INPUT_PATH, path, D, DL), DRMAA_ERRNO_SUCCESS, "set input_path to a FIFO");
+    EXPECT(run(a, id_a, sizeof id_a), DRMAA_ERRNO_SUCCESS, "run A (sleep 0.5)");
+    EXPECT(run(c, id_c, sizeof id_c), DRMAA_ERRNO_SUCCESS, "run C (sleep 2)");
+    EXPECT(run(b, id_b, sizeof id_b), DRMAA_ERRNO_SUCCESS, "run B (input: a FIFO without a writer), queued behind A and C");
+    CHECK(wait_status(id_a, 10) == 0, "A is reaped (%s)", D);
+    CHECK(wait_status(id_c, 10) == 0, "C is reaped although B cannot open its input (%s)", D);
+    int ps = 0;
+    EXPECT(drmaa_job_ps(id_b, &ps, D, DL), DRMAA_ERRNO_SUCCESS, "job_ps B");
+    CHECK(ps == DRMAA_PS_QUEUED_ACTIVE, "B waits queued (%#x)", ps);
+    EXPECT(drmaa_wait(id_b, NULL, 0, NULL, 1, NULL, D, DL), DRMAA_ERRNO_EXIT_TIMEOUT, "wait B times out");
+    CHECK(strstr(D, "FIFO") != NULL, "the timeout diagnosis says why B waits: %s", D);
+    EXPECT(drmaa_control(id_b, DRMAA_CONTROL_TERMINATE, D, DL), DRMAA_ERRNO_SUCCESS, "terminate B");
+    CHECK(wait_status(id_b, 10) == -1, "B ends aborted at once (%s)", D);
+
+    /* With a free slot, run_job itself returns at once; the job runs once its output FIFO has a reader. */
+    drmaa_job_template_t *e = job("/bin/echo", (const char *[]){"hello fifo", NULL}, NULL);
+    snprintf(path, sizeof path, ":%s", out);
+    EXPECT(drmaa_set_attribute(e, DRMAA_OUTPUT_PATH, path, D, DL), DRMAA_ERRNO_SUCCESS, "set output_path to a FIFO");
+    EXPECT(run(e, id_b, sizeof id_b), DRMAA_ERRNO_SUCCESS, "run E (output: a FIFO without a reader) returns at once");
+    int reader = open(out, O_RDONLY | O_NONBLOCK);
+    CHECK(reader >= 0, "open the reader: %s", strerror(errno));
+    CHECK(wait_status(id_b, 10) == 0, "E runs once the FIFO has a reader (%s)", D);
+    char buffer[64] = {0};
+    ssize_t n = read(reader, buffer, sizeof buffer - 1);
+    CHECK(n > 0 && strcmp(buffer, "hello fifo\n") == 0, "the reader got E's output: '%s'", buffer);
+    close(reader);
+    EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
+    unlink(in);
+    unlink(out);
+    return finish();
+}
+
+/* 2. fork() after init: the parent is undisturbed; the child gets a session of its own. */
+static int test_fork(void) {
+    watchdog(60);
+    char parent_job[DRMAA_JOBNAME_BUFFER], child_job[DRMAA_JOBNAME_BUFFER] = "", next[DRMAA_JOBNAME_BUFFER];
+    EXPECT(drmaa_init(NULL, D, DL), DRMAA_ERRNO_SUCCESS, "init");
+    drmaa_job_template_t *sleeper = job("/bin/sleep", (const char *[]){"2", NULL}, NULL);
+    EXPECT(run(sleeper, parent_job, sizeof parent_job), DRMAA_ERRNO_SUCCESS, "parent runs sleep 2");
+    int pipefd[2];
+    CHECK(pipe(pipefd) == 0, "pipe");
+    double cpu_before = cpu_seconds();
+    pid_t child = fork();
+    if (child == 0) {
+        close(pipefd[0]);
+        /* The child uses the inherited session as it is: it becomes a session of its own. */
+        drmaa_job_template_t *jt = NULL;
+        char id[DRMAA_JOBNAME_BUFFER] = "", report[1200];
+        int rc1 = drmaa_allocate_job_template(&jt, D, DL);
+        drmaa_set_attribute(jt, DRMAA_REMOTE_COMMAND, "/bin/sh", NULL, 0);
+        drmaa_set_vector_attribute(jt, DRMAA_V_ARGV, (const char *[]){"-c", "sleep 1; exit 5", NULL}, NULL, 0);
+        drmaa_set_attribute(jt, DRMAA_OUTPUT_PATH, ":/dev/null", NULL, 0);
+        drmaa_set_attribute(jt, DRMAA_JOIN_FILES, "y", NULL, 0);
+        int rc2 = drmaa_run_job(id, sizeof id, jt, D, DL);
+        int status = wait_status(id, 20);
+        int ps = 0;
+        int rc3 = drmaa_job_ps(parent_job, &ps, NULL, 0); /* the parent's job is not the child's */
+        int rc4 = drmaa_exit(NULL, 0);
+        snprintf(report, sizeof report, "%d %d %d %d %d %s", rc1, rc2, status, rc3, rc4, id);
+        if (write(pipefd[1], report, strlen(report) + 1) < 0) _exit(3);
+        _exit(0);
+    }
+    close(pipefd[1]);
+    char report[1200] = "";
+    ssize_t got = read(pipefd[0], report, sizeof report - 1);
+    CHECK(got > 0, "the child reports back");
+    int rc1 = -1, rc2 = -1, status = -9, rc3 = -1, rc4 = -1;
+    sscanf(report, "%d %d %d %d %d %127s", &rc1, &rc2, &status, &rc3, &rc4, child_job);
+    int child_status = 0;
+    waitpid(child, &child_status, 0);
+    double cpu = cpu_seconds() - cpu_before;
+    CHECK(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0, "the child exits normally (%#x)", child_status);
+    CHECK(rc1 == 0 && rc2 == 0, "the child can allocate a template and run a job (%d %d)", rc1, rc2);
+    CHECK(status == 5, "the child's wait returns its job's exit status 5 (got %d)", status);
+    CHECK(rc3 == DRMAA_ERRNO_INVALID_JOB, "the parent's job is unknown in the child's session (%d)", rc3);
+    CHECK(rc4 == 0, "the child's exit succeeds (%d)", rc4);
+    CHECK(cpu < 0.5, "the parent did not spin while the child lived (%.2f s of CPU)", cpu);
+    CHECK(strcmp(child_job, parent_job) != 0, "job ids differ: parent %s, child %s", parent_job, child_job);
+    CHECK(wait_status(parent_job, 20) == 0, "the parent's own job ends normally, not killed (%s)", D);
+    EXPECT(run(sleeper, next, sizeof next), DRMAA_ERRNO_SUCCESS, "the parent submits again");
+    CHECK(strcmp(next, child_job) != 0, "the parent's next id %s is not the child's %s", next, child_job);
+    EXPECT(drmaa_control(next, DRMAA_CONTROL_TERMINATE, D, DL), DRMAA_ERRNO_SUCCESS, "terminate it");
+    wait_status(next, 20);
+    EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
+    return finish();
+}
+
+/* 3. Huge numbers: clear errors, never an overflow trap. */
+static int test_bounds(void) {
+    watchdog(60);
+    char id[DRMAA_JOBNAME_BUFFER];
+    EXPECT(drmaa_init("slots=9223372036854775807", D, DL), DRMAA_ERRNO_INVALID_CONTACT_STRING, "init slots=INT64_MAX");
+    CHECK(strstr(D, "slots") != NULL, "the diagnosis names the option: %s", D);
+    EXPECT(drmaa_init("slots=2", D, DL), DRMAA_ERRNO_SUCCESS, "init slots=2");
+    drmaa_job_template_t *jt = job("/bin/true", NULL, NULL);
+    EXPECT(drmaa_set_attribute(jt, DRMAA_NATIVE_SPECIFICATION, "--slots=9223372036854775807", D, DL), DRMAA_ERRNO_SUCCESS, "set --slots=INT64_MAX");
+    EXPECT(run(jt, id, sizeof id), DRMAA_ERRNO_DENIED_BY_DRM, "run_job with --slots=INT64_MAX");
+    EXPECT(drmaa_set_attribute(jt, DRMAA_NATIVE_SPECIFICATION, "--task-limit=9223372036854775807", D, DL), DRMAA_ERRNO_SUCCESS, "set --task-limit");
+    EXPECT(run(jt, id, sizeof id), DRMAA_ERRNO_DENIED_BY_DRM, "run_job with --task-limit=INT64_MAX");
+    EXPECT(drmaa_set_attribute(jt, DRMAA_NATIVE_SPECIFICATION, "--slots=1", D, DL), DRMAA_ERRNO_SUCCESS, "set --slots=1");
+    EXPECT(run(jt, id, sizeof id), DRMAA_ERRNO_SUCCESS, "a 1-slot job");
+    CHECK(wait_status(id, 10) == 0, "it runs (%s)", D);
+    EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
+    return finish();
+}
+
+/* 4. A host that discards or steals SIGCHLD statuses. */
+static void reap_everything(int signal) {
+    (void)signal;
+    int saved = errno;
+    while (waitpid(-1, NULL, WNOHANG) > 0) {}
+    errno = saved;
+}
+
+static int test_sigchld(const char *how) {
+    watchdog(120);
+    if (strcmp(how, "ignore") == 0 || strcmp(how, "nocldwait") == 0) {
+        struct sigaction action = {0};
+        action.sa_handler = strcmp(how, "ignore") == 0 ? SIG_IGN : SIG_DFL;
+        if (strcmp(how, "nocldwait") == 0) action.sa_flags = SA_NOCLDWAIT;
+        sigaction(SIGCHLD, &action, NULL);
+        EXPECT(drmaa_init(NULL, D, DL), DRMAA_ERRNO_DRMS_INIT_FAILED, "init while the kernel discards child statuses");
+        CHECK(strstr(D, "SIGCHLD") != NULL, "the diagnosis explains it: %s", D);
+        signal(SIGCHLD, SIG_DFL);
+        EXPECT(drmaa_init(NULL, D, DL), DRMAA_ERRNO_SUCCESS, "init once SIGCHLD is back to SIG_DFL");
+        EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
+        return finish();
+    }
+    /* A SIGCHLD handler that reaps with waitpid(-1): statuses are stolen; each job says so. */
+    struct sigaction action = {0};
+    action.sa_handler = reap_everything;
+    action.sa_flags = SA_RESTART;
+    sigaction(SIGCHLD, &action, NULL);
+    EXPECT(drmaa_init(NULL, D, DL), DRMAA_ERRNO_SUCCESS, "init with a reaping SIGCHLD handler");
+    drmaa_job_template_t *jt = job("/bin/sh", (const char *[]){"-c", "exit 7", NULL}, NULL);
+    int exact = 0, lost = 0, wrong = 0, explained = 0;
+    for (int i = 0; i < 30; i++) {
+        char id[DRMAA_JOBNAME_BUFFER], out[DRMAA_JOBNAME_BUFFER];
+        drmaa_attr_values_t *usage = NULL;
+        int stat = 0, aborted = 0, exited = 0, status = 0;
+        if (run(jt, id, sizeof id) != DRMAA_ERRNO_SUCCESS) { wrong++; continue; }
+        if (drmaa_wait(id, out, sizeof out, &stat, 20, &usage, D, DL) != DRMAA_ERRNO_SUCCESS) { wrong++; continue; }
+        drmaa_wifaborted(&aborted, stat, NULL, 0);
+        drmaa_wifexited(&exited, stat, NULL, 0);
+        drmaa_wexitstatus(&status, stat, NULL, 0);
+        if (aborted) {
+            lost++;
+            char entry[DRMAA_ATTR_BUFFER];
+            int found = 0;
+            while (drmaa_get_next_attr_value(usage, entry, sizeof entry) == DRMAA_ERRNO_SUCCESS)
+                if (strncmp(entry, "drmaa_abort_reason=", 19) == 0) {
+                    found = 1;
+                    if (strstr(entry, "another part of this process")) explained++;
+                    else printf("unexpected abort reason: %s\n", entry);
+                }
+            if (!found) printf("no drmaa_abort_reason entry for job %s\n", id);
+        } else if (exited && status == 7) {
+            exact++;
+        } else {
+            wrong++;
+        }
+        drmaa_release_attr_values(usage);
+    }
+    printf("reaping SIGCHLD handler: %d exact, %d lost (%d explained), %d wrong\n", exact, lost, explained, wrong);
+    CHECK(wrong == 0, "no job reports a wrong status (%d did)", wrong);
+    CHECK(explained == lost, "every lost status carries drmaa_abort_reason (%d of %d)", explained, lost);
+    EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
+    return finish();
+}
+
+/* 5. Bytes that are not UTF-8 round-trip through the API and reach the job exactly. */
+static int test_bytes(void) {
+    watchdog(60);
+    EXPECT(drmaa_init(NULL, D, DL), DRMAA_ERRNO_SUCCESS, "init");
+    char output[700], file[600], id[DRMAA_JOBNAME_BUFFER], value[DRMAA_ATTR_BUFFER];
+    snprintf(file, sizeof file, "%s/bytes-\xe9\xff", home());
+    snprintf(output, sizeof output, ":%s", file);
+    unlink(file);
+    drmaa_job_template_t *jt = job("/bin/sh", (const char *[]){"-c", "printf '%s|%s' \"$1\" \"$V\"", "sh", "caf\xe9\xff", NULL}, output);
+    EXPECT(drmaa_set_vector_attribute(jt, DRMAA_V_ENV, (const char *[]){"V=\xe9t\xe9", NULL}, D, DL), DRMAA_ERRNO_SUCCESS, "set env");
+    EXPECT(drmaa_get_attribute(jt, DRMAA_OUTPUT_PATH, value, sizeof value, D, DL), DRMAA_ERRNO_SUCCESS, "get output_path");
+    CHECK(strcmp(value, output) == 0, "output_path round-trips byte for byte");
+    drmaa_attr_values_t *argv = NULL;
+    EXPECT(drmaa_get_vector_attribute(jt, DRMAA_V_ARGV, &argv, D, DL), DRMAA_ERRNO_SUCCESS, "get argv");
+    int index = 0, exact = 0;
+    while (drmaa_get_next_attr_value(argv, value, sizeof value) == DRMAA_ERRNO_SUCCESS)
+        if (index++ == 3 && strcmp(value, "caf\xe9\xff") == 0) exact = 1;
+    drmaa_release_attr_values(argv);
+    CHECK(exact, "argv round-trips byte for byte");
+    EXPECT(run(jt, id, sizeof id), DRMAA_ERRNO_SUCCESS, "run");
+    CHECK(wait_status(id, 10) == 0, "the job succeeds (%s)", D);
+    char buffer[64] = {0};
+    int fd = open(file, O_RDONLY);
+    CHECK(fd >= 0, "the output file has the exact name: %s", strerror(errno));
+    if (fd >= 0) {
+        ssize_t n = read(fd, buffer, sizeof buffer - 1);
+        CHECK(n == 9 && memcmp(buffer, "caf\xe9\xff|\xe9t\xe9", 9) == 0, "the job saw the exact bytes (%zd bytes)", n);
+        close(fd);
+    }
+    unlink(file);
+    EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
+    return finish();
+}
+
+/* 7. Configuration files that are not regular files are refused at once. */
+static int test_categories(void) {
+    watchdog(30);
+    char fifo[512], contact[600];
+    snprintf(fifo, sizeof fifo, "%s/categories.fifo", home());
+    unlink(fifo);
+    CHECK(mkfifo(fifo, 0600) == 0, "mkfifo");
+    snprintf(contact, sizeof contact, "categories=%s", fifo);
+    EXPECT(drmaa_init(contact, D, DL), DRMAA_ERRNO_DRMS_INIT_FAILED, "init with a FIFO as category file");
+    CHECK(strstr(D, "regular file") != NULL, "the diagnosis says why: %s", D);
+    char buffer[DRMAA_CONTACT_BUFFER];
+    EXPECT(drmaa_get_contact(buffer, sizeof buffer, D, DL), DRMAA_ERRNO_SUCCESS, "get_contact afterwards");
+    EXPECT(drmaa_init("categories=/dev/zero", D, DL), DRMAA_ERRNO_DRMS_INIT_FAILED, "init with /dev/zero as category file");
+    EXPECT(drmaa_init(NULL, D, DL), DRMAA_ERRNO_SUCCESS, "init without");
+    EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
+    unlink(fifo);
+    return finish();
+}
+
+/* 8. Out of file descriptors: init fails without caching the failure or leaking; jobs wait and retry. */
+static int fillers[4096], filled;
+
+static void use_up_fds(void) {
+    filled = 0;
+    int fd;
+    while (filled < 4096 && (fd = open("/dev/null", O_RDONLY)) >= 0) fillers[filled++] = fd;
+}
+
+static void free_fds(void) {
+    while (filled > 0) close(fillers[--filled]);
+}
+
+static int test_emfile(void) {
+    watchdog(60);
+    struct rlimit original, tight;
+    getrlimit(RLIMIT_NOFILE, &original);
+    tight = original;
+    tight.rlim_cur = 256;  /* so that using them all up takes few */
+    setrlimit(RLIMIT_NOFILE, &tight);
+    int before = count_fds();
+    use_up_fds();
+    EXPECT(drmaa_init(NULL, D, DL), DRMAA_ERRNO_DRMS_INIT_FAILED, "init with no fd left");
+    CHECK(strstr(D, "Too many open files") != NULL, "the diagnosis names EMFILE: %s", D);
+    free_fds();
+    CHECK(count_fds() == before, "no fd leaked by the failed init (%d before, %d after)", before, count_fds());
+    EXPECT(drmaa_init(NULL, D, DL), DRMAA_ERRNO_SUCCESS, "init once fds are free again");
+
+    /* Spawning without fds: the job stays queued with a reason, and starts once fds are back. */
+    drmaa_job_template_t *jt = job("/bin/sh", (const char *[]){"-c", "exit 4", NULL}, NULL);
+    char id[DRMAA_JOBNAME_BUFFER];
+    use_up_fds();
+    EXPECT(run(jt, id, sizeof id), DRMAA_ERRNO_SUCCESS, "run_job while no fd is free");
+    int ps = 0;
+    EXPECT(drmaa_job_ps(id, &ps, D, DL), DRMAA_ERRNO_SUCCESS, "job_ps");
+    CHECK(ps == DRMAA_PS_QUEUED_ACTIVE, "the job stays queued (%#x)", ps);
+    EXPECT(drmaa_wait(id, NULL, 0, NULL, 1, NULL, D, DL), DRMAA_ERRNO_EXIT_TIMEOUT, "wait times out");
+    CHECK(strstr(D, "Too many open files") != NULL, "the timeout diagnosis says why it waits: %s", D);
+    free_fds();
+    CHECK(wait_status(id, 20) == 4, "it runs once fds are free (%s)", D);
+    EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
+    setrlimit(RLIMIT_NOFILE, &original);
+    return finish();
+}
+
+/* 9. init/exit in a loop (a `with drmaa.Session()` per task) costs no memory. */
+static int test_init_exit_loop(void) {
+    watchdog(120);
+    for (int i = 0; i < 500; i++) {  /* warm-up: caches, the runtime's threads */
+        drmaa_init(NULL, NULL, 0);
+        drmaa_exit(NULL, 0);
+    }
+    struct mallinfo2 start = mallinfo2();
+    int failures = 0;
+    for (int i = 0; i < 20000; i++) {
+        failures += drmaa_init(NULL, D, DL) != 0;
+        failures += drmaa_exit(D, DL) != 0;
+    }
+    struct mallinfo2 end = mallinfo2();
+    long growth = (long)end.uordblks - (long)start.uordblks;
+    printf("heap growth over 20,000 init/exit cycles: %ld bytes\n", growth);
+    CHECK(failures == 0, "every init and exit succeeds (%d failures)", failures);
+    CHECK(growth < 20000 * 8, "under 8 bytes per cycle (%ld bytes in all)", growth);
+    return finish();
+}
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *mode = argc > 1 ? argv[1] : "";
+    printf("== hostile host: %s\n", mode);
+    if (strcmp(mode, "fifo") == 0) return test_fifo();
+    if (strcmp(mode, "fork") == 0) return test_fork();
+    if (strcmp(mode, "bounds") == 0) return test_bounds();
+    if (strncmp(mode, "sigchld-", 8) == 0) return test_sigchld(mode + 8);
+    if (strcmp(mode, "bytes") == 0) return test_bytes();
+    if (strcmp(mode, "categories") == 0) return test_categories();
+    if (strcmp(mode, "emfile") == 0) return test_emfile();
+    if (strcmp(mode, "init-exit-loop") == 0) return test_init_exit_loop();
+    fprintf(stderr, "usage: test_hostile fifo|fork|bounds|sigchld-ignore|sigchld-nocldwait|sigchld-reaper|bytes|categories|emfile|init-exit-loop\n");
+    return 2;
+}
