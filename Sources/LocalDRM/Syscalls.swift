@@ -120,7 +120,7 @@ enum Syscall {
     /// True while `pid` is a child of this process that nobody has reaped (running, stopped or a
     /// zombie). The corresponding C function is `waitid(2)` with `WNOHANG | WNOWAIT`.
     static func isUnreapedChild(_ pid: pid_t) -> Bool {
-        precondition(pid > 0, "refusing to query pid \(pid)")
+        guard pid > 0 else { return false }
         var info = siginfo_t()
         return (try? retrying { waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) }) != nil
     }
@@ -151,7 +151,7 @@ enum Syscall {
     /// Sets the nice level of every process in a group. The corresponding C function is `setpriority(2)`
     /// with `PRIO_PGRP`.
     static func setGroupNice(_ pgid: pid_t, _ nice: Int32) throws(Errno) {
-        precondition(pgid > 1, "refusing to renice process group \(pgid)")
+        guard pgid > 1 else { throw Errno(rawValue: EINVAL) }  // never our own group, never every process
         _ = try retrying { setpriority(__priority_which_t(PRIO_PGRP.rawValue), id_t(pgid), nice) }
     }
 
@@ -160,16 +160,16 @@ enum Syscall {
         _ = Glibc.close(fd)
     }
 
-    /// Sends a signal to a process group. Refuses the special targets 0 and 1, which would
+    /// Sends a signal to a process group. Refuses (`EINVAL`) the special targets 0 and 1, which would
     /// signal our own group or every process. The corresponding C function is `kill(2)` with `-pgid`.
     static func signalGroup(_ pgid: pid_t, _ signal: Int32) throws(Errno) {
-        precondition(pgid > 1, "refusing to signal process group \(pgid)")
+        guard pgid > 1 else { throw Errno(rawValue: EINVAL) }
         _ = try retrying { kill(-pgid, signal) }
     }
 
     /// Reaps a child that has exited, with its resource usage. The corresponding C function is `wait4(2)`.
     static func reap(_ pid: pid_t) throws(Errno) -> ReapedProcess {
-        precondition(pid > 0, "refusing to wait for pid \(pid)")
+        guard pid > 0 else { throw Errno(rawValue: ECHILD) }  // never wait4(-1) or for our group
         var status: Int32 = 0
         var usage = rusage()
         _ = try retrying { wait4(pid, &status, 0, &usage) }

@@ -7,26 +7,13 @@
  * Jobs run with the caller's $HOME as their home: run it with HOME set to a scratch directory.
  */
 #include "drmaa.h"
+#include "check.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                              \
-    do {                                                              \
-        if (cond) {                                                   \
-            passed++;                                                 \
-        } else {                                                      \
-            failed++;                                                 \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);               \
-            printf(__VA_ARGS__);                                      \
-            printf("\n");                                             \
-        }                                                             \
-    } while (0)
 
 /* Diagnosis buffer handling: D is pre-filled with a sentinel so "untouched" can be checked. */
 static char D[DRMAA_ERROR_STRING_BUFFER];
@@ -565,8 +552,7 @@ static int test_local_configuration(void) {
     const char *all[] = {DRMAA_JOB_IDS_SESSION_ALL, NULL};
     EXPECT(drmaa_synchronize(all, DRMAA_TIMEOUT_WAIT_FOREVER, 1, D, DL), DRMAA_ERRNO_SUCCESS, "synchronize all");
     EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }
 
 int main(int argc, char **argv) {
@@ -588,6 +574,5 @@ int main(int argc, char **argv) {
     EXPECT(drmaa_wait(DRMAA_JOB_IDS_SESSION_ANY, id, sizeof id, NULL, 0, NULL, D, DL), DRMAA_ERRNO_NO_ACTIVE_SESSION, "wait after exit");
     EXPECT(drmaa_synchronize(empty, 0, 0, D, DL), DRMAA_ERRNO_NO_ACTIVE_SESSION, "synchronize after exit");
     EXPECT(drmaa_job_ps("1", &ps, D, DL), DRMAA_ERRNO_NO_ACTIVE_SESSION, "job_ps after exit");
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE 1
 #include "drmaa.h"
+#include "check.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,21 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static int passed, failed;
+
 static char D[DRMAA_ERROR_STRING_BUFFER];
 #define DL sizeof D
-
-#define CHECK(cond, ...)                                                \
-    do {                                                                \
-        if (cond) {                                                     \
-            passed++;                                                   \
-        } else {                                                        \
-            failed++;                                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                 \
-            printf(__VA_ARGS__);                                        \
-            printf("\n");                                               \
-        }                                                               \
-    } while (0)
 
 #define EXPECT(call, want, what)                                                                   \
     do {                                                                                           \
@@ -44,11 +33,6 @@ static char D[DRMAA_ERROR_STRING_BUFFER];
         int rc_ = (call);                                                                          \
         CHECK(rc_ == (want), "%s: rc %d, expected %d (diag: %s)", what, rc_, (int)(want), D);      \
     } while (0)
-
-static int finish(void) {
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
-}
 
 static void watchdog(int seconds) {
     signal(SIGALRM, SIG_DFL);
@@ -148,7 +132,7 @@ static int test_fifo(void) {
     EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
     unlink(in);
     unlink(out);
-    return finish();
+    return check_summary();
 }
 
 /* 2. fork() after init: the parent is undisturbed; the child gets a session of its own. */
@@ -203,7 +187,7 @@ static int test_fork(void) {
     EXPECT(drmaa_control(next, DRMAA_CONTROL_TERMINATE, D, DL), DRMAA_ERRNO_SUCCESS, "terminate it");
     wait_status(next, 20);
     EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
-    return finish();
+    return check_summary();
 }
 
 /* 3. Huge numbers: clear errors, never an overflow trap. */
@@ -222,7 +206,7 @@ static int test_bounds(void) {
     EXPECT(run(jt, id, sizeof id), DRMAA_ERRNO_SUCCESS, "a 1-slot job");
     CHECK(wait_status(id, 10) == 0, "it runs (%s)", D);
     EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
-    return finish();
+    return check_summary();
 }
 
 /* 4. A host that discards or steals SIGCHLD statuses. */
@@ -245,7 +229,7 @@ static int test_sigchld(const char *how) {
         signal(SIGCHLD, SIG_DFL);
         EXPECT(drmaa_init(NULL, D, DL), DRMAA_ERRNO_SUCCESS, "init once SIGCHLD is back to SIG_DFL");
         EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
-        return finish();
+        return check_summary();
     }
     /* A SIGCHLD handler that reaps with waitpid(-1): statuses are stolen; each job says so. */
     struct sigaction action = {0};
@@ -286,7 +270,7 @@ static int test_sigchld(const char *how) {
     CHECK(wrong == 0, "no job reports a wrong status (%d did)", wrong);
     CHECK(explained == lost, "every lost status carries drmaa_abort_reason (%d of %d)", explained, lost);
     EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
-    return finish();
+    return check_summary();
 }
 
 /* 5. Bytes that are not UTF-8 round-trip through the API and reach the job exactly. */
@@ -320,7 +304,7 @@ static int test_bytes(void) {
     }
     unlink(file);
     EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
-    return finish();
+    return check_summary();
 }
 
 /* 7. Configuration files that are not regular files are refused at once. */
@@ -339,7 +323,7 @@ static int test_categories(void) {
     EXPECT(drmaa_init(NULL, D, DL), DRMAA_ERRNO_SUCCESS, "init without");
     EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
     unlink(fifo);
-    return finish();
+    return check_summary();
 }
 
 /* 8. Out of file descriptors: init fails without caching the failure or leaking; jobs wait and retry. */
@@ -384,7 +368,7 @@ static int test_emfile(void) {
     CHECK(wait_status(id, 20) == 4, "it runs once fds are free (%s)", D);
     EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
     setrlimit(RLIMIT_NOFILE, &original);
-    return finish();
+    return check_summary();
 }
 
 /* 9. init/exit in a loop (a `with drmaa.Session()` per task) costs no memory. */
@@ -405,7 +389,7 @@ static int test_init_exit_loop(void) {
     printf("heap growth over 20,000 init/exit cycles: %ld bytes\n", growth);
     CHECK(failures == 0, "every init and exit succeeds (%d failures)", failures);
     CHECK(growth < 20000 * 8, "under 8 bytes per cycle (%ld bytes in all)", growth);
-    return finish();
+    return check_summary();
 }
 
 int main(int argc, char **argv) {
