@@ -20,7 +20,7 @@ private func expectConsistent(_ status: JobStatus, sourceLocation: SourceLocatio
     #expect(status.signalName.utf8.count < 32, "stat \(raw)", sourceLocation: sourceLocation)
 }
 
-@Suite("Job states, stat decoding and error codes")
+@Suite("Job states, stat decoding and error codes", .timeLimit(.minutes(1)))
 struct StatusTests {
     @Test("§10.80 stat 0, -1 and random values decode to consistent flags")
     func item80_statDecoding() {
