@@ -107,7 +107,7 @@ test-python: lib venv
 		PATH=$(CURDIR)/out/venv/bin:$$PATH $(CURDIR)/out/venv/bin/python -m pytest -p no:cacheprovider -q \
 		test/testcontext.py test/testmisc.py test/testwrap.py
 	DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so $(CURDIR)/out/venv/bin/python Tests/Python/check_examples.py \
-		--python $(CURDIR)/out/venv/bin/python --examples Tests/Python/examples
+		--python $(CURDIR)/out/venv/bin/python
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks (Benchmarks/DRMAABench, Docs/Performance.md): a release build in its own scratch path.

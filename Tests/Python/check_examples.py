@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Runs the seed's drmaa-python tutorial scripts (copied to Tests/Python/examples) with drmaa-python
-on top of our libdrmaa.so ($DRMAA_LIBRARY_PATH), and checks that each prints what it prints on
-Grid Engine (job ids, contact strings and system names aside), then that the jobs' output files
-(in the jobs' $HOME, a temporary directory) hold what sleeper.sh writes.
+"""Runs the seed's drmaa-python tutorial scripts in place (../shared/seed/examples beside the
+repository, read-only; we ship no copy) with drmaa-python on top of our libdrmaa.so
+($DRMAA_LIBRARY_PATH), and checks that each prints what it prints on Grid Engine (job ids, contact
+strings and system names aside), then that the jobs' output files (in the jobs' $HOME, a private
+temporary directory per script) hold what sleeper.sh writes. Without the seed's folder it says
+SKIPPED and exits 0.
 
 Each expected line is a regular expression that must match the whole output line; `\\1` in a
 later line stands for the first group matched earlier.
@@ -40,34 +42,63 @@ PROCESS_EXIT_LIMITED = {
     "example2.1.py": "LocalDRM starts queued jobs from inside the submitting process; "
                      "tasks still queued when the script exits never run (Grid Engine would run all 15)",
 }
+# Scripts that fail under Python 3 whatever the DRMAA library, because of a bug of their own. We run
+# the originals unchanged and do not patch them, so such a script is checked up to the line that
+# fails: its output so far must match, and it must fail with exactly this error. Reported, not
+# counted; if the script ever stops failing, it is checked in full like the others.
+SCRIPT_BUGS = {
+    "example6.py": {
+        "lines": 4,  # the lines printed before the failing one
+        "error": "TypeError: not all arguments converted during string formatting",
+        "reason": "the script's print('Version %s' % s.version) is Python 2 code: drmaa-python's Version is "
+                  "a namedtuple (two fields), so % takes it as two arguments for one %s; "
+                  "print('Version %s' % (s.version,)) would print 'Version 1.0'",
+    },
+}
 SLEEPER_OUTPUT = "Hello world, the answer is 42\nSimon says: Bye world!\n"
+# The seed's scripts, relative to the repository root (CI puts a copy of shared/ beside the clone).
+SEED_EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "seed", "examples")
 
 
-def check(name, output):
-    return check_lines(EXPECTED[name], output)
+def check(name, result):
+    """(problem or None, known-bug note or None) for one script's run."""
+    bug = SCRIPT_BUGS.get(name)
+    if bug and result.returncode and result.stderr.strip().endswith(bug["error"]):
+        problem = check_lines(EXPECTED[name][:bug["lines"]], result.stdout)
+        return (problem, None if problem else f"fails in the script itself ({bug['error']}): {bug['reason']}")
+    if result.returncode:
+        return (f"exit status {result.returncode}: {result.stderr.strip()}", None)
+    return (check_lines(EXPECTED[name], result.stdout), None)
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--python", default=sys.executable, help="a Python with drmaa-python installed")
-    parser.add_argument("--examples", required=True, help="the directory of the tutorial scripts")
+    parser.add_argument("--examples", default=SEED_EXAMPLES,
+                        help="the directory of the tutorial scripts (default: ../shared/seed/examples)")
     args = parser.parse_args()
     if not os.environ.get("DRMAA_LIBRARY_PATH"):
         sys.exit("set DRMAA_LIBRARY_PATH to libdrmaa.so")
     examples = os.path.abspath(args.examples)
+    if not os.path.isdir(examples):
+        print(f"SKIPPED the seed's drmaa-python tutorial scripts: no folder {os.path.normpath(examples)}")
+        sys.exit(0)
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="drmaa-py-examples-") as homes:
         for name in EXPECTED:
             home = os.path.join(homes, name)
             os.mkdir(home)
-            env = dict(os.environ, HOME=home)
-            result = subprocess.run([args.python, name], cwd=examples, env=env,
+            # The scripts find sleeper.sh in their working directory, the seed's folder, which they
+            # only read; the jobs write their output into $HOME, and Python no bytecode.
+            env = dict(os.environ, HOME=home, PYTHONDONTWRITEBYTECODE="1")
+            result = subprocess.run([args.python, os.path.join(examples, name)], cwd=examples, env=env,
                                     capture_output=True, text=True, timeout=300)
-            problem = (f"exit status {result.returncode}: {result.stderr.strip()}" if result.returncode
-                       else check(name, result.stdout))
+            problem, known = check(name, result)
             if problem:
                 failed += 1
                 print(f"FAIL {name}: {problem}\n--- output ---\n{result.stdout}--------------")
+            elif known:
+                print(f"KNOWN {name}: {known}")
             else:
                 passed += 1
                 print(f"ok   {name}")
