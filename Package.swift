@@ -21,8 +21,10 @@ let package = Package(
         .target(name: "LocalDRM", dependencies: ["DRMAACore", "CLocalDRM"]),
         .target(name: "EmbeddedDRM", dependencies: ["DRMAACore"]),
         .target(name: "DRMAA", dependencies: ["DRMAACore", "LocalDRM"], exclude: ["include"]),
-        .testTarget(name: "DRMAACoreTests", dependencies: ["DRMAACore", "EmbeddedDRM"]),
-        .testTarget(name: "LocalDRMTests", dependencies: ["LocalDRM", "DRMAACore"]),
+        .testTarget(name: "DRMAACoreTests", dependencies: ["DRMAACore", "EmbeddedDRM", "TestSupport"]),
+        .testTarget(name: "LocalDRMTests", dependencies: ["LocalDRM", "DRMAACore", "TestSupport"]),
+        // Helpers shared by the test targets (Fixture, makeSession, expectDRMAAError, …).
+        .target(name: "TestSupport", dependencies: ["DRMAACore", "EmbeddedDRM", "LocalDRM"], path: "Tests/TestSupport"),
     ] + examples.map {
         .executableTarget(name: $0, dependencies: ["LocalDRM", "DRMAACore"], path: "Examples/\($0)")
     } + [

@@ -117,7 +117,7 @@ removeTree(temporaryDirectory)
 
 let targets = results.flatMap(\.targets)
 if !targets.isEmpty {
-    var table = Table(title: "targets (issue #5)", header: ["target", "goal", "measured", "met"])
+    var table = Table(title: "targets", header: ["target", "goal", "measured", "met"])
     table.rows = targets.map { [$0.name, $0.goal, $0.measured, $0.met ? "yes" : "NO"] }
     print(table.render())
 }

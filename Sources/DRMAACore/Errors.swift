@@ -30,69 +30,43 @@ public enum ErrorCode: Int32, Sendable, CaseIterable, CustomStringConvertible {
     case noMoreElements = 25
 
     /// The generic text of the code, as `drmaa_strerror` returns it.
-    public var standardMessage: String {
-        switch self {
-        case .success: "success"
-        case .internalError: "internal error in the DRMAA library"
-        case .drmCommunicationFailure: "cannot communicate with the DRM system"
-        case .authFailure: "not authorized for this request"
-        case .invalidArgument: "an argument is invalid"
-        case .noActiveSession: "no active DRMAA session"
-        case .noMemory: "out of memory"
-        case .invalidContactString: "invalid contact string"
-        case .defaultContactStringError: "the default contact string could not be used"
-        case .noDefaultContactStringSelected: "no default contact string was selected"
-        case .drmsInitFailed: "DRM system initialisation failed"
-        case .alreadyActiveSession: "a DRMAA session is already active"
-        case .drmsExitError: "DRM system disengagement failed"
-        case .invalidAttributeFormat: "attribute value has an invalid format"
-        case .invalidAttributeValue: "attribute value is invalid, or attribute is not set"
-        case .conflictingAttributeValues: "attribute conflicts with another attribute"
-        case .tryLater: "DRM system is busy; retry later"
-        case .deniedByDRM: "job rejected by the DRM system"
-        case .invalidJob: "no such job (unknown or already reaped)"
-        case .resumeInconsistentState: "job is not suspended; cannot resume"
-        case .suspendInconsistentState: "job is not running; cannot suspend"
-        case .holdInconsistentState: "job cannot be held in its current state"
-        case .releaseInconsistentState: "job is not on hold; cannot release"
-        case .exitTimeout: "timeout expired before the condition was met"
-        case .noRusage: "job ended but no usage/status data is available"
-        case .noMoreElements: "no more elements in the string vector"
-        }
-    }
+    public var standardMessage: String { Self.table[Int(rawValue)].message }
 
     /// The C constant's name, such as `DRMAA_ERRNO_INVALID_JOB`.
-    public var constantName: String {
-        switch self {
-        case .success: "DRMAA_ERRNO_SUCCESS"
-        case .internalError: "DRMAA_ERRNO_INTERNAL_ERROR"
-        case .drmCommunicationFailure: "DRMAA_ERRNO_DRM_COMMUNICATION_FAILURE"
-        case .authFailure: "DRMAA_ERRNO_AUTH_FAILURE"
-        case .invalidArgument: "DRMAA_ERRNO_INVALID_ARGUMENT"
-        case .noActiveSession: "DRMAA_ERRNO_NO_ACTIVE_SESSION"
-        case .noMemory: "DRMAA_ERRNO_NO_MEMORY"
-        case .invalidContactString: "DRMAA_ERRNO_INVALID_CONTACT_STRING"
-        case .defaultContactStringError: "DRMAA_ERRNO_DEFAULT_CONTACT_STRING_ERROR"
-        case .noDefaultContactStringSelected: "DRMAA_ERRNO_NO_DEFAULT_CONTACT_STRING_SELECTED"
-        case .drmsInitFailed: "DRMAA_ERRNO_DRMS_INIT_FAILED"
-        case .alreadyActiveSession: "DRMAA_ERRNO_ALREADY_ACTIVE_SESSION"
-        case .drmsExitError: "DRMAA_ERRNO_DRMS_EXIT_ERROR"
-        case .invalidAttributeFormat: "DRMAA_ERRNO_INVALID_ATTRIBUTE_FORMAT"
-        case .invalidAttributeValue: "DRMAA_ERRNO_INVALID_ATTRIBUTE_VALUE"
-        case .conflictingAttributeValues: "DRMAA_ERRNO_CONFLICTING_ATTRIBUTE_VALUES"
-        case .tryLater: "DRMAA_ERRNO_TRY_LATER"
-        case .deniedByDRM: "DRMAA_ERRNO_DENIED_BY_DRM"
-        case .invalidJob: "DRMAA_ERRNO_INVALID_JOB"
-        case .resumeInconsistentState: "DRMAA_ERRNO_RESUME_INCONSISTENT_STATE"
-        case .suspendInconsistentState: "DRMAA_ERRNO_SUSPEND_INCONSISTENT_STATE"
-        case .holdInconsistentState: "DRMAA_ERRNO_HOLD_INCONSISTENT_STATE"
-        case .releaseInconsistentState: "DRMAA_ERRNO_RELEASE_INCONSISTENT_STATE"
-        case .exitTimeout: "DRMAA_ERRNO_EXIT_TIMEOUT"
-        case .noRusage: "DRMAA_ERRNO_NO_RUSAGE"
-        case .noMoreElements: "DRMAA_ERRNO_NO_MORE_ELEMENTS"
-        }
-    }
+    public var constantName: String { Self.table[Int(rawValue)].constant }
 
+    /// Every code's C constant name and generic text, one row per code in raw-value order (the
+    /// codes run from 0 to 25 without a gap, so a code's raw value is its row).
+    static let table: [(code: ErrorCode, constant: String, message: String)] = [
+        (.success,                        "DRMAA_ERRNO_SUCCESS",                            "success"),
+        (.internalError,                  "DRMAA_ERRNO_INTERNAL_ERROR",                     "internal error in the DRMAA library"),
+        (.drmCommunicationFailure,        "DRMAA_ERRNO_DRM_COMMUNICATION_FAILURE",          "cannot communicate with the DRM system"),
+        (.authFailure,                    "DRMAA_ERRNO_AUTH_FAILURE",                       "not authorized for this request"),
+        (.invalidArgument,                "DRMAA_ERRNO_INVALID_ARGUMENT",                   "an argument is invalid"),
+        (.noActiveSession,                "DRMAA_ERRNO_NO_ACTIVE_SESSION",                  "no active DRMAA session"),
+        (.noMemory,                       "DRMAA_ERRNO_NO_MEMORY",                          "out of memory"),
+        (.invalidContactString,           "DRMAA_ERRNO_INVALID_CONTACT_STRING",             "invalid contact string"),
+        (.defaultContactStringError,      "DRMAA_ERRNO_DEFAULT_CONTACT_STRING_ERROR",       "the default contact string could not be used"),
+        (.noDefaultContactStringSelected, "DRMAA_ERRNO_NO_DEFAULT_CONTACT_STRING_SELECTED", "no default contact string was selected"),
+        (.drmsInitFailed,                 "DRMAA_ERRNO_DRMS_INIT_FAILED",                   "DRM system initialisation failed"),
+        (.alreadyActiveSession,           "DRMAA_ERRNO_ALREADY_ACTIVE_SESSION",             "a DRMAA session is already active"),
+        (.drmsExitError,                  "DRMAA_ERRNO_DRMS_EXIT_ERROR",                    "DRM system disengagement failed"),
+        (.invalidAttributeFormat,         "DRMAA_ERRNO_INVALID_ATTRIBUTE_FORMAT",           "attribute value has an invalid format"),
+        (.invalidAttributeValue,          "DRMAA_ERRNO_INVALID_ATTRIBUTE_VALUE",            "attribute value is invalid, or attribute is not set"),
+        (.conflictingAttributeValues,     "DRMAA_ERRNO_CONFLICTING_ATTRIBUTE_VALUES",       "attribute conflicts with another attribute"),
+        (.tryLater,                       "DRMAA_ERRNO_TRY_LATER",                          "DRM system is busy; retry later"),
+        (.deniedByDRM,                    "DRMAA_ERRNO_DENIED_BY_DRM",                      "job rejected by the DRM system"),
+        (.invalidJob,                     "DRMAA_ERRNO_INVALID_JOB",                        "no such job (unknown or already reaped)"),
+        (.resumeInconsistentState,        "DRMAA_ERRNO_RESUME_INCONSISTENT_STATE",          "job is not suspended; cannot resume"),
+        (.suspendInconsistentState,       "DRMAA_ERRNO_SUSPEND_INCONSISTENT_STATE",         "job is not running; cannot suspend"),
+        (.holdInconsistentState,          "DRMAA_ERRNO_HOLD_INCONSISTENT_STATE",            "job cannot be held in its current state"),
+        (.releaseInconsistentState,       "DRMAA_ERRNO_RELEASE_INCONSISTENT_STATE",         "job is not on hold; cannot release"),
+        (.exitTimeout,                    "DRMAA_ERRNO_EXIT_TIMEOUT",                       "timeout expired before the condition was met"),
+        (.noRusage,                       "DRMAA_ERRNO_NO_RUSAGE",                          "job ended but no usage/status data is available"),
+        (.noMoreElements,                 "DRMAA_ERRNO_NO_MORE_ELEMENTS",                   "no more elements in the string vector"),
+    ]
+
+    /// The C constant's name (``constantName``).
     public var description: String { constantName }
 }
 

@@ -2,7 +2,7 @@ import Testing
 @testable import DRMAACore
 import EmbeddedDRM
 
-@Suite("Control actions and the legality matrix")
+@Suite("Control actions and the legality matrix", .timeLimit(.minutes(1)))
 struct ControlTests {
     @Test("§10.52 control on an unknown id, and on a reaped id, is INVALID_JOB")
     func item52_unknownAndReaped() throws {

@@ -18,7 +18,7 @@ private enum UTC {
     static let feb29_2004_1000: Int64 = 1_078_048_800  // 2004-02-29 10:00
 }
 
-@Suite("Partial timestamps")
+@Suite("Partial timestamps", .timeLimit(.minutes(1)))
 struct PartialTimestampTests {
     @Test("Parsing fills the fields of [[[[CC]YY/]MM/]DD] hh:mm[:ss] [{-|+}UU:uu]")
     func parseFields() throws {

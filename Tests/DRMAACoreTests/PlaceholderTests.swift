@@ -11,7 +11,7 @@ private func submitted(_ attributes: [String: String], home: String = "/home/tes
     return try #require(try system.lastRequests().first)
 }
 
-@Suite("Placeholders and paths")
+@Suite("Placeholders and paths", .timeLimit(.minutes(1)))
 struct PlaceholderTests {
     @Test("§10.37 without drmaa_wd the working directory is the home directory")
     func item37_defaultWorkingDirectory() throws {

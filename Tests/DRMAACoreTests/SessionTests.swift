@@ -4,7 +4,7 @@ import Testing
 @testable import DRMAACore
 import EmbeddedDRM
 
-@Suite("Session lifecycle and contact strings")
+@Suite("Session lifecycle and contact strings", .timeLimit(.minutes(1)))
 struct SessionTests {
     @Test("§10.1 version is 1.0 without a session")
     func item1_versionWithoutSession() {

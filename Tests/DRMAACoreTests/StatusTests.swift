@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import DRMAACore
 import EmbeddedDRM
@@ -19,7 +20,7 @@ private func expectConsistent(_ status: JobStatus, sourceLocation: SourceLocatio
     #expect(status.signalName.utf8.count < 32, "stat \(raw)", sourceLocation: sourceLocation)
 }
 
-@Suite("Job states, stat decoding and error codes")
+@Suite("Job states, stat decoding and error codes", .timeLimit(.minutes(1)))
 struct StatusTests {
     @Test("§10.80 stat 0, -1 and random values decode to consistent flags")
     func item80_statDecoding() {
@@ -207,6 +208,17 @@ struct StatusTests {
         #expect(ErrorCode.noMoreElements.rawValue == 25)
         #expect(ErrorCode.exitTimeout.rawValue == 23)
         #expect(ErrorCode.deniedByDRM.rawValue == 17)
+        #expect(ErrorCode.table.map(\.code) == ErrorCode.allCases, "one row per code, in raw-value order")
+    }
+
+    @Test("every error code's C name and value are those of our drmaa.h")
+    func errorCodesMatchHeader() throws {
+        let header = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Sources/DRMAA/include/drmaa.h").path
+        let text = try String(contentsOfFile: header, encoding: .utf8)
+        for code in ErrorCode.allCases {
+            #expect(text.contains("    \(code.constantName) = \(code.rawValue),"), "\(code.constantName) = \(code.rawValue) in drmaa.h")
+        }
     }
 
     @Test("§10.95 a DRMAAError message is never empty: an empty one falls back to the standard text")

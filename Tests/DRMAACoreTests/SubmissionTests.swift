@@ -2,7 +2,7 @@ import Testing
 @testable import DRMAACore
 import EmbeddedDRM
 
-@Suite("Submission: runJob and runBulkJobs")
+@Suite("Submission: runJob and runBulkJobs", .timeLimit(.minutes(1)))
 struct SubmissionTests {
     @Test("§10.31 changing or deleting the template after runJob does not change the submitted job")
     func item31_templateCopiedAtSubmission() throws {
@@ -264,7 +264,7 @@ struct SubmissionTests {
     }
 }
 
-@Suite("Submission: lazy task requests")
+@Suite("Submission: lazy task requests", .timeLimit(.minutes(1)))
 struct LazySubmissionTests {
     @Test("a bulk submission makes each task's request on demand, with that task's placeholders")
     func perTaskRequests() throws {

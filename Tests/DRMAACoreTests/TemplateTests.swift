@@ -36,7 +36,7 @@ let validScalarValues: [String: [String]] = [
     "drmaa_duration_slimit": ["12:00:00"],
 ]
 
-@Suite("Job templates")
+@Suite("Job templates", .timeLimit(.minutes(1)))
 struct TemplateTests {
     @Test("§10.17 an unsupported attribute name is INVALID_ARGUMENT", arguments: [
         "drmaa_bogus", "", "DRMAA_REMOTE_COMMAND", "drmaa_remote_command ", "drmaa_submit_as_euid",
@@ -286,7 +286,7 @@ struct TemplateTests {
     }
 }
 
-@Suite("Time amounts [[h:]m:]s")
+@Suite("Time amounts [[h:]m:]s", .timeLimit(.minutes(1)))
 struct TimeAmountTests {
     @Test("Valid time amounts", arguments: [
         ("90", 90), ("1:30", 90), ("1:00:00", 3600), ("0:90", 90), ("0", 0), ("00:00:00", 0),

@@ -3,7 +3,7 @@ import Testing
 @testable import DRMAACore
 import EmbeddedDRM
 
-@Suite("wait and synchronize")
+@Suite("wait and synchronize", .timeLimit(.minutes(1)))
 struct WaitTests {
     @Test("§10.63 a job exiting with 3 is DONE before wait; wait gives exited, status 3, not aborted")
     func item63_exit3() throws {

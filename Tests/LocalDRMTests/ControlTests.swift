@@ -4,7 +4,7 @@ import Glibc
 import LocalDRM
 import Testing
 
-@Suite("LocalDRM control, states and outcomes (digest §10)")
+@Suite("LocalDRM control, states and outcomes (digest §10)", .timeLimit(.minutes(2)))
 struct ControlTests {
     /// Starts a long job that writes its pid to `name`; returns its id and pid.
     func longJob(_ f: Fixture, pidFile name: String = "pid", seconds: Int = 60) throws -> (String, Int32) {
@@ -200,7 +200,7 @@ struct ControlTests {
 }
 
 /// Digest §4.4 against real processes: one job in each state, every action, by id and through SESSION_ALL.
-@Suite("LocalDRM legality matrix (digest §4.4)")
+@Suite("LocalDRM legality matrix (digest §4.4)", .timeLimit(.minutes(2)))
 struct LegalityMatrixTests {
     /// Jobs in every state a job can be controlled in: two slots, held by a running and a suspended job.
     struct Jobs {

@@ -4,7 +4,7 @@ import LocalDRM
 import Testing
 
 /// Start times, deadlines and limits, driven by a ``ManualClock``: nothing here waits for real time.
-@Suite("LocalDRM start times, deadlines and time limits (manual clock)")
+@Suite("LocalDRM start times, deadlines and time limits (manual clock)", .timeLimit(.minutes(2)))
 struct LimitTests {
     @Test("§10.42 drmaa_start_time 2 minutes ahead: the job stays QUEUED_ACTIVE until then, then runs")
     func startTimeAhead() throws {

@@ -23,7 +23,7 @@ private func runInOrder(_ f: Fixture, _ jobs: [(name: String, spec: String?, cat
     return f.read("order").split(separator: "\n").map(String.init)
 }
 
-@Suite("LocalDRM native specification, job categories and queue order")
+@Suite("LocalDRM native specification, job categories and queue order", .timeLimit(.minutes(2)))
 struct NativeSpecificationTests {
     @Test("the grammar: --name=value and --name value, later options override earlier ones")
     func grammar() throws {
@@ -170,7 +170,7 @@ struct NativeSpecificationTests {
     }
 }
 
-@Suite("LocalDRM bulk task limit (--task-limit)")
+@Suite("LocalDRM bulk task limit (--task-limit)", .timeLimit(.minutes(2)))
 struct TaskLimitTests {
     @Test("at most n tasks of the bulk job run at once; a finished task lets the next one start")
     func limit() throws {
@@ -220,7 +220,7 @@ struct TaskLimitTests {
     }
 }
 
-@Suite("LocalDRM terminate teardown")
+@Suite("LocalDRM terminate teardown", .timeLimit(.minutes(2)))
 struct TeardownTests {
     @Test("TERMINATE sends SIGTERM first; a job that ignores it gets SIGKILL when the grace period ends")
     func graceThenKill() throws {
@@ -292,7 +292,7 @@ struct TeardownTests {
     }
 }
 
-@Suite("LocalDRM slots configuration")
+@Suite("LocalDRM slots configuration", .timeLimit(.minutes(2)))
 struct SlotsConfigurationTests {
     @Test("slots: the contact option, else the configuration, else $DRMAA_LOCAL_SLOTS, else the CPUs")
     func precedence() throws {
@@ -322,7 +322,7 @@ struct SlotsConfigurationTests {
     }
 }
 
-@Suite("LocalDRM building blocks: heap, manual clock, job environment")
+@Suite("LocalDRM building blocks: heap, manual clock, job environment", .timeLimit(.minutes(2)))
 struct BuildingBlockTests {
     @Test("the heap yields its elements in order, also after filtering")
     func heap() {

@@ -4,7 +4,7 @@ import LocalDRM
 import Synchronization
 import Testing
 
-@Suite("LocalDRM under concurrent load")
+@Suite("LocalDRM under concurrent load", .timeLimit(.minutes(2)))
 struct StressTests {
     @Test("8 threads submit, control and wait on 400 short jobs: each result delivered exactly once")
     func eightThreadsFourHundredJobs() throws {

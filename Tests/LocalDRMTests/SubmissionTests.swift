@@ -4,7 +4,7 @@ import Glibc
 import LocalDRM
 import Testing
 
-@Suite("LocalDRM submission (digest §10 Submission)")
+@Suite("LocalDRM submission (digest §10 Submission)", .timeLimit(.minutes(2)))
 struct SubmissionTests {
     @Test("§10.35 argv reaches the program unchanged")
     func item35_argvExact() throws {
@@ -152,33 +152,37 @@ struct SubmissionTests {
 
     @Test("§10.42 a job with drmaa_start_time ahead is not RUNNING before then, and runs afterwards")
     func item42_startTime() throws {
-        let f = try Fixture()
-        let start = Date(timeIntervalSinceNow: 2).timeIntervalSince1970.rounded(.up)
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyy/MM/dd HH:mm:ss"
-        formatter.timeZone = .current
-        var template = f.template("/bin/date", ["+%s"])
-        template.startTime = formatter.string(from: Date(timeIntervalSince1970: start))
+        // The manual clock stands at 2026-01-01 00:00:00 UTC; time moves only when advanced.
+        // (The supervisor's real timers are covered by LimitTests.systemTimers.)
+        let clock = ManualClock()
+        let f = try Fixture(clock: clock)
+        var template = f.template("/bin/echo", ["ran"])
+        template.startTime = "2026/01/01 00:00:02"
         let id = try f.session.runJob(template)
         #expect(try f.session.jobStatus(id) == .queuedActive)
-        let info = try f.session.wait(id)
-        #expect(info.hasExited)
-        let ranAt = try #require(Double(f.read("out").trimmingCharacters(in: .whitespacesAndNewlines)))
-        #expect(ranAt >= start)
+        clock.advance(by: 1.9)
+        #expect(try f.session.jobStatus(id) == .queuedActive)
+        clock.advance(by: 0.1)
+        let info = try f.session.wait(id, timeout: .seconds(10))
+        #expect(info.hasExited && info.exitStatus == 0)
+        #expect(f.read("out") == "ran\n")
+        let startedAt = try #require(info.resourceUsage["start_time"].flatMap(Double.init))
+        #expect(startedAt >= clock.origin + 2)
     }
 
     @Test("a held job whose start time passed while held runs once released")
     func heldThenStartTimeThenRelease() throws {
-        let f = try Fixture()
+        let clock = ManualClock()
+        let f = try Fixture(clock: clock)
         var template = f.template("/bin/echo", ["late"])
         template.jobSubmissionState = .hold
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyy/MM/dd HH:mm:ss"
-        template.startTime = formatter.string(from: Date(timeIntervalSinceNow: 1))
+        template.startTime = "2026/01/01 00:00:01"
         let id = try f.session.runJob(template)
-        #expect(throws: DRMAAError.self) { try f.session.wait(id, timeout: .seconds(2)) }
+        clock.advance(by: 2)
+        #expect(try f.session.jobStatus(id) == .userOnHold)
+        #expect(throws: DRMAAError.self) { try f.session.wait(id, timeout: .noWait) }
         try f.session.control(id, .release)
-        #expect(try f.session.wait(id).hasExited)
+        #expect(try f.session.wait(id, timeout: .seconds(10)).hasExited)
         #expect(f.read("out") == "late\n")
     }
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Runs the seed's drmaa-python tutorial scripts (copied to Tests/Python/examples) with drmaa-python
-on top of our libdrmaa.so ($DRMAA_LIBRARY_PATH), and checks that each prints what it prints on
-Grid Engine (job ids, contact strings and system names aside), then that the jobs' output files
-(in the jobs' $HOME, a temporary directory) hold what sleeper.sh writes.
+"""Runs the seed's drmaa-python tutorial scripts in place (../shared/seed/examples beside the
+repository, read-only; we ship no copy) with drmaa-python on top of our libdrmaa.so
+($DRMAA_LIBRARY_PATH), and checks that each prints what it prints on Grid Engine (job ids, contact
+strings and system names aside), then that the jobs' output files (in the jobs' $HOME, a private
+temporary directory per script) hold what sleeper.sh writes. Without the seed's folder it says
+SKIPPED for them. Our own examples (Examples/Python) run and are checked in any case.
 
 Each expected line is a regular expression that must match the whole output line; `\\1` in a
 later line stands for the first group matched earlier.
@@ -40,40 +42,92 @@ PROCESS_EXIT_LIMITED = {
     "example2.1.py": "LocalDRM starts queued jobs from inside the submitting process; "
                      "tasks still queued when the script exits never run (Grid Engine would run all 15)",
 }
+# Scripts that fail under Python 3 whatever the DRMAA library, because of a bug of their own. We run
+# the originals unchanged and do not patch them, so such a script is checked up to the line that
+# fails: its output so far must match, and it must fail with exactly this error. Reported, not
+# counted; if the script ever stops failing, it is checked in full like the others.
+SCRIPT_BUGS = {
+    "example6.py": {
+        "lines": 4,  # the lines printed before the failing one
+        "error": "TypeError: not all arguments converted during string formatting",
+        "reason": "the script's print('Version %s' % s.version) is Python 2 code: drmaa-python's Version is "
+                  "a namedtuple (two fields), so % takes it as two arguments for one %s; "
+                  "print('Version %s' % (s.version,)) would print 'Version 1.0'",
+    },
+}
 SLEEPER_OUTPUT = "Hello world, the answer is 42\nSimon says: Bye world!\n"
+# Our own drmaa-python examples, and what they print and leave in $HOME (file name: its text).
+OWN_EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Examples", "Python")
+OWN_EXPECTED = {
+    "bulk_tasks.py": [r"submitted tasks (\d+)\.1, \1\.2, \1\.3, \1\.4"]
+    + [rf"task \d+\.{i}: exited True with status {i % 2}" for i in range(1, 5)],
+}
+OWN_FILES = {
+    "bulk_tasks.py": {f"tasks.out.{i}": rf"task {i}, job id \d+\.{i}\n" for i in range(1, 5)},
+}
+# The seed's scripts, relative to the repository root (CI puts a copy of shared/ beside the clone).
+SEED_EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "seed", "examples")
 
 
-def check(name, output):
-    return check_lines(EXPECTED[name], output)
+def check(name, result):
+    """(problem or None, known-bug note or None) for one script's run."""
+    bug = SCRIPT_BUGS.get(name)
+    if bug and result.returncode and result.stderr.strip().endswith(bug["error"]):
+        problem = check_lines(EXPECTED[name][:bug["lines"]], result.stdout)
+        return (problem, None if problem else f"fails in the script itself ({bug['error']}): {bug['reason']}")
+    if result.returncode:
+        return (f"exit status {result.returncode}: {result.stderr.strip()}", None)
+    return (check_lines(EXPECTED.get(name) or OWN_EXPECTED[name], result.stdout), None)
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--python", default=sys.executable, help="a Python with drmaa-python installed")
-    parser.add_argument("--examples", required=True, help="the directory of the tutorial scripts")
+    parser.add_argument("--examples", default=SEED_EXAMPLES,
+                        help="the directory of the tutorial scripts (default: ../shared/seed/examples)")
     args = parser.parse_args()
     if not os.environ.get("DRMAA_LIBRARY_PATH"):
         sys.exit("set DRMAA_LIBRARY_PATH to libdrmaa.so")
     examples = os.path.abspath(args.examples)
+    scripts = [(OWN_EXAMPLES, name) for name in OWN_EXPECTED]
+    if os.path.isdir(examples):
+        scripts += [(examples, name) for name in EXPECTED]
+    else:
+        print(f"SKIPPED the seed's drmaa-python tutorial scripts: no folder {os.path.normpath(examples)}")
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="drmaa-py-examples-") as homes:
-        for name in EXPECTED:
+        for folder, name in scripts:
             home = os.path.join(homes, name)
             os.mkdir(home)
-            env = dict(os.environ, HOME=home)
-            result = subprocess.run([args.python, name], cwd=examples, env=env,
+            # The scripts find sleeper.sh in their working directory, the seed's folder, which they
+            # only read; the jobs write their output into $HOME, and Python no bytecode.
+            env = dict(os.environ, HOME=home, PYTHONDONTWRITEBYTECODE="1")
+            result = subprocess.run([args.python, os.path.join(folder, name)], cwd=folder, env=env,
                                     capture_output=True, text=True, timeout=300)
-            problem = (f"exit status {result.returncode}: {result.stderr.strip()}" if result.returncode
-                       else check(name, result.stdout))
+            problem, known = check(name, result)
             if problem:
                 failed += 1
                 print(f"FAIL {name}: {problem}\n--- output ---\n{result.stdout}--------------")
+            elif known:
+                print(f"KNOWN {name}: {known}")
             else:
                 passed += 1
                 print(f"ok   {name}")
-        # Jobs left running by example2 / 2.1 (drmaa_exit does not end jobs) finish within seconds.
-        time.sleep(5)
-        for name in EXPECTED:
+        for name, files in OWN_FILES.items():
+            for file, pattern in files.items():
+                path = os.path.join(homes, name, file)
+                text = open(path).read() if os.path.exists(path) else None
+                if text is not None and re.fullmatch(pattern, text):
+                    passed += 1
+                    print(f"ok   {name} job output {file}")
+                else:
+                    failed += 1
+                    print(f"FAIL {name} job output {file}: {text!r} does not match {pattern!r}")
+        seed = [name for _, name in scripts if name in EXPECTED]
+        if seed:
+            # Jobs left running by example2 / 2.1 (drmaa_exit does not end jobs) finish within seconds.
+            time.sleep(5)
+        for name in seed:
             files = glob.glob(os.path.join(homes, name, "sleeper.sh.o*"))
             complete = 0
             for path in files:

@@ -6,15 +6,17 @@ import Testing
 
 /// A LocalDRM session whose jobs' home is a fresh temporary directory; ends every job it
 /// started and removes the directory when done.
-final class Fixture: Sendable {
-    let home: String
-    let session: Session
+public final class Fixture: Sendable {
+    /// The jobs' home directory (`$drmaa_hd_ph$`), removed with the fixture.
+    public let home: String
+    /// The initialised LocalDRM session.
+    public let session: Session
     /// The session's wall clock and timer clock, when the test drives time itself.
-    let clock: ManualClock?
+    public let clock: ManualClock?
 
     /// A session with `slots` slots; with `clock`, time moves only through `clock.advance(by:)`
     /// (wall time and time zone UTC, from 2026-01-01 00:00:00).
-    init(slots: Int = 4, clock: ManualClock? = nil, contact: String? = nil,
+    public init(slots: Int = 4, clock: ManualClock? = nil, contact: String? = nil,
          configure: (inout LocalDRM.Configuration) -> Void = { _ in }) throws {
         home = NSTemporaryDirectory() + "drmaa-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
@@ -41,7 +43,7 @@ final class Fixture: Sendable {
     }
 
     /// A template running `command` with `args`, its output in `out` and errors in `err` under home.
-    func template(_ command: String, _ args: [String] = [], output: String? = ":$drmaa_hd_ph$/out") -> JobTemplate {
+    public func template(_ command: String, _ args: [String] = [], output: String? = ":$drmaa_hd_ph$/out") -> JobTemplate {
         var template = JobTemplate()
         template.remoteCommand = command
         template.args = args
@@ -51,25 +53,27 @@ final class Fixture: Sendable {
     }
 
     /// A job that sleeps for 30 s (ended by the test or the fixture), with a native specification.
-    func sleeper(native: String? = nil) -> JobTemplate {
+    public func sleeper(native: String? = nil) -> JobTemplate {
         var template = template("/bin/sleep", ["30"])
         template.nativeSpecification = native
         return template
     }
 
     /// A shell job: `/bin/sh -c script`.
-    func shell(_ script: String) -> JobTemplate {
+    public func shell(_ script: String) -> JobTemplate {
         template("/bin/sh", ["-c", script])
     }
 
-    func path(_ name: String) -> String { home + "/" + name }
+    /// The path of `name` in the home directory.
+    public func path(_ name: String) -> String { home + "/" + name }
 
-    func read(_ name: String) -> String {
+    /// The text of the file `name` in the home directory; "" if it cannot be read.
+    public func read(_ name: String) -> String {
         (try? String(contentsOfFile: path(name), encoding: .utf8)) ?? ""
     }
 
     /// Waits (briefly polling) until a file exists and is not empty; for pids written by jobs.
-    func awaitFile(_ name: String, seconds: Double = 10) -> String {
+    public func awaitFile(_ name: String, seconds: Double = 10) -> String {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             let text = read(name).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -81,7 +85,7 @@ final class Fixture: Sendable {
 }
 
 /// Polls (briefly) until the job is in `state`; false after a few seconds.
-func awaitState(_ session: Session, _ id: String, _ state: JobState) -> Bool {
+public func awaitState(_ session: Session, _ id: String, _ state: JobState) -> Bool {
     for _ in 0..<1000 {
         if (try? session.jobStatus(id)) == state { return true }
         usleep(5_000)
@@ -90,14 +94,14 @@ func awaitState(_ session: Session, _ id: String, _ state: JobState) -> Bool {
 }
 
 /// The state letter of a process in /proc (`R`, `S`, `T`, `Z`…), nil if it does not exist.
-func processState(_ pid: Int32) -> Character? {
+public func processState(_ pid: Int32) -> Character? {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
           let close = stat.lastIndex(of: ")") else { return nil }
     return stat[stat.index(close, offsetBy: 2)]
 }
 
 /// Polls until the process is in `state`, or one of `orStates` (or gone, for nil); false after a few seconds.
-func awaitProcess(_ pid: Int32, state: Character?, orStates: Set<Character> = []) -> Bool {
+public func awaitProcess(_ pid: Int32, state: Character?, orStates: Set<Character> = []) -> Bool {
     for _ in 0..<1000 {
         let current = processState(pid)
         if current == state || current.map(orStates.contains) == true { return true }

@@ -2,16 +2,16 @@ import Dispatch
 import Foundation
 import Synchronization
 import Testing
-@testable import DRMAACore
+import DRMAACore
 import EmbeddedDRM
 
 // MARK: Fixtures
 
 /// 2002-09-03 17:00:00 UTC, the "now" of the digest's partial-timestamp examples.
-let digestNow: Double = 1_031_072_400
+public let digestNow: Double = 1_031_072_400
 
 /// A fresh, initialised session on its own EmbeddedDRM. Never shared between tests.
-func makeSession(
+public func makeSession(
     home: String = "/home/tester",
     clock: any WallClock = FixedClock(1_000_000_000),
     timeZone: any TimeZoneRule = FixedOffsetTimeZone.utc
@@ -23,7 +23,7 @@ func makeSession(
 }
 
 /// A template that is valid for submission.
-func commandTemplate(_ command: String = "/bin/sleep", _ args: [String] = ["1"]) -> JobTemplate {
+public func commandTemplate(_ command: String = "/bin/sleep", _ args: [String] = ["1"]) -> JobTemplate {
     var template = JobTemplate()
     template.remoteCommand = command
     template.args = args
@@ -32,79 +32,21 @@ func commandTemplate(_ command: String = "/bin/sleep", _ args: [String] = ["1"])
 
 extension EmbeddedDRM {
     /// The backend of the current session; fails the test if there is none.
-    func requireBackend(sourceLocation: SourceLocation = #_sourceLocation) throws -> EmbeddedBackend {
+    public func requireBackend(sourceLocation: SourceLocation = #_sourceLocation) throws -> EmbeddedBackend {
         try #require(backend, sourceLocation: sourceLocation)
     }
 
     /// The single JobRequest of the last submission.
-    func lastRequests(sourceLocation: SourceLocation = #_sourceLocation) throws -> [JobRequest] {
+    public func lastRequests(sourceLocation: SourceLocation = #_sourceLocation) throws -> [JobRequest] {
         try #require(try requireBackend(sourceLocation: sourceLocation).submitted.last, sourceLocation: sourceLocation)
     }
-}
-
-/// An EmbeddedDRM that also remembers the JobTable each session is given, so that a test can
-/// see when a blocking (or async) wait has parked. Used only where a test must make sure the
-/// waiter is really blocked before it acts; the outcome of those tests does not depend on it.
-final class ObservedDRM: DRMSystem {
-    let embedded: EmbeddedDRM
-    private let tables = Mutex<[JobTable]>([])
-
-    init(clock: any WallClock = FixedClock(1_000_000_000)) {
-        embedded = EmbeddedDRM(clock: clock)
-    }
-
-    var drmsInfo: String { embedded.drmsInfo }
-    var drmaaImplementation: String { embedded.drmaaImplementation }
-
-    func makeBackend(options: [(name: String, value: String)], jobs: JobTable) throws(DRMAAError) -> any Backend {
-        let backend = try embedded.makeBackend(options: options, jobs: jobs)
-        tables.withLock { $0.append(jobs) }
-        return backend
-    }
-
-    var backend: EmbeddedBackend { embedded.backend! }
-    var table: JobTable { tables.withLock { $0.last! } }
-
-    /// How many waits are parked in the current session's table.
-    var parkedWaiters: Int { table.state.withLock { $0.waiters.count } }
-
-    /// Polls (1 ms steps, at most 10 s) until at least `count` waiters are parked.
-    func awaitParked(_ count: Int, sourceLocation: SourceLocation = #_sourceLocation) {
-        let deadline = DispatchTime.now() + .seconds(10)
-        while parkedWaiters < count {
-            if DispatchTime.now() > deadline {
-                Issue.record("only \(parkedWaiters) of \(count) waiters parked after 10 s", sourceLocation: sourceLocation)
-                return
-            }
-            usleep(1000)
-        }
-    }
-
-    /// The async form of ``awaitParked(_:sourceLocation:)``: sleeps instead of blocking a thread.
-    func awaitParkedAsync(_ count: Int, sourceLocation: SourceLocation = #_sourceLocation) async {
-        let deadline = DispatchTime.now() + .seconds(10)
-        while parkedWaiters < count {
-            if DispatchTime.now() > deadline {
-                Issue.record("only \(parkedWaiters) of \(count) waiters parked after 10 s", sourceLocation: sourceLocation)
-                return
-            }
-            try? await Task.sleep(nanoseconds: 1_000_000)
-        }
-    }
-}
-
-func makeObservedSession() throws -> (Session, ObservedDRM) {
-    let system = ObservedDRM()
-    let session = Session(system: system)
-    try session.initialize()
-    return (session, system)
 }
 
 // MARK: Error expectations
 
 /// Expects `body` to throw a DRMAAError with `code` and a non-empty message.
 @discardableResult
-func expectDRMAAError<R>(
+public func expectDRMAAError<R>(
     _ code: ErrorCode, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> R
 ) -> DRMAAError? {
     let error = #expect(throws: DRMAAError.self, sourceLocation: sourceLocation) { _ = try body() }
@@ -115,7 +57,7 @@ func expectDRMAAError<R>(
 
 /// The async form of ``expectDRMAAError(_:sourceLocation:_:)``.
 @discardableResult
-func expectDRMAAErrorAsync<R>(
+public func expectDRMAAErrorAsync<R>(
     _ code: ErrorCode, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> R
 ) async -> DRMAAError? {
     let error = await #expect(throws: DRMAAError.self, sourceLocation: sourceLocation) { _ = try await body() }
@@ -125,7 +67,7 @@ func expectDRMAAErrorAsync<R>(
 }
 
 /// The code of a failed result, nil on success.
-func code<T>(_ result: Result<T, DRMAAError>) -> ErrorCode? {
+public func code<T>(_ result: Result<T, DRMAAError>) -> ErrorCode? {
     if case .failure(let error) = result { return error.code }
     return nil
 }
@@ -134,11 +76,12 @@ func code<T>(_ result: Result<T, DRMAAError>) -> ErrorCode? {
 
 /// Runs `body` on a dedicated thread (not the cooperative pool, not GCD), so that blocking
 /// DRMAA calls can wait while the test thread drives the backend.
-final class Background<T: Sendable>: Sendable {
+public final class Background<T: Sendable>: Sendable {
     private let done = DispatchSemaphore(value: 0)
     private let result = Mutex<T?>(nil)
 
-    init(_ body: @escaping @Sendable () -> T) {
+    /// Starts `body` on its own thread.
+    public init(_ body: @escaping @Sendable () -> T) {
         let thread = Thread { [self] in
             let value = body()
             result.withLock { $0 = value }
@@ -148,10 +91,10 @@ final class Background<T: Sendable>: Sendable {
     }
 
     /// True once the body has returned.
-    var isFinished: Bool { result.withLock { $0 != nil } }
+    public var isFinished: Bool { result.withLock { $0 != nil } }
 
     /// The body's result; records an issue and returns nil if it takes more than 10 s.
-    func join(sourceLocation: SourceLocation = #_sourceLocation) -> T? {
+    public func join(sourceLocation: SourceLocation = #_sourceLocation) -> T? {
         guard done.wait(timeout: .now() + .seconds(10)) == .success else {
             Issue.record("background thread did not finish within 10 s", sourceLocation: sourceLocation)
             return nil
@@ -162,7 +105,7 @@ final class Background<T: Sendable>: Sendable {
 }
 
 /// A blocking DRMAA call on its own thread, as a Result.
-func inBackground<T: Sendable>(_ body: @escaping @Sendable () throws -> T) -> Background<Result<T, DRMAAError>> {
+public func inBackground<T: Sendable>(_ body: @escaping @Sendable () throws -> T) -> Background<Result<T, DRMAAError>> {
     Background {
         do {
             return .success(try body())
@@ -175,10 +118,13 @@ func inBackground<T: Sendable>(_ body: @escaping @Sendable () throws -> T) -> Ba
 }
 
 /// A tiny deterministic PRNG (SplitMix64), so "random" inputs are the same on every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+public struct SplitMix64: RandomNumberGenerator {
+    /// The generator's state; each ``next()`` advances it.
+    public var state: UInt64
+    /// A generator that always yields the same sequence for the same `seed`.
+    public init(seed: UInt64) { state = seed }
+    /// The next pseudo-random number.
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
