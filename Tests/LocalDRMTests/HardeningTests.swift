@@ -8,12 +8,6 @@ import Testing
 /// hung, crashed or silently misled, and checks the documented behaviour instead.
 @Suite("LocalDRM hardening: FIFOs, supervision failure, bounds, configuration files, bytes, sessions", .timeLimit(.minutes(2)))
 struct HardeningTests {
-    private func expectCode<R>(_ code: ErrorCode, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> R) -> DRMAAError? {
-        let error = #expect(throws: DRMAAError.self, sourceLocation: sourceLocation) { _ = try body() }
-        #expect(error?.code == code, "expected \(code), got \(String(describing: error))", sourceLocation: sourceLocation)
-        return error
-    }
-
     private func fifo(_ f: Fixture, _ name: String) throws -> String {
         let path = f.path(name)
         try #require(mkfifo(path, 0o600) == 0)
@@ -32,7 +26,7 @@ struct HardeningTests {
         #expect(try f.session.wait(short, timeout: .seconds(10)).exitStatus == 0)
         #expect(try f.session.wait(other, timeout: .seconds(10)).exitStatus == 0)
         #expect(try f.session.jobStatus(waiting) == .queuedActive)
-        let timeout = expectCode(.exitTimeout) { try f.session.wait(waiting, timeout: .seconds(0.2)) }
+        let timeout = expectDRMAAError(.exitTimeout) { try f.session.wait(waiting, timeout: .seconds(0.2)) }
         #expect(timeout?.message.contains("in.fifo") == true, "\(timeout?.message ?? "")")
         // A writer: the job starts and reads what it writes.
         let writer = open(f.path("in.fifo"), O_WRONLY)
@@ -89,7 +83,7 @@ struct HardeningTests {
         #expect(lost.wasAborted && lost.abortReason?.contains("epoll_wait failed") == true, "\(lost.abortReason ?? "")")
         let never = try session.wait(queued, timeout: .seconds(10))
         #expect(never.wasAborted && never.abortReason?.contains("epoll_wait failed") == true)
-        let refused = expectCode(.internalError) { try session.runJob(sleeper) }
+        let refused = expectDRMAAError(.internalError) { try session.runJob(sleeper) }
         #expect(refused?.message.contains("epoll_wait failed") == true)
         // The process-wide supervisor is another one: sessions on it are unaffected.
         let f = try Fixture()
@@ -99,14 +93,14 @@ struct HardeningTests {
     @Test("slots and every numeric option have bounds: beyond them a clear error, never an overflow trap")
     func numericBounds() throws {
         let huge = "9223372036854775807"
-        let contact = expectCode(.invalidContactString) { try Session().initialize(contact: "slots=\(huge)") }
+        let contact = expectDRMAAError(.invalidContactString) { try Session().initialize(contact: "slots=\(huge)") }
         #expect(contact?.message.contains("1048576") == true)
-        _ = expectCode(.invalidContactString) { try Session().initialize(contact: "grace=1e300") }
+        _ = expectDRMAAError(.invalidContactString) { try Session().initialize(contact: "grace=1e300") }
         let configured = Session(system: LocalDRM(configuration: .init(slots: Int.max)))
-        _ = expectCode(.drmsInitFailed) { try configured.initialize() }
+        _ = expectDRMAAError(.drmsInitFailed) { try configured.initialize() }
         let f = try Fixture(slots: 2)
         for native in ["--slots=\(huge)", "--task-limit=\(huge)", "--priority=\(huge)", "--nice=\(huge)", "--slots=99999999999999999999"] {
-            _ = expectCode(.deniedByDRM) { try f.session.runJob(f.sleeper(native: native)) }
+            _ = expectDRMAAError(.deniedByDRM) { try f.session.runJob(f.sleeper(native: native)) }
         }
         #expect(try f.session.wait(try f.session.runJob(f.template("/bin/true")), timeout: .seconds(10)).exitStatus == 0)
     }
@@ -120,7 +114,7 @@ struct HardeningTests {
         for (path, expected) in [(fifoPath, "not a regular file"), ("/dev/zero", "not a regular file"), (big, "too large"),
                                  (f.path("missing"), "No such file")] {
             let session = Session()
-            let error = expectCode(.drmsInitFailed) { try session.initialize(contact: "categories=\(path)") }
+            let error = expectDRMAAError(.drmsInitFailed) { try session.initialize(contact: "categories=\(path)") }
             #expect(error?.message.contains(expected) == true, "\(error?.message ?? "")")
             #expect(!session.isActive && session.contact == "")
         }
@@ -176,7 +170,7 @@ struct HardeningTests {
         try session.initialize(contact: contact)
         #expect(session.contact == contact)
         // The key is open now: another session cannot take it.
-        _ = expectCode(.invalidContactString) { try Session().initialize(contact: contact) }
+        _ = expectDRMAAError(.invalidContactString) { try Session().initialize(contact: contact) }
         try session.exit()
         // A kept session (it has a job) refuses other settings.
         try session.initialize()
@@ -184,7 +178,7 @@ struct HardeningTests {
         let kept = session.contact
         try session.exit()
         #expect(Session.keptExitedSessions == before + 1)
-        _ = expectCode(.invalidContactString) { try session.initialize(contact: kept + ";slots=9") }
+        _ = expectDRMAAError(.invalidContactString) { try session.initialize(contact: kept + ";slots=9") }
         try session.initialize(contact: kept)
         #expect(try session.wait(job, timeout: .seconds(10)).exitStatus == 0)
         try session.exit()
