@@ -85,6 +85,8 @@ test-c: lib
 	HOME=$(CURDIR)/out/test-c/home out/test-c/test_drmaa
 	HOME=$(CURDIR)/out/test-c/home DRMAA_LOCAL_SLOTS=1 out/test-c/test_drmaa local-configuration
 	HOME=$(CURDIR)/out/test-c/home DRMAA_LOCAL_SLOTS=zero out/test-c/test_drmaa local-configuration
+	@echo "== again, spawning the way glibc 2.28 must (no posix_spawn chdir action)"
+	HOME=$(CURDIR)/out/test-c/home DRMAA_LOCAL_SPAWN_FALLBACK=1 out/test-c/test_drmaa
 	@if [ -f "$(SGE_DRMAA_INCLUDE)/drmaa.h" ]; then \
 		echo "== ABI check: the same test compiled against $(SGE_DRMAA_INCLUDE)/drmaa.h"; \
 		$(CC) $(CTEST_FLAGS) -I"$(SGE_DRMAA_INCLUDE)" Tests/C/test_drmaa.c -Lout/lib -ldrmaa -Wl,-rpath,$(CURDIR)/out/lib -o out/test-c/test_drmaa_sge_h && \

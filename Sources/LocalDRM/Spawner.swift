@@ -39,29 +39,42 @@ enum Spawner {
         let output = try open(job.outputPath ?? defaultStreamPath(job, "o"), outputFlags, "output file")
         let error = job.joinFiles ? output : try open(job.errorPath ?? defaultStreamPath(job, "e"), outputFlags, "error file")
 
+        // glibc < 2.29 has no chdir file action for posix_spawn: the same child, started another way.
+        if clocaldrm_spawn_has_fchdir() == 0 {
+            do {
+                return try environment.withEnvironment(jobID: job.jobID, taskIndex: job.taskIndex) { (envp) throws(Errno) in
+                    try Syscall.spawnWithoutChdirAction(executable, [job.remoteCommand] + job.arguments, envp,
+                                                        input: input, output: output, error: error, directory: directory)
+                }
+            } catch {
+                throw StartFailure(reason: "cannot execute '\(executable)': \(error)")
+            }
+        }
+
         var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
+        try check(posix_spawn_file_actions_init(&actions), "posix_spawn_file_actions_init")
         defer { posix_spawn_file_actions_destroy(&actions) }
         // 1. The standard streams. Every source fd is >= 3 (Syscall.open), so no dup2 clobbers another source.
-        posix_spawn_file_actions_adddup2(&actions, input, 0)
-        posix_spawn_file_actions_adddup2(&actions, output, 1)
-        posix_spawn_file_actions_adddup2(&actions, error, 2)
+        try check(posix_spawn_file_actions_adddup2(&actions, input, 0), "posix_spawn_file_actions_adddup2")
+        try check(posix_spawn_file_actions_adddup2(&actions, output, 1), "posix_spawn_file_actions_adddup2")
+        try check(posix_spawn_file_actions_adddup2(&actions, error, 2), "posix_spawn_file_actions_adddup2")
         // 2. The working directory, by descriptor: it was checked above, and cannot be swapped now.
-        clocaldrm_spawn_addfchdir(&actions, directory)
+        try check(clocaldrm_spawn_addfchdir(&actions, directory), "posix_spawn_file_actions_addfchdir_np")
         // 3. Nothing else is inherited (our fds are O_CLOEXEC, but the host's may not be).
-        clocaldrm_spawn_addclosefrom(&actions, 3)
+        try check(clocaldrm_spawn_addclosefrom(&actions, 3), "posix_spawn_file_actions_addclosefrom_np")
 
         var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
+        try check(posix_spawnattr_init(&attributes), "posix_spawnattr_init")
         defer { posix_spawnattr_destroy(&attributes) }
         var noSignals = sigset_t()
         sigemptyset(&noSignals)
         var allSignals = sigset_t()
         sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        try check(posix_spawnattr_setsigmask(&attributes, &noSignals), "posix_spawnattr_setsigmask")
+        try check(posix_spawnattr_setsigdefault(&attributes, &allSignals), "posix_spawnattr_setsigdefault")
+        try check(posix_spawnattr_setpgroup(&attributes, 0), "posix_spawnattr_setpgroup")
+        try check(posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)),
+                  "posix_spawnattr_setflags")
 
         let argv = [job.remoteCommand] + job.arguments
         do {
@@ -71,6 +84,12 @@ enum Spawner {
         } catch {
             throw StartFailure(reason: "cannot execute '\(executable)': \(error)")
         }
+    }
+
+    /// Throws if a `posix_spawn_file_actions_*` or `posix_spawnattr_*` call returned an error number.
+    private static func check(_ result: Int32, _ call: String) throws(StartFailure) {
+        guard result != 0 else { return }
+        throw StartFailure(reason: "\(call) failed: \(Errno(rawValue: result)) (errno \(result))")
     }
 
     /// A command with a `/` is a path (relative to the working directory); a bare name is
