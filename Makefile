@@ -54,6 +54,15 @@ SGE_DRMAA_INCLUDE ?= /usr/lib/gridengine-drmaa/include
 # The Swift runtime is linked statically, only the drmaa_* functions are exported, soname libdrmaa.so.1.
 CLIB_FLAGS   := -c release --product drmaa -Xswiftc -static-stdlib \
                 -Xlinker -soname=libdrmaa.so.1 -Xlinker --version-script=$(CURDIR)/out/drmaa.map
+# glibc compatibility (Sources/CGlibcCompat/glibc_compat.c, Docs/C-API.md): DRMAA_GLIBC_COMPAT turns on
+# that file's definitions, which bind the symbols too new for glibc 2.28 and GCC 8's libstdc++ to
+# older ones; libpthread.so.0 and libdl.so.2 are recorded as needed because the old versions of the
+# pthread and dl functions live there before glibc 2.34.
+ifeq ($(shell uname -m),x86_64)
+CLIB_FLAGS   += -Xcc -DDRMAA_GLIBC_COMPAT \
+                -Xlinker --push-state -Xlinker --no-as-needed -Xlinker -l:libpthread.so.0 -Xlinker -l:libdl.so.2 \
+                -Xlinker --pop-state
+endif
 CTEST_FLAGS  := -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra
 
 .PHONY: lib install test-c test-python venv
