@@ -68,7 +68,7 @@ CLIB_FLAGS   += -Xcc -DDRMAA_GLIBC_COMPAT \
 endif
 CTEST_FLAGS  := -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra
 
-.PHONY: lib install test-c check-glibc test-python venv
+.PHONY: lib install test-c check-glibc test-debian11 test-python venv
 
 ## lib: release build of libdrmaa.so (self-contained: Swift runtime linked statically) in out/lib
 lib:
@@ -120,6 +120,11 @@ check-glibc: lib
 			while read -r v sym; do [ "$$(printf '%s\n' "$$v" "$$limit" | sort -V | tail -1)" = "$$limit" ] || echo "  $$sym@$$v"; done; \
 	done; \
 	exit $$status
+
+## test-debian11: as root, the C tests against libdrmaa.so in a Debian 11 chroot (glibc 2.31); the tree
+## is made with debootstrap once, in out/debian11-root (Scripts/debian11-root.sh)
+test-debian11: lib
+	Scripts/debian11-root.sh
 
 ## venv: out/venv with drmaa-python 0.7.9 and the runners of its test-suite (used by test-python and bench)
 venv:
