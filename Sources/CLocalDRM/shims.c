@@ -38,26 +38,33 @@ static int spawn_extensions_state; // 0: not looked up yet, 1: looked up (releas
 
 static void spawn_extensions_resolve(void) {
     if (__atomic_load_n(&spawn_extensions_state, __ATOMIC_ACQUIRE)) return;
-    // Racing threads look up the same values; the last store wins harmlessly.
+    // Racing threads look up and store the same values (atomically: no data race, also for TSan).
+    spawn_action_fn with_fchdir = NULL, with_closefrom = NULL;
     const char *force = getenv("DRMAA_LOCAL_SPAWN_FALLBACK");
     if (force == NULL || strcmp(force, "1") != 0) {
-        addfchdir_impl = (spawn_action_fn)dlsym(RTLD_DEFAULT, "posix_spawn_file_actions_addfchdir_np");
-        addclosefrom_impl = (spawn_action_fn)dlsym(RTLD_DEFAULT, "posix_spawn_file_actions_addclosefrom_np");
+        with_fchdir = (spawn_action_fn)dlsym(RTLD_DEFAULT, "posix_spawn_file_actions_addfchdir_np");
+        with_closefrom = (spawn_action_fn)dlsym(RTLD_DEFAULT, "posix_spawn_file_actions_addclosefrom_np");
     }
+    __atomic_store_n(&addfchdir_impl, with_fchdir, __ATOMIC_RELAXED);
+    __atomic_store_n(&addclosefrom_impl, with_closefrom, __ATOMIC_RELAXED);
     __atomic_store_n(&spawn_extensions_state, 1, __ATOMIC_RELEASE);
 }
 
-int clocaldrm_spawn_has_fchdir(void) {
+static spawn_action_fn spawn_extension(spawn_action_fn *impl) {
     spawn_extensions_resolve();
-    return addfchdir_impl != NULL;
+    return __atomic_load_n(impl, __ATOMIC_RELAXED);
+}
+
+int clocaldrm_spawn_has_fchdir(void) {
+    return spawn_extension(&addfchdir_impl) != NULL;
 }
 
 int clocaldrm_spawn_addfchdir(posix_spawn_file_actions_t *actions, int fd) {
-    spawn_extensions_resolve();
-    return addfchdir_impl ? addfchdir_impl(actions, fd) : ENOSYS;
+    spawn_action_fn impl = spawn_extension(&addfchdir_impl);
+    return impl ? impl(actions, fd) : ENOSYS;
 }
 
-/// The open descriptors >= `from`, ascending, in a malloc'ed array (NULL and *count 0 if there are
+/// The open descriptors >= `from`, in a malloc'ed array (NULL and *count 0 if there are
 /// none; NULL and *count -1 without memory). From /proc/self/fd, else by probing every descriptor
 /// below RLIMIT_NOFILE, at most the first 16384 (a limit of a million would cost a second per job).
 static int *open_descriptors(int from, int *count) {
@@ -102,8 +109,8 @@ static int *open_descriptors(int from, int *count) {
 }
 
 int clocaldrm_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
-    spawn_extensions_resolve();
-    if (addclosefrom_impl) return addclosefrom_impl(actions, from);
+    spawn_action_fn impl = spawn_extension(&addclosefrom_impl);
+    if (impl) return impl(actions, from);
     // One close action per descriptor open now. glibc's child ignores a close that fails with EBADF
     // for a descriptor below RLIMIT_NOFILE (one closed meanwhile); a descriptor another thread opens
     // between this list and the spawn is not closed, but such descriptors are normally O_CLOEXEC.
