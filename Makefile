@@ -11,9 +11,9 @@ build:
 	$(SWIFT) build $(BUILD_FLAGS)
 
 ## test: every test — Swift Testing suites (also under ThreadSanitizer), the ten tutorial ports checked
-## against the Python originals' output, the C binding's tests, drmaa-python's suite, and the
+## against the Python originals' output, the C binding's tests and its glibc check, drmaa-python's suite, and the
 ## benchmark at small sizes (it fails only if something functionally fails, never on times)
-test: test-unit test-tsan test-examples test-c test-hostile test-python test-python-hostile bench-quick
+test: test-unit test-tsan test-examples test-c test-hostile check-glibc test-python test-python-hostile bench-quick
 
 test-unit:
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
@@ -55,9 +55,21 @@ SGE_DRMAA_INCLUDE ?= /usr/lib/gridengine-drmaa/include
 # -z nodelete: dlclose never unmaps it, since its threads (supervisor, launcher) outlive any session.
 CLIB_FLAGS   := -c release --product drmaa -Xswiftc -static-stdlib -Xlinker -z -Xlinker nodelete \
                 -Xlinker -soname=libdrmaa.so.1 -Xlinker --version-script=$(CURDIR)/out/drmaa.map
+# glibc compatibility (Sources/CGlibcCompat/glibc_compat.c, Docs/C-API.md): DRMAA_GLIBC_COMPAT turns on
+# that file's definitions, which bind the symbols too new for glibc 2.28 and GCC 8's libstdc++ to
+# older ones; libpthread.so.0 and libdl.so.2 are recorded as needed because the old versions of the
+# pthread and dl functions live there before glibc 2.34. check-glibc enforces the *_MAX limits.
+GLIBC_MAX    := 2.28
+GLIBCXX_MAX  := 3.4.25
+CXXABI_MAX   := 1.3.11
+ifeq ($(shell uname -m),x86_64)
+CLIB_FLAGS   += -Xcc -DDRMAA_GLIBC_COMPAT \
+                -Xlinker --push-state -Xlinker --no-as-needed -Xlinker -l:libpthread.so.0 -Xlinker -l:libdl.so.2 \
+                -Xlinker --pop-state
+endif
 CTEST_FLAGS  := -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra
 
-.PHONY: lib install test-c test-hostile test-python test-python-hostile venv
+.PHONY: lib install test-c test-hostile check-glibc test-debian11 test-python test-python-hostile venv
 
 ## lib: release build of libdrmaa.so (self-contained: Swift runtime linked statically) in out/lib
 lib:
@@ -86,6 +98,8 @@ test-c: lib
 	HOME=$(CURDIR)/out/test-c/home out/test-c/test_drmaa
 	HOME=$(CURDIR)/out/test-c/home DRMAA_LOCAL_SLOTS=1 out/test-c/test_drmaa local-configuration
 	HOME=$(CURDIR)/out/test-c/home DRMAA_LOCAL_SLOTS=zero out/test-c/test_drmaa local-configuration
+	@echo "== again, spawning the way glibc 2.28 must (no posix_spawn chdir action)"
+	HOME=$(CURDIR)/out/test-c/home DRMAA_LOCAL_SPAWN_FALLBACK=1 out/test-c/test_drmaa
 	@if [ -f "$(SGE_DRMAA_INCLUDE)/drmaa.h" ]; then \
 		echo "== ABI check: the same test compiled against $(SGE_DRMAA_INCLUDE)/drmaa.h"; \
 		$(CC) $(CTEST_FLAGS) -I"$(SGE_DRMAA_INCLUDE)" Tests/C/test_drmaa.c -Lout/lib -ldrmaa -Wl,-rpath,$(CURDIR)/out/lib -o out/test-c/test_drmaa_sge_h && \
@@ -103,6 +117,27 @@ test-hostile: lib
 		HOME=$(CURDIR)/out/test-hostile/home out/test-hostile/test_hostile $$mode || exit 1; \
 	done
 	HOME=$(CURDIR)/out/test-hostile/home out/test-hostile/test_dlclose $(CURDIR)/out/lib/libdrmaa.so
+
+## check-glibc: libdrmaa.so needs no glibc symbol version newer than GLIBC_MAX, nor libstdc++ newer than
+## GCC 8's (RHEL 8): GLIBCXX_MAX, CXXABI_MAX (x86_64; Docs/C-API.md)
+check-glibc: lib
+	@if [ "$$(uname -m)" != x86_64 ]; then echo "check-glibc: skipped (the glibc compatibility is for x86_64)"; exit 0; fi; \
+	status=0; \
+	for limit in GLIBC_$(GLIBC_MAX) GLIBCXX_$(GLIBCXX_MAX) CXXABI_$(CXXABI_MAX); do \
+		prefix=$${limit%_*}; \
+		newest=$$( { objdump -T out/lib/libdrmaa.so; objdump -p out/lib/libdrmaa.so; } | grep -o "$${prefix}_[0-9][0-9.]*" | sort -uV | tail -1); \
+		if [ "$$(printf '%s\n' "$$newest" "$$limit" | sort -V | tail -1)" = "$$limit" ]; then \
+			echo "check-glibc: out/lib/libdrmaa.so needs at most $$newest (limit $$limit)"; continue; fi; \
+		echo "check-glibc: FAILED: out/lib/libdrmaa.so needs $$newest, more than $$limit; too new:"; status=1; \
+		objdump -T out/lib/libdrmaa.so | awk -v p="^[(]?$${prefix}_[0-9]" '{ for (i = 1; i <= NF; i++) if ($$i ~ p) print $$i, $$NF }' | tr -d '()' | \
+			while read -r v sym; do [ "$$(printf '%s\n' "$$v" "$$limit" | sort -V | tail -1)" = "$$limit" ] || echo "  $$sym@$$v"; done; \
+	done; \
+	exit $$status
+
+## test-debian11: as root, the C tests against libdrmaa.so in a Debian 11 chroot (glibc 2.31); the tree
+## is made with debootstrap once, in out/debian11-root (Scripts/debian11-root.sh)
+test-debian11: lib
+	Scripts/debian11-root.sh
 
 ## venv: out/venv with drmaa-python 0.7.9 and the runners of its test-suite (used by test-python and bench)
 venv:

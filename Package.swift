@@ -20,7 +20,9 @@ let package = Package(
         .target(name: "CLocalDRM"),
         .target(name: "LocalDRM", dependencies: ["DRMAACore", "CLocalDRM"]),
         .target(name: "EmbeddedDRM", dependencies: ["DRMAACore"]),
-        .target(name: "DRMAA", dependencies: ["DRMAACore", "LocalDRM"], exclude: ["include"]),
+        // Linked into libdrmaa.so only; `make lib` routes too-new glibc symbols through it (Docs/C-API.md).
+        .target(name: "CGlibcCompat"),
+        .target(name: "DRMAA", dependencies: ["DRMAACore", "LocalDRM", "CGlibcCompat"], exclude: ["include"]),
         .testTarget(name: "DRMAACoreTests", dependencies: ["DRMAACore", "EmbeddedDRM", "TestSupport"]),
         .testTarget(name: "LocalDRMTests", dependencies: ["LocalDRM", "DRMAACore", "TestSupport"]),
         // Helpers shared by the test targets (Fixture, makeSession, expectDRMAAError, …).

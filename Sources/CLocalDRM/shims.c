@@ -1,9 +1,17 @@
 #define _GNU_SOURCE 1
 #include "include/CLocalDRM.h"
 
+#include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -18,12 +26,190 @@ int clocaldrm_pidfd_open(pid_t pid) {
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
+// --- posix_spawn extensions -------------------------------------------------------------------
+// posix_spawn_file_actions_addfchdir_np arrived in glibc 2.29 and ..._addclosefrom_np in 2.34; both
+// are looked up at run time with dlsym (a direct reference would keep libdrmaa.so from loading on an
+// older glibc; a weak one is not reliably resolved to NULL when only the version is missing).
+// DRMAA_LOCAL_SPAWN_FALLBACK=1 in the environment pretends both are missing, to test the fallbacks.
+
+typedef int (*spawn_action_fn)(posix_spawn_file_actions_t *, int);
+static spawn_action_fn addfchdir_impl, addclosefrom_impl;
+static int spawn_extensions_state; // 0: not looked up yet, 1: looked up (release/acquire)
+
+static void spawn_extensions_resolve(void) {
+    if (__atomic_load_n(&spawn_extensions_state, __ATOMIC_ACQUIRE)) return;
+    // Racing threads look up and store the same values (atomically: no data race, also for TSan).
+    spawn_action_fn with_fchdir = NULL, with_closefrom = NULL;
+    const char *force = getenv("DRMAA_LOCAL_SPAWN_FALLBACK");
+    if (force == NULL || strcmp(force, "1") != 0) {
+        with_fchdir = (spawn_action_fn)dlsym(RTLD_DEFAULT, "posix_spawn_file_actions_addfchdir_np");
+        with_closefrom = (spawn_action_fn)dlsym(RTLD_DEFAULT, "posix_spawn_file_actions_addclosefrom_np");
+    }
+    __atomic_store_n(&addfchdir_impl, with_fchdir, __ATOMIC_RELAXED);
+    __atomic_store_n(&addclosefrom_impl, with_closefrom, __ATOMIC_RELAXED);
+    __atomic_store_n(&spawn_extensions_state, 1, __ATOMIC_RELEASE);
+}
+
+static spawn_action_fn spawn_extension(spawn_action_fn *impl) {
+    spawn_extensions_resolve();
+    return __atomic_load_n(impl, __ATOMIC_RELAXED);
+}
+
+int clocaldrm_spawn_has_fchdir(void) {
+    return spawn_extension(&addfchdir_impl) != NULL;
+}
+
 int clocaldrm_spawn_addfchdir(posix_spawn_file_actions_t *actions, int fd) {
-    return posix_spawn_file_actions_addfchdir_np(actions, fd);
+    spawn_action_fn impl = spawn_extension(&addfchdir_impl);
+    return impl ? impl(actions, fd) : ENOSYS;
+}
+
+/// The open descriptors >= `from`, in a malloc'ed array (NULL and *count 0 if there are
+/// none; NULL and *count -1 without memory). From /proc/self/fd, else by probing every descriptor
+/// below RLIMIT_NOFILE, at most the first 16384 (a limit of a million would cost a second per job).
+static int *open_descriptors(int from, int *count) {
+    int capacity = 64, n = 0;
+    int *fds = malloc(capacity * sizeof *fds);
+    if (fds == NULL) { *count = -1; return NULL; }
+    DIR *dir = opendir("/proc/self/fd");
+    if (dir != NULL) {
+        int own = dirfd(dir);
+        struct dirent *entry;
+        while ((entry = readdir(dir)) != NULL) {
+            char *end;
+            long fd = strtol(entry->d_name, &end, 10);
+            if (*end != '\0' || end == entry->d_name || fd < from || fd == own || fd > 0x7fffffff) continue;
+            if (n == capacity) {
+                int *grown = realloc(fds, 2 * capacity * sizeof *fds);
+                if (grown == NULL) { closedir(dir); free(fds); *count = -1; return NULL; }
+                fds = grown;
+                capacity *= 2;
+            }
+            fds[n++] = (int)fd;
+        }
+        closedir(dir);
+    } else {
+        struct rlimit limit = {0};
+        long last = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
+            ? (long)limit.rlim_cur : 1024;
+        if (last > 16384) last = 16384;
+        for (long fd = from; fd < last; fd++) {
+            if (fcntl((int)fd, F_GETFD) == -1) continue;
+            if (n == capacity) {
+                int *grown = realloc(fds, 2 * capacity * sizeof *fds);
+                if (grown == NULL) { free(fds); *count = -1; return NULL; }
+                fds = grown;
+                capacity *= 2;
+            }
+            fds[n++] = (int)fd;
+        }
+    }
+    *count = n;
+    return fds;
 }
 
 int clocaldrm_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
-    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+    spawn_action_fn impl = spawn_extension(&addclosefrom_impl);
+    if (impl) return impl(actions, from);
+    // One close action per descriptor open now. glibc's child ignores a close that fails with EBADF
+    // for a descriptor below RLIMIT_NOFILE (one closed meanwhile); a descriptor another thread opens
+    // between this list and the spawn is not closed, but such descriptors are normally O_CLOEXEC.
+    int count;
+    int *fds = open_descriptors(from, &count);
+    if (count < 0) return ENOMEM;
+    int result = 0;
+    for (int i = 0; i < count && result == 0; i++) {
+        result = posix_spawn_file_actions_addclose(actions, fds[i]);
+        if (result == EBADF) result = 0; // above a lowered RLIMIT_NOFILE: no close action can reach it
+    }
+    free(fds);
+    return result;
+}
+
+// --- Spawning without a chdir file action (glibc < 2.29) -----------------------------------------
+// posix_spawn cannot change the child's directory there, and the process-wide directory of a host
+// process must not change, so the child is started the way glibc's posix_spawn does it: clone with
+// CLONE_VM | CLONE_VFORK on a stack of its own (the parent thread waits until the child has exec'ed
+// or failed), every signal blocked until the child has reset every handler to the default (no
+// handler of the host may run in a child sharing its memory), raw system calls only in the child,
+// and the child's errno handed back through the shared memory.
+
+struct fallback_spawn {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    int streams[3];
+    int directory;
+    const int *close_fds; // used if close_range(2) is missing (Linux < 5.9)
+    int close_count;
+    volatile int error;
+};
+
+#define FALLBACK_KERNEL_SIGSET_SIZE 8 // the kernel's sigset_t: 64 signals on every Linux architecture
+struct fallback_kernel_sigaction { void *handler; unsigned long flags; void *restorer; uint64_t mask; };
+
+static int fallback_spawn_child(void *argument) {
+    struct fallback_spawn *spawn = argument;
+    // Default handlers; glibc's two internal signals (32, 33) ignored, as posix_spawn leaves them.
+    struct fallback_kernel_sigaction standard = { .handler = SIG_DFL }, ignored = { .handler = SIG_IGN };
+    for (int sig = 1; sig <= 64; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP)
+            syscall(SYS_rt_sigaction, sig, sig == 32 || sig == 33 ? &ignored : &standard, NULL,
+                    FALLBACK_KERNEL_SIGSET_SIZE);
+    }
+    if (syscall(SYS_setpgid, 0, 0) != 0) goto fail;
+    for (int stream = 0; stream < 3; stream++) {
+        if (syscall(SYS_dup2, spawn->streams[stream], stream) != stream) goto fail;
+    }
+    if (syscall(SYS_fchdir, spawn->directory) != 0) goto fail;
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, 3, ~0U, 0) != 0)
+#endif
+    {
+        for (int i = 0; i < spawn->close_count; i++) syscall(SYS_close, spawn->close_fds[i]);
+    }
+    uint64_t none = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, FALLBACK_KERNEL_SIGSET_SIZE);
+    syscall(SYS_execve, spawn->path, spawn->argv, spawn->envp);
+fail:
+    spawn->error = errno ? errno : ECHILD;
+    syscall(SYS_exit, 127);
+    return 127;
+}
+
+int clocaldrm_spawn_fchdir_fallback(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                                    int input, int output, int error, int directory) {
+    struct fallback_spawn spawn = {
+        .path = path, .argv = argv, .envp = envp,
+        .streams = { input, output, error }, .directory = directory, .error = 0,
+    };
+    int count;
+    int *fds = open_descriptors(3, &count);
+    if (count < 0) return ENOMEM;
+    spawn.close_fds = fds;
+    spawn.close_count = count;
+
+    const size_t stack_size = 64 * 1024;
+    void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) { int e = errno; free(fds); return e; }
+
+    // Every signal, including glibc's internal ones that pthread_sigmask would leave out.
+    uint64_t all = ~(uint64_t)0, previous = 0;
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, &previous, FALLBACK_KERNEL_SIGSET_SIZE);
+    pid_t child = clone(fallback_spawn_child, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &spawn);
+    int clone_error = errno;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &previous, NULL, FALLBACK_KERNEL_SIGSET_SIZE);
+    munmap(stack, stack_size);
+    free(fds);
+
+    if (child == -1) return clone_error;
+    if (spawn.error != 0) {
+        // The child exited with 127 before exec: reap it here, as posix_spawn does.
+        while (waitpid(child, NULL, 0) == -1 && errno == EINTR) {}
+        return spawn.error;
+    }
+    *pid = child;
+    return 0;
 }
 
 int clocaldrm_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
@@ -63,14 +249,12 @@ int64_t clocaldrm_monotonic_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int clocaldrm_wifexited(int status) { return WIFEXITED(status); }
 int clocaldrm_wexitstatus(int status) { return WEXITSTATUS(status); }
 int clocaldrm_wifsignaled(int status) { return WIFSIGNALED(status); }
 int clocaldrm_wtermsig(int status) { return WTERMSIG(status); }
 int clocaldrm_wcoredump(int status) { return WCOREDUMP(status); }
 
 char *const *clocaldrm_environ(void) { return environ; }
-int clocaldrm_nsig(void) { return NSIG; }
 
 int clocaldrm_sigchld_disposition(void) {
     struct sigaction current;

@@ -127,6 +127,20 @@ enum Spawner {
         func check(_ result: Int32, _ call: String) throws(StartFailure) {
             guard result == 0 else { throw StartFailure("cannot prepare the job's process (\(call))", Errno(rawValue: result)) }
         }
+
+        // glibc < 2.29 has no chdir file action for posix_spawn: the same child, started another way.
+        if clocaldrm_spawn_has_fchdir() == 0 {
+            do {
+                return try environment.withEnvironment(jobID: job.jobID, taskIndex: job.taskIndex) { (envp) throws(Errno) in
+                    try Syscall.spawnWithoutChdirAction(files.executable, [job.remoteCommand] + job.arguments, envp,
+                                                        input: files.input, output: files.output, error: files.error,
+                                                        directory: files.directory)
+                }
+            } catch {
+                throw StartFailure("cannot execute '\(files.executable)'", error)
+            }
+        }
+
         var actions = posix_spawn_file_actions_t()
         try check(posix_spawn_file_actions_init(&actions), "posix_spawn_file_actions_init")
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -160,6 +174,12 @@ enum Spawner {
         } catch {
             throw StartFailure("cannot execute '\(files.executable)'", error)
         }
+    }
+
+    /// Throws if a `posix_spawn_file_actions_*` or `posix_spawnattr_*` call returned an error number.
+    private static func check(_ result: Int32, _ call: String) throws(StartFailure) {
+        guard result != 0 else { return }
+        throw StartFailure(reason: "\(call) failed: \(Errno(rawValue: result)) (errno \(result))")
     }
 
     /// A command with a `/` is a path (relative to the working directory); a bare name is

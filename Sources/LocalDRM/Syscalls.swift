@@ -254,6 +254,24 @@ enum Syscall {
         return pid
     }
 
+    /// Spawns a process where glibc has no chdir file action for `posix_spawn` (before 2.29): the
+    /// child gets `input`, `output` and `error` as fds 0-2, the working directory `directory` and
+    /// nothing else, as ``Spawner`` asks of `posix_spawn`. The corresponding C function is
+    /// `clocaldrm_spawn_fchdir_fallback` (`clone(2)` and `execve(2)`, as glibc's `posix_spawn`).
+    static func spawnWithoutChdirAction(
+        _ path: String, _ arguments: [String], _ environment: UnsafePointer<UnsafeMutablePointer<CChar>?>,
+        input: Int32, output: Int32, error: Int32, directory: Int32
+    ) throws(Errno) -> pid_t {
+        var pid: pid_t = 0
+        let result = withCStrings(arguments) { argv in
+            path.withExactCString { cPath in
+                clocaldrm_spawn_fchdir_fallback(&pid, cPath, argv, environment, input, output, error, directory)
+            }
+        }
+        guard result == 0 else { throw Errno(rawValue: result) }
+        return pid
+    }
+
     /// The number of CPUs online. The corresponding C function is `sysconf(3)`.
     static func onlineProcessors() -> Int {
         max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))

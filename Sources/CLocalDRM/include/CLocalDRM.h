@@ -11,10 +11,20 @@
 /// pidfd_open(2): a file descriptor that becomes readable when `pid` exits.
 int clocaldrm_pidfd_open(pid_t pid);
 
-/// posix_spawn_file_actions_addfchdir_np: the child changes to directory `fd`.
+/// Whether glibc has posix_spawn_file_actions_addfchdir_np (2.29 and later), looked up at run time.
+int clocaldrm_spawn_has_fchdir(void);
+/// posix_spawn_file_actions_addfchdir_np: the child changes to directory `fd`. Returns 0 or an
+/// error number; ENOSYS if glibc lacks it (use clocaldrm_spawn_fchdir_fallback instead).
 int clocaldrm_spawn_addfchdir(posix_spawn_file_actions_t *actions, int fd);
-/// posix_spawn_file_actions_addclosefrom_np: the child closes every fd >= `from`.
+/// posix_spawn_file_actions_addclosefrom_np: the child closes every fd >= `from`. Without it
+/// (glibc < 2.34) one close action per descriptor open now. Returns 0 or an error number.
 int clocaldrm_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
+/// Spawns `path` for glibc without a chdir file action: the child gets `input`, `output` and
+/// `error` as fds 0-2, directory `directory`, no other fd, its own process group, default handlers
+/// and an empty mask for every signal -- what Spawner asks of posix_spawn. Returns 0 and the pid, or
+/// the error number of the failed step (like posix_spawn).
+int clocaldrm_spawn_fchdir_fallback(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                                    int input, int output, int error, int directory);
 
 /// epoll with a 64-bit token per descriptor; the wait writes at most `max` tokens.
 int clocaldrm_epoll_create(void);
@@ -28,7 +38,6 @@ int clocaldrm_timerfd_arm(int fd, int64_t monotonic_ns);
 int64_t clocaldrm_monotonic_ns(void);
 
 /// The wait-status macros of <sys/wait.h>.
-int clocaldrm_wifexited(int status);
 int clocaldrm_wexitstatus(int status);
 int clocaldrm_wifsignaled(int status);
 int clocaldrm_wtermsig(int status);
@@ -36,8 +45,6 @@ int clocaldrm_wcoredump(int status);
 
 /// The process environment (`environ`).
 char *const *clocaldrm_environ(void);
-/// The highest signal number + 1 (NSIG).
-int clocaldrm_nsig(void);
 /// How SIGCHLD is set, read without changing it: 1 SIG_IGN, 2 SA_NOCLDWAIT, 0 otherwise (statuses kept).
 int clocaldrm_sigchld_disposition(void);
 /// Blocks every signal in the calling thread (for LocalDRM's own threads inside host processes).
