@@ -68,10 +68,12 @@ rm -rf "$dest"
 mkdir -p "$dest/lib" "$dest/home" "$dest/src"
 cp out/lib/libdrmaa.so "$dest/lib/libdrmaa.so.1"
 ln -s libdrmaa.so.1 "$dest/lib/libdrmaa.so"
-cp Tests/C/test_drmaa.c Sources/DRMAA/include/drmaa.h "$dest/src/"
+cp Tests/C/test_drmaa.c Tests/C/test_hostile.c Tests/C/check.h Sources/DRMAA/include/drmaa.h "$dest/src/"
 run() { chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/opt/drmaa/home "$@"; }
 run gcc -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -I/opt/drmaa/src /opt/drmaa/src/test_drmaa.c \
     -L/opt/drmaa/lib -ldrmaa -Wl,-rpath,/opt/drmaa/lib -o /opt/drmaa/test_drmaa
+run gcc -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -I/opt/drmaa/src /opt/drmaa/src/test_hostile.c \
+    -L/opt/drmaa/lib -ldrmaa -Wl,-rpath,/opt/drmaa/lib -o /opt/drmaa/test_hostile
 
 # 3. The tests, in the chroot with /proc mounted (pidfds and the fd fallback read it) for the duration.
 mounted=
@@ -84,4 +86,8 @@ run DRMAA_LOCAL_SLOTS=1 /opt/drmaa/test_drmaa local-configuration
 run DRMAA_LOCAL_SLOTS=zero /opt/drmaa/test_drmaa local-configuration
 echo "== again, spawning the way glibc 2.28 must (no posix_spawn chdir action)"
 run DRMAA_LOCAL_SPAWN_FALLBACK=1 /opt/drmaa/test_drmaa
+echo "== the hostile-host modes (glibc 2.31 has no closefrom spawn action: its fallback closes each fd)"
+for mode in fifo fork bounds sigchld-reaper bytes categories emfile init-exit-loop; do
+    run /opt/drmaa/test_hostile "$mode"
+done
 echo "== Debian 11 ($suite): the C tests passed"

@@ -378,13 +378,21 @@ static int test_init_exit_loop(void) {
         drmaa_init(NULL, NULL, 0);
         drmaa_exit(NULL, 0);
     }
+#if __GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33)
     struct mallinfo2 start = mallinfo2();
+#else
+    struct mallinfo start = mallinfo();  /* glibc < 2.33 (the Debian 11 run): int fields, enough here */
+#endif
     int failures = 0;
     for (int i = 0; i < 20000; i++) {
         failures += drmaa_init(NULL, D, DL) != 0;
         failures += drmaa_exit(D, DL) != 0;
     }
+#if __GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33)
     struct mallinfo2 end = mallinfo2();
+#else
+    struct mallinfo end = mallinfo();
+#endif
     long growth = (long)end.uordblks - (long)start.uordblks;
     printf("heap growth over 20,000 init/exit cycles: %ld bytes\n", growth);
     CHECK(failures == 0, "every init and exit succeeds (%d failures)", failures);
