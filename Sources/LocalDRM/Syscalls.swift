@@ -51,6 +51,8 @@ enum Syscall {
 
     /// The whole contents of a file, as UTF-8 text. The corresponding C functions are `open(2)` and `read(2)`.
     static func readFile(_ path: String) throws(Errno) -> String {
+        // The C string of a path with a NUL ends at the NUL and would name another file.
+        guard !path.utf8.contains(0) else { throw Errno(rawValue: EINVAL) }
         let fd = try retrying { Glibc.open(path, O_RDONLY | O_CLOEXEC) }
         defer { close(fd) }
         var bytes: [UInt8] = []

@@ -169,6 +169,20 @@ struct NativeSpecificationTests {
         #expect(bad?.message.hasPrefix("cats:2: job category 'bad'") == true)
     }
 
+    @Test("a category file path with a NUL byte is refused, not cut at the NUL")
+    func categoryPathWithNUL() throws {
+        let path = NSTemporaryDirectory() + "drmaa-categories-" + UUID().uuidString
+        try "smp --slots=2\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let refused = #expect(throws: DRMAAError.self) {
+            try LocalDRM.Settings(LocalDRM.Configuration(), categoriesPath: path + "\0.other") { _ in nil }
+        }
+        #expect(refused?.code == .drmsInitFailed)
+        let session = Session(system: LocalDRM())
+        #expect(throws: DRMAAError.self) { try session.initialize(contact: "categories=\(path)\0.other") }
+        #expect(!session.isActive)
+    }
+
     @Test("--nice=n: the job's processes run at nice level n")
     func nice() throws {
         let f = try Fixture()
