@@ -9,8 +9,8 @@ bin=$1 seconds=$2
 shift 2
 cd "$(dirname "$0")/.."
 failed=()
-printf '%-12s %8s %8s %7s %8s  %s\n' target execs exec/s cov ft result >out/fuzz/summary.txt 2>/dev/null || {
-  mkdir -p out/fuzz; printf '%-12s %8s %8s %7s %8s  %s\n' target execs exec/s cov ft result >out/fuzz/summary.txt; }
+mkdir -p out/fuzz
+printf '%-12s %8s %8s %7s %8s  %s\n' target execs exec/s cov ft result >out/fuzz/summary.txt
 for target in "$@"; do
   mkdir -p "out/fuzz/corpus/$target" "out/fuzz/findings/$target"
   log="out/fuzz/$target.log"
