@@ -11,9 +11,10 @@ build:
 	$(SWIFT) build $(BUILD_FLAGS)
 
 ## test: every test — Swift Testing suites (also under ThreadSanitizer), the ten tutorial ports checked
-## against the Python originals' output, the C binding's tests and its glibc check, drmaa-python's suite, and the
-## benchmark at small sizes (it fails only if something functionally fails, never on times)
-test: test-unit test-tsan test-examples test-c test-hostile check-glibc test-python test-python-hostile bench-quick
+## against the Python originals' output, the C binding's tests (also under AddressSanitizer, in
+## hostile hosts and their glibc check), drmaa-python's suite, the benchmark at small sizes (it fails
+## only if something functionally fails, never on times) and a short pass of every fuzz target
+test: test-unit test-tsan test-examples test-c test-c-asan test-hostile check-glibc test-python test-python-hostile bench-quick fuzz-quick
 
 test-unit:
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
@@ -42,7 +43,7 @@ demo: build
 	@echo "=== job output files (the jobs' \$$HOME is $(DEMO_HOME)):"; ls "$(DEMO_HOME)"
 
 clean:
-	rm -rf .build .build-clib .build-tsan .build-bench out
+	rm -rf .build .build-clib .build-tsan .build-bench .build-asan .build-fuzz out
 
 # ---------------------------------------------------------------------------------------------
 # The DRMAA 1.0 C binding: libdrmaa.so + drmaa.h (Sources/DRMAA). Built in its own scratch path.
@@ -69,7 +70,7 @@ CLIB_FLAGS   += -Xcc -DDRMAA_GLIBC_COMPAT \
 endif
 CTEST_FLAGS  := -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra
 
-.PHONY: lib install test-c test-hostile check-glibc test-debian11 test-python test-python-hostile venv
+.PHONY: lib install test-c test-c-asan test-hostile check-glibc test-debian11 test-python test-python-hostile venv
 
 ## lib: release build of libdrmaa.so (self-contained: Swift runtime linked statically) in out/lib
 lib:
@@ -139,6 +140,29 @@ check-glibc: lib
 test-debian11: lib
 	Scripts/debian11-root.sh
 
+# AddressSanitizer (and LeakSanitizer) run of the same C tests: libdrmaa.so built with
+# -sanitize=address in its own scratch path (the Swift runtime still linked statically; only our
+# code is instrumented), the test compiled with the toolchain's clang, whose ASan runtime the
+# library's instrumentation was built for. Tests/lsan.supp says which reports are the runtime's.
+ASAN_SCRATCH ?= .build-asan
+ASAN_CC      ?= $(dir $(shell command -v $(SWIFT)))clang
+ASAN_LIB_FLAGS := $(CLIB_FLAGS) --scratch-path $(ASAN_SCRATCH) -Xswiftc -sanitize=address
+ASAN_ENV     := SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+                LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp:print_suppressions=0
+
+## test-c-asan: Tests/C/test_drmaa.c and libdrmaa.so under AddressSanitizer and LeakSanitizer (out/asan)
+test-c-asan:
+	@mkdir -p out/asan/lib out/asan/home
+	@printf '{\n  global: drmaa_*;\n  local: *;\n};\n' > out/drmaa.map
+	$(SWIFT) build $(ASAN_LIB_FLAGS)
+	cp "$$($(SWIFT) build $(ASAN_LIB_FLAGS) --show-bin-path)/libdrmaa.so" out/asan/lib/libdrmaa.so
+	ln -sf libdrmaa.so out/asan/lib/libdrmaa.so.1
+	$(ASAN_CC) $(CTEST_FLAGS) -g -fsanitize=address -fno-omit-frame-pointer -fuse-ld=lld -ISources/DRMAA/include Tests/C/test_drmaa.c \
+		-Lout/asan/lib -ldrmaa -Wl,-rpath,$(CURDIR)/out/asan/lib -o out/asan/test_drmaa
+	HOME=$(CURDIR)/out/asan/home $(ASAN_ENV) out/asan/test_drmaa
+	HOME=$(CURDIR)/out/asan/home $(ASAN_ENV) DRMAA_LOCAL_SLOTS=1 out/asan/test_drmaa local-configuration
+	HOME=$(CURDIR)/out/asan/home $(ASAN_ENV) DRMAA_LOCAL_SLOTS=zero out/asan/test_drmaa local-configuration
+
 ## venv: out/venv with drmaa-python 0.7.9 and the runners of its test-suite (used by test-python and bench)
 venv:
 	@test -x out/venv/bin/python || $(PYTHON) -m venv out/venv
@@ -181,3 +205,33 @@ bench: lib venv
 bench-quick: lib venv
 	$(SWIFT) build $(BENCH_FLAGS)
 	"$$($(SWIFT) build $(BENCH_FLAGS) --show-bin-path)/DRMAABench" $(BENCH_ARGS) --quick --json out/bench/quick.json
+
+# ---------------------------------------------------------------------------------------------
+# Fuzzing (Fuzz/, Docs/Testing.md): one libFuzzer binary with AddressSanitizer, every target in
+# it, a release build in its own scratch path. swiftc gets `-sanitize=fuzzer,address` as one
+# flag: as two flags the later replaces the earlier, and the code is built without coverage.
+# SwiftPM's own --sanitize=fuzzer makes it link libFuzzer's main instead of the replay main.
+FUZZ_SCRATCH       ?= .build-fuzz
+FUZZ_FLAGS         := -c release --scratch-path $(FUZZ_SCRATCH) --product DRMAAFuzz --sanitize=fuzzer \
+                      -Xswiftc -sanitize=fuzzer,address -Xswiftc -DDRMAA_LIBFUZZER
+FUZZ_TARGETS       ?= timestamp time-amount native categories contact template c-api
+FUZZ_SECONDS       ?= 60
+FUZZ_QUICK_SECONDS ?= 15
+
+.PHONY: fuzz fuzz-quick fuzz-build fuzz-replay
+
+fuzz-build:
+	$(SWIFT) build $(FUZZ_FLAGS)
+
+## fuzz: each fuzz target for FUZZ_SECONDS (default 60); any finding fails it (inputs in out/fuzz/findings)
+fuzz: fuzz-build
+	Fuzz/run-fuzzers.sh "$$($(SWIFT) build $(FUZZ_FLAGS) --show-bin-path)/DRMAAFuzz" $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+## fuzz-quick: each fuzz target for FUZZ_QUICK_SECONDS (default 15), as CI runs it
+fuzz-quick: fuzz-build
+	Fuzz/run-fuzzers.sh "$$($(SWIFT) build $(FUZZ_FLAGS) --show-bin-path)/DRMAAFuzz" $(FUZZ_QUICK_SECONDS) $(FUZZ_TARGETS)
+
+## fuzz-replay: the committed corpora through an ordinary debug build (no fuzzer): reproduces findings
+fuzz-replay: build
+	@bin="$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/DRMAAFuzz"; for t in $(FUZZ_TARGETS); do \
+		"$$bin" $$t Fuzz/corpus/$$t || exit 1; done

@@ -33,6 +33,9 @@ let package = Package(
         // The benchmark suite (make bench, make bench-quick); see Docs/Performance.md.
         .target(name: "CDRMAABench", path: "Benchmarks/CDRMAABench"),
         .executableTarget(name: "DRMAABench", dependencies: ["LocalDRM", "DRMAACore", "CDRMAABench"], path: "Benchmarks/DRMAABench"),
+        // The fuzz harness (make fuzz, Docs/Testing.md): libFuzzer targets when built with
+        // --sanitize=fuzzer -Xswiftc -DDRMAA_LIBFUZZER, otherwise a program that replays inputs.
+        .executableTarget(name: "DRMAAFuzz", dependencies: ["DRMAACore", "LocalDRM", "EmbeddedDRM", "DRMAA"], path: "Fuzz/DRMAAFuzz"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -228,19 +228,23 @@ public struct JobTemplate: Sendable, Equatable {
 /// The `[[h:]m:]s` time amounts of the DRMAA time-limit attributes.
 public enum TimeAmount {
     /// Parses `90`, `1:30` or `1:00:00` into seconds. Fields after the first may exceed 59.
-    /// Anything else is `INVALID_ATTRIBUTE_FORMAT`.
+    /// Any number of seconds that fits an `Int` is accepted, so every value the typed properties
+    /// store (``JobTemplate/hardWallclockTimeLimit`` …) reads back. Anything else is
+    /// `INVALID_ATTRIBUTE_FORMAT`.
     public static func parse(_ text: String, attribute: String = "time amount") throws(DRMAAError) -> Int {
         let fields = text.split(separator: ":", omittingEmptySubsequences: false)
         guard (1...3).contains(fields.count),
-              fields.allSatisfy({ !$0.isEmpty && $0.count <= 12 && $0.allSatisfy { $0.isASCII && $0.isNumber } })
+              fields.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } })
         else {
             throw DRMAAError(.invalidAttributeFormat, "\(attribute) must be a time amount [[h:]m:]s such as 90, 1:30 or 1:00:00, not '\(text)'")
         }
         var total = 0
         for field in fields {
+            // Only digits, so Int(field) is nil only when the field alone is too large.
             let (scaled, o1) = total.multipliedReportingOverflow(by: 60)
-            let (sum, o2) = scaled.addingReportingOverflow(Int(field)!)
-            guard !o1, !o2 else { throw DRMAAError(.invalidAttributeFormat, "\(attribute) '\(text)' is too large") }
+            guard let value = Int(field), !o1 else { throw DRMAAError(.invalidAttributeFormat, "\(attribute) '\(text)' is too large") }
+            let (sum, o2) = scaled.addingReportingOverflow(value)
+            guard !o2 else { throw DRMAAError(.invalidAttributeFormat, "\(attribute) '\(text)' is too large") }
             total = sum
         }
         return total

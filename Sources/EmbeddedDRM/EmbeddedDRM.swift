@@ -46,7 +46,11 @@ public final class EmbeddedBackend: Backend {
         public var state: JobState
     }
 
-    private let system: EmbeddedDRM
+    /// The system's settings, copied: a reference to the system, which keeps its backends, would
+    /// be a cycle, and no system or session made from one would ever be freed.
+    public let homeDirectory: String
+    public let clock: any WallClock
+    public let timeZone: any TimeZoneRule
     private let table: JobTable
     private let jobs = Mutex<[String: Job]>([:])
     private let submissions = Mutex<[[JobRequest]]>([])
@@ -54,13 +58,9 @@ public final class EmbeddedBackend: Backend {
     public static let refusedNativeOption = "--refuse"
 
     init(system: EmbeddedDRM, table: JobTable) {
-        self.system = system
+        (homeDirectory, clock, timeZone) = (system.homeDirectory, system.clock, system.timeZone)
         self.table = table
     }
-
-    public var homeDirectory: String { system.homeDirectory }
-    public var clock: any WallClock { system.clock }
-    public var timeZone: any TimeZoneRule { system.timeZone }
 
     public func validate(_ template: JobTemplate) throws(DRMAAError) {
         if let native = template.nativeSpecification, native.contains(Self.refusedNativeOption) {

@@ -100,7 +100,9 @@ public struct JobCategories: Sendable, Equatable {
     /// A malformed line or an invalid specification throws `DRMS_INIT_FAILED` naming the line.
     public init(parsing text: String, origin: String) throws(DRMAAError) {
         var specifications: [String: String] = [:]
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // CRLF is one Character in Swift, so a file with Windows line ends must be split on it too.
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+        for (number, rawLine) in lines.enumerated() {
             let line = rawLine.prefix { $0 != "#" }.trimmingBlanks
             if line.isEmpty { continue }
             let name = line.prefix { $0 != " " && $0 != "\t" }

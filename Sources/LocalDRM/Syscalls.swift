@@ -43,6 +43,8 @@ enum Syscall {
     /// with the standard streams it is later duplicated onto. The path's bytes are its
     /// ``Swift/String/exactBytes``. The corresponding C function is `open(2)`.
     static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o666) throws(Errno) -> Int32 {
+        // The C string of a path with a NUL ends at the NUL and would name another file.
+        guard !path.utf8.contains(0) else { throw Errno(rawValue: EINVAL) }
         let fd = try path.withExactCString { (cPath) throws(Errno) in try retrying { Glibc.open(cPath, flags | O_CLOEXEC, mode) } }
         guard fd < 3 else { return fd }
         defer { close(fd) }

@@ -16,6 +16,25 @@ struct SessionTests {
         #expect(!session.isActive)
     }
 
+    @Test("An EmbeddedDRM system, its backends and its sessions are freed when no longer used")
+    func embeddedSystemIsFreed() throws {
+        weak var weakSystem: EmbeddedDRM?
+        weak var weakBackend: EmbeddedBackend?
+        do {
+            let system = EmbeddedDRM()
+            let session = Session(system: system)
+            try session.initialize()
+            var template = JobTemplate()
+            template.remoteCommand = "/bin/true"
+            _ = try session.runJob(template)
+            weakSystem = system
+            weakBackend = system.backend
+            #expect(weakBackend != nil)
+        }
+        #expect(weakSystem == nil)
+        #expect(weakBackend == nil)
+    }
+
     @Test("§10.2 contact before initialize is empty")
     func item2_contactBeforeInit() {
         let session = Session(system: EmbeddedDRM())

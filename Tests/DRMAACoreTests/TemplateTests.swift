@@ -312,4 +312,24 @@ struct TimeAmountTests {
         }
         #expect(template.setAttributeNames.isEmpty)
     }
+
+    @Test("Every limit a typed property stores reads back, however many digits it has", arguments: [
+        999_999_999_999, 1_000_000_000_000, 3_599_999_999_999_999, Int.max,
+    ])
+    func largeLimitsReadBack(_ seconds: Int) throws {
+        var template = JobTemplate()
+        template.hardWallclockTimeLimit = seconds
+        #expect(template.hardWallclockTimeLimit == seconds)
+        #expect(try TimeAmount.parse(String(seconds)) == seconds)
+        try template.setAttribute("drmaa_duration_hlimit", String(seconds))
+        #expect(template.hardRunDurationLimit == seconds)
+        #expect(try TimeAmount.parse("0000000000000000000000\(seconds)") == seconds)
+    }
+
+    @Test("Time amounts beyond Int.max seconds are INVALID_ATTRIBUTE_FORMAT", arguments: [
+        "9223372036854775808", "2562047788015216:00:00", "153722867280912931:00",
+    ])
+    func tooLarge(_ text: String) {
+        expectDRMAAError(.invalidAttributeFormat) { try TimeAmount.parse(text) }
+    }
 }

@@ -159,6 +159,30 @@ struct NativeSpecificationTests {
         try session.exit()
     }
 
+    @Test("a category file with CRLF line ends reads as with LF ends")
+    func categoryFileWithCRLF() throws {
+        let text = "# site categories\nsmp   --slots=2 --priority=5\n\n  background --nice=19   # lowest\n"
+        let expected = try JobCategories(parsing: text, origin: "cats")
+        #expect(try JobCategories(parsing: text.replacing("\n", with: "\r\n"), origin: "cats") == expected)
+        #expect(try JobCategories(parsing: "a --slots=1\r\nb --nice=2", origin: "cats").specifications == ["a": "--slots=1", "b": "--nice=2"])
+        let bad = #expect(throws: DRMAAError.self) { try JobCategories(parsing: "ok --slots=1\r\nbad --gpus=1\r\n", origin: "cats") }
+        #expect(bad?.message.hasPrefix("cats:2: job category 'bad'") == true)
+    }
+
+    @Test("a category file path with a NUL byte is refused, not cut at the NUL")
+    func categoryPathWithNUL() throws {
+        let path = NSTemporaryDirectory() + "drmaa-categories-" + UUID().uuidString
+        try "smp --slots=2\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let refused = #expect(throws: DRMAAError.self) {
+            try LocalDRM.Settings(LocalDRM.Configuration(), categoriesPath: path + "\0.other") { _ in nil }
+        }
+        #expect(refused?.code == .drmsInitFailed)
+        let session = Session(system: LocalDRM())
+        #expect(throws: DRMAAError.self) { try session.initialize(contact: "categories=\(path)\0.other") }
+        #expect(!session.isActive)
+    }
+
     @Test("--nice=n: the job's processes run at nice level n")
     func nice() throws {
         let f = try Fixture()
