@@ -20,8 +20,8 @@ test-unit:
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build $(BUILD_FLAGS)
 
-# ThreadSanitizer build in its own scratch path. DRMAA_TSAN makes every module's Mutex a TracedMutex,
-# whose ordering TSan can see (Docs/Architecture.md). exitcode=66: any report fails `swift test`;
+# ThreadSanitizer build in its own scratch path. The library's locks are pthread mutexes (ForkSafeMutex),
+# which TSan sees; DRMAA_TSAN gives the test targets the same lock (Docs/Architecture.md). exitcode=66: any report fails `swift test`;
 # no halt_on_error, so fixtures still end their jobs and every report is printed.
 TSAN_SCRATCH ?= .build-tsan
 TSAN_FLAGS   := --sanitize=thread --scratch-path $(TSAN_SCRATCH) -Xswiftc -DDRMAA_TSAN

@@ -17,7 +17,7 @@ import Musl
 /// NUL), and settings `@buffer=<n>` (the length of the value buffer for reading back),
 /// `@diagnosis=<n>` (the length of the diagnosis buffer), `@bulk=<begin>:<end>:<step>` (at most
 /// 4 tasks; without it a single job).
-/// Invariants: a set attribute reads back as the input's text (repaired UTF-8), cut to the
+/// Invariants: a set attribute reads back as the input's bytes exactly (UTF-8 or not), cut to the
 /// buffer and NUL-terminated, never written past it; failures write a non-empty diagnosis within
 /// its buffer; the jobs are on hold (or failed, when their deadline passed) and never running;
 /// terminate and synchronize with dispose leave none; the template is deleted exactly once.
@@ -85,7 +85,7 @@ enum CAPITarget {
         buffer.poison()
         let read = cString(name) { drmaa_get_attribute(jt, $0, buffer.pointer, buffer.length, call.diagnosis.pointer, call.diagnosis.length) }
         guard read == 0 else { fail("drmaa_get_attribute after a successful set: code \(read) \(call.diagnosis.text)") }
-        let expected = Array(String(decoding: value.prefix { $0 != 0 }, as: UTF8.self).utf8)
+        let expected = Array(value.prefix { $0 != 0 })  // bytes round-trip exactly (String(exactBytes:))
         guard buffer.length > 0 else { return }
         let cut = Array(expected.prefix(buffer.length - 1))
         check(Array(UnsafeBufferPointer(start: UnsafeRawPointer(buffer.pointer).assumingMemoryBound(to: UInt8.self), count: cut.count)) == cut

@@ -100,19 +100,22 @@ public struct JobCategories: Sendable, Equatable {
     /// A malformed line or an invalid specification throws `DRMS_INIT_FAILED` naming the line.
     public init(parsing text: String, origin: String) throws(DRMAAError) {
         var specifications: [String: String] = [:]
-        // CRLF is one Character in Swift, so a file with Windows line ends must be split on it too.
-        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+        // Split by Unicode scalars, not Characters: CRLF is one Character, and a "prepend" scalar
+        // (U+0605, U+110BD, …) would join the blank after it into one.
+        func isBlank(_ scalar: Unicode.Scalar) -> Bool { scalar == " " || scalar == "\t" || scalar == "\r" }
+        let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
         for (number, rawLine) in lines.enumerated() {
-            let line = rawLine.prefix { $0 != "#" }.trimmingBlanks
+            let line = rawLine.prefix { $0 != "#" }.drop(while: isBlank).reversed().drop(while: isBlank).reversed()
             if line.isEmpty { continue }
-            let name = line.prefix { $0 != " " && $0 != "\t" }
-            let specification = String(line.dropFirst(name.count).trimmingBlanks)
+            let nameScalars = line.prefix { $0 != " " && $0 != "\t" }
+            let name = String(String.UnicodeScalarView(nameScalars))
+            let specification = String(String.UnicodeScalarView(line.dropFirst(nameScalars.count).drop(while: isBlank)))
             do throws(DRMAAError) {
                 _ = try JobOptions().applying(specification, source: "job category '\(name)'")
             } catch {
                 throw DRMAAError(.drmsInitFailed, "\(origin):\(number + 1): \(error.message)")
             }
-            specifications[String(name)] = specification
+            specifications[name] = specification
         }
         self.specifications = specifications
     }

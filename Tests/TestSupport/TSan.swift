@@ -1,6 +1,6 @@
 #if DRMAA_TSAN
 import DRMAACore
 
-/// ThreadSanitizer builds: a `Mutex` whose ordering TSan can see (see `TracedMutex`).
-typealias Mutex = TracedMutex
+/// ThreadSanitizer builds: a lock whose ordering TSan can see (a pthread mutex, `ForkSafeMutex`).
+typealias Mutex = ForkSafeMutex
 #endif
