@@ -256,6 +256,30 @@ int clocaldrm_wcoredump(int status) { return WCOREDUMP(status); }
 
 char *const *clocaldrm_environ(void) { return environ; }
 
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+int clocaldrm_pidfd_peek(int pidfd) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    return waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED | WNOHANG | WNOWAIT);
+}
+
+int clocaldrm_pidfd_reap(int pidfd, int *status, struct rusage *usage) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    /* The raw call: glibc's waitid() has no rusage argument. */
+    if (syscall(SYS_waitid, P_PIDFD, pidfd, &info, WEXITED, usage) != 0) return -1;
+    switch (info.si_code) {
+    case CLD_EXITED: *status = (info.si_status & 0xff) << 8; break;   /* as wait4 reports it */
+    case CLD_KILLED: *status = info.si_status & 0x7f; break;
+    case CLD_DUMPED: *status = (info.si_status & 0x7f) | 0x80; break;
+    default: *status = 0; break;
+    }
+    return 0;
+}
+
 int clocaldrm_sigchld_disposition(void) {
     struct sigaction current;
     if (sigaction(SIGCHLD, NULL, &current) != 0) return 0;

@@ -161,7 +161,7 @@ public final class JobTable: Sendable {
     /// wait for the job times out, and ``note(_:)`` returns it.
     public func reportNote(_ jobID: String, _ note: String?) {
         state.withLock { state in
-            guard state.records[jobID] != nil else { return }
+            guard let record = state.records[jobID], !record.finished || note == nil else { return }
             state.notes[jobID] = note
         }
     }

@@ -84,22 +84,25 @@ public final class Session: Sendable {
     /// The attachment `initialize` installs: a re-attached one, or a new one (made outside any lock).
     private func open(key: String?, options: [ContactOption], contact: String) throws(DRMAAError) -> Attachment {
         guard let key else { return try Attachment(system: system, key: Attachment.newKey(), options: options) }
-        if let detached = try Attachment.takeDetached(key: key) {
-            guard options.isEmpty || options.elementsEqual(detached.options, by: ==) else {
-                Attachment.storeDetached(detached)
-                throw DRMAAError(.invalidContactString, "contact '\(contact)' gives other settings than session \(key) was opened with ('\(detached.contact)'): a re-attached session keeps its settings")
-            }
-            _ = Attachment.claim(key)
-            detached.table.reattach()
-            detached.backend.sessionDidReattach()
-            return detached
-        }
-        // An exited session that had no jobs left is not kept (it would cost memory for nothing):
-        // re-attaching to it opens an empty session with the same key and the settings its contact names.
-        guard Attachment.wasIssuedHere(key), Attachment.claim(key) else {
-            throw DRMAAError(.invalidContactString, "no exited session 'session=\(key)' exists in this process to re-attach to")
+        // The key is claimed first, so that no other session can take it meanwhile.
+        guard Attachment.claim(key) else {
+            throw DRMAAError(.invalidContactString, "session \(key) is open already (in this or another Session object of this process)")
         }
         do throws(DRMAAError) {
+            if let detached = try Attachment.takeDetached(key: key) {
+                guard options.isEmpty || options.elementsEqual(detached.options, by: ==) else {
+                    Attachment.storeDetached(detached)
+                    throw DRMAAError(.invalidContactString, "contact '\(contact)' gives other settings than session \(key) was opened with ('\(detached.contact)'): a re-attached session keeps its settings")
+                }
+                detached.table.reattach()
+                detached.backend.sessionDidReattach()
+                return detached
+            }
+            // An exited session that had no jobs left is not kept (it would cost memory for nothing):
+            // re-attaching to it opens an empty session with the same key and the settings its contact names.
+            guard Attachment.wasIssuedHere(key) else {
+                throw DRMAAError(.invalidContactString, "no exited session 'session=\(key)' exists in this process to re-attach to")
+            }
             return try Attachment(system: system, key: key, options: options, claimed: true)
         } catch {
             Attachment.unclaim(key)
@@ -123,10 +126,11 @@ public final class Session: Sendable {
         }
         // A session inherited through fork() is the parent's: it is only forgotten here.
         guard closed.backend.isOwnedByThisProcess else { return }
-        Attachment.unclaim(closed.key)
         closed.table.detach()
         closed.backend.sessionDidExit()
+        // Kept before its key is given up, so that a re-attach in between cannot miss it.
         if closed.table.hasJobs { Attachment.storeDetached(closed) }
+        Attachment.unclaim(closed.key)
     }
 
     /// The contact string of the active session, `""` when there is none: `session=<key>`,

@@ -106,6 +106,8 @@ final class LocalBackend: Backend {
         var runs: [String: RunState] = [:]
         /// Jobs waiting to be tried again; usually empty.
         var deferred: [String: Deferral] = [:]
+        /// Set when supervision ended: no job is accepted or put back to wait from then on.
+        var supervisionFailure: String?
         /// Jobs waiting for slots. Entries of jobs that left the queued phase are skipped when met.
         var queue = Heap<QueueEntry>()
         /// Tasks of bulk jobs at their task limit, taken out of the queue until a sibling finishes.
@@ -233,6 +235,7 @@ final class LocalBackend: Backend {
     var timeZone: any TimeZoneRule { settings.configuration.timeZone }
 
     init(settings: LocalDRM.Settings, table: JobTable, runtime: Runtime, timers: (any TimerClock)?) {
+        LocalJobIDs.noteProcess()
         self.settings = settings
         self.table = table
         self.supervisor = runtime.supervisor
@@ -244,7 +247,8 @@ final class LocalBackend: Backend {
     }
 
     deinit {
-        supervisor.stopObservingFailure(ObjectIdentifier(self))
+        // In a forked child the supervisor is the parent's: its lock may have been held at fork.
+        if isOwnedByThisProcess { supervisor.stopObservingFailure(ObjectIdentifier(self)) }
     }
 
     var isOwnedByThisProcess: Bool { Syscall.processID() == ownerProcessID }
@@ -279,7 +283,11 @@ final class LocalBackend: Backend {
         func at(_ instant: Int64) -> Int64 { monotonic(now, plus: Double(instant) - wallNow) }
         let waitsForStart = first.startTime.map { Double($0) > wallNow } ?? false
         let indexes: [Int?] = submission.taskIndexes.map { $0.map { Optional($0) } } ?? [nil]
-        state.withLock { state in
+        try state.withLock { state throws(DRMAAError) in
+            // Checked again under the lock: supervision may have ended since the check above.
+            if let failure = state.supervisionFailure {
+                throw DRMAAError(.internalError, "\(failure): this session can run no more jobs; drmaa_exit and drmaa_init open a new one")
+            }
             state.jobs.reserveCapacity(state.jobs.count + indexes.count)
             for index in indexes {
                 let id = submission.jobID(taskIndex: index)
@@ -456,27 +464,32 @@ final class LocalBackend: Backend {
                 return .aborted(reason: job.terminateRequested ? "terminated through drmaa_control before it started"
                                                                : "its drmaa_deadline_time passed before it started")
             }
+            if let failure = state.supervisionFailure {
+                return .aborted(reason: "\(failure) before the job started")  // no timer would fire
+            }
             state.putBack(id)
             var deferral = state.deferred[id] ?? Deferral()
             deferral.attempts += 1
             deferral.heldInput = heldInput
             let delay = deferral.delay
+            if let stale = deferral.timer { timers.cancel(stale) }
             deferral.timer = timers.schedule(at: monotonic(timers.monotonicNow(), plus: delay)) { [weak self] in self?.retryDue(id) }
             state.deferred[id] = deferral
+            // Under the lock, so that a start or an end cannot come between and leave it stale.
+            table.reportNote(id, "\(reason); LocalDRM tries again")
             return nil
         }
         if let ended {
             if let heldInput { Syscall.close(heldInput) }
             finish(id, ended, reaped: nil, startTime: clock.now(), reschedule: false, usage: false)
-            return
         }
-        table.reportNote(id, "\(reason); LocalDRM tries again")
     }
 
     /// Supervision ended: every job that has not started ends FAILED with the reason (the
     /// supervisor reports the started ones itself).
     private func supervisionEnded(_ reason: String) {
         let pending = state.withLock { state -> [(String, Job, RunState?)] in
+            state.supervisionFailure = reason
             let ids = state.jobs.compactMap { id, job -> String? in
                 switch job.phase {
                 case .queued, .held: id
@@ -547,8 +560,11 @@ final class LocalBackend: Backend {
             startFailed(id, error, startTime: startTime)
             return
         }
-        let wasDeferred = state.withLock { $0.deferred.removeValue(forKey: id) != nil }
-        if wasDeferred { table.reportNote(id, nil) }
+        state.withLock { state in
+            guard let deferral = state.deferred.removeValue(forKey: id) else { return }
+            if let timer = deferral.timer { timers.cancel(timer) }
+            table.reportNote(id, nil)
+        }
         if let nice = job.options.nice {
             // posix_spawn cannot set a nice level; the group is reniced before the job can have
             // left it, and whatever it starts later inherits the level.
@@ -569,8 +585,8 @@ final class LocalBackend: Backend {
             state.jobs[id] = job
             state.runs[id] = run
             if job.terminateRequested || job.killWhenStarted {
-                // Terminated, or past its deadline, while it was being spawned: it has run no code
-                // of its own yet.
+                // Terminated, or past its deadline, while it was being spawned: it has only just
+                // begun (posix_spawn returns once it has exec'd), so it ends at once.
                 try? Syscall.signalGroup(pid, SIGKILL)
             }
             if !job.terminateRequested {

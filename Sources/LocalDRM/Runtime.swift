@@ -50,7 +50,7 @@ final class Launcher: @unchecked Sendable {
         semaphore = .allocate(capacity: 1)
         sem_init(semaphore, 0, 0)
         do {
-            try Syscall.startThread { [self] in run() }
+            try Syscall.startThread { [self] ready in run(ready) }
         } catch {
             sem_destroy(semaphore)
             semaphore.deallocate()
@@ -64,7 +64,8 @@ final class Launcher: @unchecked Sendable {
         sem_post(semaphore)
     }
 
-    private func run() {
+    private func run(_ ready: @Sendable () -> Void) {
+        ready()
         while true {
             while sem_wait(semaphore) != 0 {}  // EINTR only
             let actions = work.withLock { work in
@@ -76,11 +77,19 @@ final class Launcher: @unchecked Sendable {
     }
 }
 
-/// Job ids of LocalDRM in this process: 1, 2, 3, … In a process forked from one that had
-/// already numbered jobs, numbering starts again at pid × 10⁹ + 1, so that a parent and its
-/// children never hand out the same id (neither would reach 10⁹ jobs).
+/// Job ids of LocalDRM in this process: 1, 2, 3, … In a process forked from one that had opened
+/// a session or numbered jobs, numbering starts again at pid × 10⁹ + 1, so that a parent and its
+/// children (and the children among themselves) never hand out the same id (none would reach 10⁹ jobs).
 enum LocalJobIDs {
     private static let state = Mutex<(processID: pid_t, next: Int)>((0, 1))
+
+    /// Records this process as the numbering one, if none is yet: a session opened before a
+    /// `fork()` makes the children renumber even if no job was submitted before it.
+    static func noteProcess() {
+        state.withLock { state in
+            if state.processID == 0 { state.processID = Syscall.processID() }
+        }
+    }
 
     static func next() -> String {
         state.withLock { state in

@@ -70,7 +70,8 @@ enum Spawner {
                 return fd
             } catch {
                 // A FIFO without a reader refuses a non-blocking writer: the job waits for one.
-                if error.rawValue == ENXIO, flags & O_WRONLY != 0 { return nil }
+                // (A socket or a device without a driver gives ENXIO too: those fail.)
+                if error.rawValue == ENXIO, flags & O_WRONLY != 0, Syscall.isFIFO(path) { return nil }
                 throw StartFailure("cannot open \(what) '\(path)'", error)
             }
         }

@@ -81,7 +81,7 @@ final class Supervisor: Sendable {
         }
         do {
             try Syscall.epollAdd(epoll, timerFD, token: Self.timerToken)
-            try Syscall.startThread { [self] in run() }
+            try Syscall.startThread { [self] ready in run(ready) }
         } catch {
             Syscall.close(timerFD)
             Syscall.close(epoll)
@@ -157,8 +157,9 @@ final class Supervisor: Sendable {
         }
     }
 
-    private func run() {
+    private func run(_ ready: @Sendable () -> Void) {
         var tokens = [UInt64](repeating: 0, count: 64)
+        ready()
         while true {
             let count: Int
             do {
@@ -189,23 +190,23 @@ final class Supervisor: Sendable {
         guard let watch = state.withLock({ $0.watches.removeValue(forKey: token) }) else { return }
         Syscall.epollRemove(epoll, watch.pidfd)
         watch.willReap()
-        watch.didReap(endAndReap(watch.pid))
+        watch.didReap(endAndReap(watch))
         Syscall.close(watch.pidfd)
     }
 
-    /// Kills what is left of an exited (or doomed) job's group and reaps its leader.
-    private func endAndReap(_ pid: pid_t, killLeader: Bool = false) -> Reaped {
-        if killLeader { try? Syscall.signalGroup(pid, SIGKILL) }
-        // Still our unreaped child? Then its zombie holds the pid, which is also the group id, so
-        // the group signal below reaches only the job's own leftovers (background children it did
-        // not wait for): a job ends whole, as on a cluster. If someone else reaped it, the pid may
-        // be reused already, so nothing is signalled.
-        guard Syscall.isUnreapedChild(pid) else {
+    /// Kills what is left of an exited (or doomed) job's group and reaps its leader, through its pidfd.
+    private func endAndReap(_ watch: Watch) -> Reaped {
+        // Still our unreaped child (asked through the pidfd, which names this process and no
+        // other)? Then its zombie, or the live leader, holds the pid, which is also the group id,
+        // so the group signal reaches only the job's own processes (after an exit, the background
+        // children it did not wait for): a job ends whole, as on a cluster. If someone else reaped
+        // it, the pid may be reused already, so nothing is signalled.
+        guard Syscall.isUnreapedChild(pidfd: watch.pidfd, pid: watch.pid) else {
             return .lost(reason: Self.stolenReason)
         }
-        try? Syscall.signalGroup(pid, SIGKILL)
+        try? Syscall.signalGroup(watch.pid, SIGKILL)
         do {
-            return .process(try Syscall.reap(pid))
+            return .process(try Syscall.reap(pidfd: watch.pidfd, pid: watch.pid))
         } catch {
             return .lost(reason: Self.stolenReason)
         }
@@ -227,9 +228,9 @@ final class Supervisor: Sendable {
             state.failure = reason
             state.timers = [:]
             state.deadlines = Heap()
-            // Closed under the lock: every other use of the two fds happens under it too.
-            Syscall.close(timerFD)
-            Syscall.close(epoll)
+            // The epoll fd, the timerfd and the pidfds are not closed: supervision fails when a
+            // descriptor was closed behind our back, so their numbers may be the host's files by
+            // now. Leaking a few descriptors once is safe; closing someone else's is not.
             defer {
                 state.watches = [:]
                 state.failureObservers = [:]
@@ -238,8 +239,7 @@ final class Supervisor: Sendable {
         }
         for watch in watches {
             watch.willReap()
-            let reaped = endAndReap(watch.pid, killLeader: true)
-            Syscall.close(watch.pidfd)
+            let reaped = endAndReap(watch)  // kills the whole group (the leader too) if still ours
             switch reaped {
             case .process: watch.didReap(.lost(reason: "\(reason); the job was killed"))
             case .lost: watch.didReap(reaped)

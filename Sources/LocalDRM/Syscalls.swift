@@ -64,6 +64,14 @@ enum Syscall {
         return (info.st_mode & S_IFMT, Int(info.st_size))
     }
 
+    /// True if `path` names a FIFO. The corresponding C function is `stat(2)`.
+    static func isFIFO(_ path: String) -> Bool {
+        path.withExactCString { cPath in
+            var info = stat()
+            return stat(cPath, &info) == 0 && info.st_mode & S_IFMT == S_IFIFO
+        }
+    }
+
     /// True if reading `fd` would not block: data, or a hang-up (all writers gone).
     /// The corresponding C function is `poll(2)` with a zero timeout.
     static func isReadable(_ fd: Int32) -> Bool {
@@ -167,6 +175,34 @@ enum Syscall {
     static func signalGroup(_ pgid: pid_t, _ signal: Int32) throws(Errno) {
         guard pgid > 1 else { throw Errno(rawValue: EINVAL) }
         _ = try retrying { kill(-pgid, signal) }
+    }
+
+    /// Reaps the child a pidfd refers to, with its resource usage: never another process, even if
+    /// the job's pid was reaped by someone else and reused. Without kernel support for `P_PIDFD`
+    /// (Linux < 5.4), reaps by pid. The corresponding C function is `waitid(2)` with `P_PIDFD` and a
+    /// rusage (the raw system call).
+    static func reap(pidfd: Int32, pid: pid_t) throws(Errno) -> ReapedProcess {
+        var status: Int32 = 0
+        var usage = rusage()
+        do {
+            _ = try retrying { clocaldrm_pidfd_reap(pidfd, &status, &usage) }
+            return ReapedProcess(status: status, usage: usage)
+        } catch {
+            guard error.rawValue == EINVAL else { throw error }
+            return try reap(pid)
+        }
+    }
+
+    /// True while the child a pidfd refers to is unreaped (running, stopped or a zombie); false if
+    /// someone else reaped it, whatever now has its pid. Linux < 5.4: by pid, see ``isUnreapedChild(_:)``.
+    /// The corresponding C function is `waitid(2)` with `P_PIDFD`, `WNOHANG | WNOWAIT`.
+    static func isUnreapedChild(pidfd: Int32, pid: pid_t) -> Bool {
+        do {
+            _ = try retrying { clocaldrm_pidfd_peek(pidfd) }
+            return true
+        } catch {
+            return error.rawValue == EINVAL ? isUnreapedChild(pid) : false
+        }
     }
 
     /// Reaps a child that has exited, with its resource usage. The corresponding C function is `wait4(2)`.
@@ -317,25 +353,46 @@ enum Syscall {
     }
 
     /// Starts a detached thread with every signal blocked, so that signals sent to a host
-    /// process (such as Python) are never delivered to it. The corresponding C function is `pthread_create(3)`.
-    static func startThread(_ body: @escaping @Sendable () -> Void) throws(Errno) {
-        final class Box: Sendable {
-            let body: @Sendable () -> Void
-            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    /// process (such as Python) are never delivered to it, and returns once the thread has called
+    /// the `ready` it is given: a thread that is set up and about to wait holds none of the Swift
+    /// runtime's locks, so a `fork()` of the host right after cannot inherit one locked.
+    /// The corresponding C function is `pthread_create(3)`.
+    static func startThread(_ body: @escaping @Sendable (_ ready: @Sendable () -> Void) -> Void) throws(Errno) {
+        final class Box: @unchecked Sendable {
+            // @unchecked: `started` is initialised before the thread exists and destroyed only
+            // after `sem_wait` returned, i.e. after the thread's one `sem_post`.
+            let body: @Sendable (_ ready: @Sendable () -> Void) -> Void
+            let started: UnsafeMutablePointer<sem_t> = .allocate(capacity: 1)
+            init(_ body: @escaping @Sendable (_ ready: @Sendable () -> Void) -> Void) {
+                self.body = body
+                sem_init(started, 0, 0)
+            }
+        }
+        let box = Box(body)
+        defer {
+            sem_destroy(box.started)
+            box.started.deallocate()
         }
         var thread = pthread_t()
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        let raw = Unmanaged.passRetained(box).toOpaque()
         let result = pthread_create(&thread, nil, { raw in
             clocaldrm_block_all_signals()
             let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            box.body()
+            let started = box.started
+            nonisolated(unsafe) var once = false  // called on this thread only
+            box.body({
+                guard !once else { return }
+                once = true
+                sem_post(started)
+            })
             return nil
-        }, box)
+        }, raw)
         guard result == 0 else {
-            Unmanaged<Box>.fromOpaque(box).release()
+            Unmanaged<Box>.fromOpaque(raw).release()
             throw Errno(rawValue: result)
         }
         pthread_detach(thread)
+        while sem_wait(box.started) != 0 {}  // EINTR only
     }
 }
 

@@ -190,6 +190,59 @@ static int test_fork(void) {
     return check_summary();
 }
 
+/* 2b. Many children forked right after drmaa_init (as a multiprocessing pool does), each running a
+ * job at once: none may crash or hang (locks and threads inherited mid-use), and ids never repeat. */
+static int test_fork_storm(void) {
+    watchdog(120);
+    EXPECT(drmaa_init(NULL, D, DL), DRMAA_ERRNO_SUCCESS, "init, no job yet");
+    enum { CHILDREN = 30 };
+    char ids[CHILDREN][DRMAA_JOBNAME_BUFFER];
+    int crashed = 0, hung = 0, wrong = 0;
+    for (int i = 0; i < CHILDREN; i++) {
+        int pipefd[2];
+        if (pipe(pipefd) != 0) { wrong++; continue; }
+        pid_t child = fork();
+        if (child == 0) {
+            close(pipefd[0]);
+            alarm(20);
+            drmaa_job_template_t *jt = NULL;
+            char id[DRMAA_JOBNAME_BUFFER] = "";
+            drmaa_allocate_job_template(&jt, NULL, 0);
+            drmaa_set_attribute(jt, DRMAA_REMOTE_COMMAND, "/bin/true", NULL, 0);
+            drmaa_set_attribute(jt, DRMAA_OUTPUT_PATH, ":/dev/null", NULL, 0);
+            drmaa_set_attribute(jt, DRMAA_JOIN_FILES, "y", NULL, 0);
+            int rc = drmaa_run_job(id, sizeof id, jt, NULL, 0);
+            int status = rc == 0 ? wait_status(id, 15) : -9;
+            if (write(pipefd[1], id, strlen(id) + 1) < 0) _exit(3);
+            _exit(rc == 0 && status == 0 ? 0 : 1);
+        }
+        close(pipefd[1]);
+        ids[i][0] = 0;
+        if (read(pipefd[0], ids[i], sizeof ids[i] - 1) < 0) ids[i][0] = 0;
+        close(pipefd[0]);
+        int status = 0;
+        waitpid(child, &status, 0);
+        if (WIFSIGNALED(status)) *(WTERMSIG(status) == SIGALRM ? &hung : &crashed) += 1;
+        else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) wrong++;
+    }
+    printf("%d children: %d crashed, %d hung, %d failed\n", CHILDREN, crashed, hung, wrong);
+    CHECK(crashed == 0 && hung == 0 && wrong == 0, "every forked child runs and waits for its job");
+    int repeated = 0;
+    for (int i = 0; i < CHILDREN; i++)
+        for (int j = i + 1; j < CHILDREN; j++)
+            if (ids[i][0] && strcmp(ids[i], ids[j]) == 0) repeated++;
+    CHECK(repeated == 0, "no two children hand out the same job id (%d repeats; first id %s)", repeated, ids[0]);
+    char mine[DRMAA_JOBNAME_BUFFER];
+    drmaa_job_template_t *jt = job("/bin/true", NULL, NULL);
+    EXPECT(run(jt, mine, sizeof mine), DRMAA_ERRNO_SUCCESS, "the parent runs a job afterwards");
+    int clash = 0;
+    for (int i = 0; i < CHILDREN; i++) clash += strcmp(ids[i], mine) == 0;
+    CHECK(clash == 0, "the parent's id %s is none of its children's", mine);
+    CHECK(wait_status(mine, 10) == 0, "and it runs (%s)", D);
+    EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
+    return check_summary();
+}
+
 /* 3. Huge numbers: clear errors, never an overflow trap. */
 static int test_bounds(void) {
     watchdog(60);
@@ -406,12 +459,13 @@ int main(int argc, char **argv) {
     printf("== hostile host: %s\n", mode);
     if (strcmp(mode, "fifo") == 0) return test_fifo();
     if (strcmp(mode, "fork") == 0) return test_fork();
+    if (strcmp(mode, "fork-storm") == 0) return test_fork_storm();
     if (strcmp(mode, "bounds") == 0) return test_bounds();
     if (strncmp(mode, "sigchld-", 8) == 0) return test_sigchld(mode + 8);
     if (strcmp(mode, "bytes") == 0) return test_bytes();
     if (strcmp(mode, "categories") == 0) return test_categories();
     if (strcmp(mode, "emfile") == 0) return test_emfile();
     if (strcmp(mode, "init-exit-loop") == 0) return test_init_exit_loop();
-    fprintf(stderr, "usage: test_hostile fifo|fork|bounds|sigchld-ignore|sigchld-nocldwait|sigchld-reaper|bytes|categories|emfile|init-exit-loop\n");
+    fprintf(stderr, "usage: test_hostile fifo|fork|fork-storm|bounds|sigchld-ignore|sigchld-nocldwait|sigchld-reaper|bytes|categories|emfile|init-exit-loop\n");
     return 2;
 }

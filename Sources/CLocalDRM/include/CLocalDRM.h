@@ -45,6 +45,11 @@ int clocaldrm_wcoredump(int status);
 
 /// The process environment (`environ`).
 char *const *clocaldrm_environ(void);
+/// waitid(P_PIDFD, WEXITED|WNOHANG|WNOWAIT): 0 while the pidfd's child is unreaped, -1 with errno
+/// (ECHILD: reaped by someone else; EINVAL: the kernel has no P_PIDFD, Linux < 5.4).
+int clocaldrm_pidfd_peek(int pidfd);
+/// Reaps the pidfd's child with its rusage (raw waitid); `status` as wait4 would give it. 0 or -1 with errno.
+int clocaldrm_pidfd_reap(int pidfd, int *status, struct rusage *usage);
 /// How SIGCHLD is set, read without changing it: 1 SIG_IGN, 2 SA_NOCLDWAIT, 0 otherwise (statuses kept).
 int clocaldrm_sigchld_disposition(void);
 /// Blocks every signal in the calling thread (for LocalDRM's own threads inside host processes).
