@@ -87,7 +87,7 @@ run DRMAA_LOCAL_SLOTS=zero /opt/drmaa/test_drmaa local-configuration
 echo "== again, spawning the way glibc 2.28 must (no posix_spawn chdir action)"
 run DRMAA_LOCAL_SPAWN_FALLBACK=1 /opt/drmaa/test_drmaa
 echo "== the hostile-host modes (glibc 2.31 has no closefrom spawn action: its fallback closes each fd)"
-for mode in fifo fork fork-storm bounds sigchld-reaper bytes categories emfile init-exit-loop; do
+for mode in fifo fork fork-storm fork-after-init bounds sigchld-reaper bytes categories emfile init-exit-loop; do
     run /opt/drmaa/test_hostile "$mode"
 done
 echo "== Debian 11 ($suite): the C tests passed"

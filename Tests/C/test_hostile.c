@@ -243,6 +243,45 @@ static int test_fork_storm(void) {
     return check_summary();
 }
 
+/* 2c. drmaa_init and a fork at once (its threads just started), the child running a job: in 40 fresh
+ * processes, none crashes or hangs. */
+static int run_right_after_init(void) {
+    if (drmaa_init(NULL, NULL, 0) != 0) return 2;
+    pid_t child = fork();
+    if (child == 0) {
+        alarm(15);
+        drmaa_job_template_t *jt = NULL;
+        char id[DRMAA_JOBNAME_BUFFER];
+        drmaa_allocate_job_template(&jt, NULL, 0);
+        drmaa_set_attribute(jt, DRMAA_REMOTE_COMMAND, "/bin/true", NULL, 0);
+        drmaa_set_attribute(jt, DRMAA_OUTPUT_PATH, ":/dev/null", NULL, 0);
+        drmaa_set_attribute(jt, DRMAA_JOIN_FILES, "y", NULL, 0);
+        int rc = drmaa_run_job(id, sizeof id, jt, NULL, 0);
+        _exit(rc == 0 && wait_status(id, 10) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    if (WIFSIGNALED(status)) return WTERMSIG(status) == SIGALRM ? 3 : 4;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 5;
+}
+
+static int test_fork_after_init(void) {
+    watchdog(300);
+    int outcomes[6] = {0};
+    for (int i = 0; i < 40; i++) {
+        pid_t runner = fork();  /* a fresh process that has never used DRMAA */
+        if (runner == 0) _exit(run_right_after_init());
+        int status = 0;
+        waitpid(runner, &status, 0);
+        int outcome = WIFEXITED(status) ? WEXITSTATUS(status) : 5;
+        outcomes[outcome < 6 ? outcome : 5]++;
+    }
+    printf("40 x (init, fork, job in the child): %d ok, %d failed, %d hung, %d crashed, %d other\n",
+           outcomes[0], outcomes[1], outcomes[3], outcomes[4], outcomes[2] + outcomes[5]);
+    CHECK(outcomes[0] == 40, "every child forked right after drmaa_init runs its job");
+    return check_summary();
+}
+
 /* 3. Huge numbers: clear errors, never an overflow trap. */
 static int test_bounds(void) {
     watchdog(60);
@@ -460,12 +499,13 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "fifo") == 0) return test_fifo();
     if (strcmp(mode, "fork") == 0) return test_fork();
     if (strcmp(mode, "fork-storm") == 0) return test_fork_storm();
+    if (strcmp(mode, "fork-after-init") == 0) return test_fork_after_init();
     if (strcmp(mode, "bounds") == 0) return test_bounds();
     if (strncmp(mode, "sigchld-", 8) == 0) return test_sigchld(mode + 8);
     if (strcmp(mode, "bytes") == 0) return test_bytes();
     if (strcmp(mode, "categories") == 0) return test_categories();
     if (strcmp(mode, "emfile") == 0) return test_emfile();
     if (strcmp(mode, "init-exit-loop") == 0) return test_init_exit_loop();
-    fprintf(stderr, "usage: test_hostile fifo|fork|fork-storm|bounds|sigchld-ignore|sigchld-nocldwait|sigchld-reaper|bytes|categories|emfile|init-exit-loop\n");
+    fprintf(stderr, "usage: test_hostile fifo|fork|fork-storm|fork-after-init|bounds|sigchld-ignore|sigchld-nocldwait|sigchld-reaper|bytes|categories|emfile|init-exit-loop\n");
     return 2;
 }
