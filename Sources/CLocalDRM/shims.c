@@ -134,6 +134,7 @@ int clocaldrm_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) 
 // handler of the host may run in a child sharing its memory), raw system calls only in the child,
 // and the child's errno handed back through the shared memory.
 
+#if defined(__x86_64__)  // the raw sigaction layout below is x86_64's; elsewhere the fallback says ENOSYS
 struct fallback_spawn {
     const char *path;
     char *const *argv;
@@ -159,7 +160,11 @@ static int fallback_spawn_child(void *argument) {
     }
     if (syscall(SYS_setpgid, 0, 0) != 0) goto fail;
     for (int stream = 0; stream < 3; stream++) {
+#ifdef SYS_dup2
         if (syscall(SYS_dup2, spawn->streams[stream], stream) != stream) goto fail;
+#else
+        if (syscall(SYS_dup3, spawn->streams[stream], stream, 0) != stream) goto fail;  // sources are >= 3
+#endif
     }
     if (syscall(SYS_fchdir, spawn->directory) != 0) goto fail;
 #ifdef SYS_close_range
@@ -211,6 +216,13 @@ int clocaldrm_spawn_fchdir_fallback(pid_t *pid, const char *path, char *const ar
     *pid = child;
     return 0;
 }
+#else
+int clocaldrm_spawn_fchdir_fallback(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                                    int input, int output, int error, int directory) {
+    (void)pid; (void)path; (void)argv; (void)envp; (void)input; (void)output; (void)error; (void)directory;
+    return ENOSYS;
+}
+#endif
 
 int clocaldrm_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
@@ -275,7 +287,7 @@ int clocaldrm_pidfd_reap(int pidfd, int *status, struct rusage *usage) {
     case CLD_EXITED: *status = (info.si_status & 0xff) << 8; break;   /* as wait4 reports it */
     case CLD_KILLED: *status = info.si_status & 0x7f; break;
     case CLD_DUMPED: *status = (info.si_status & 0x7f) | 0x80; break;
-    default: *status = 0; break;
+    default: errno = EPROTO; return -1;  /* not an exit (cannot happen with WEXITED alone) */
     }
     return 0;
 }

@@ -239,7 +239,16 @@ final class Supervisor: Sendable {
         }
         for watch in watches {
             watch.willReap()
-            let reaped = endAndReap(watch)  // kills the whole group (the leader too) if still ours
+            let reaped: Reaped
+            if Syscall.isPidfd(watch.pidfd, of: watch.pid) {
+                reaped = endAndReap(watch)  // kills the whole group (the leader too) if still ours
+            } else if Syscall.isUnreapedChild(watch.pid) {
+                // Its pidfd is gone too; by pid is exact here: an unreaped child's pid is not reused.
+                try? Syscall.signalGroup(watch.pid, SIGKILL)
+                reaped = (try? Syscall.reap(watch.pid)).map { .process($0) } ?? .lost(reason: Self.stolenReason)
+            } else {
+                reaped = .lost(reason: Self.stolenReason)
+            }
             switch reaped {
             case .process: watch.didReap(.lost(reason: "\(reason); the job was killed"))
             case .lost: watch.didReap(reaped)

@@ -216,12 +216,27 @@ enum Syscall {
 
     /// The corresponding C function is `pidfd_open(2)`.
     static func pidfdOpen(_ pid: pid_t) throws(Errno) -> Int32 {
-        try retrying { clocaldrm_pidfd_open(pid) }
+        try aboveStandardStreams(try retrying { clocaldrm_pidfd_open(pid) })
+    }
+
+    /// `fd`, or a close-on-exec duplicate >= 3 if it is 0, 1 or 2 (a host that started with its
+    /// standard streams closed): restoring them later (`dup2` onto 0–2) must not close ours.
+    private static func aboveStandardStreams(_ fd: Int32) throws(Errno) -> Int32 {
+        guard fd < 3 else { return fd }
+        defer { close(fd) }
+        return try retrying { fcntl(fd, F_DUPFD_CLOEXEC, Int32(3)) }
+    }
+
+    /// True if `fd` is a pidfd of process `pid` (its `/proc/self/fdinfo` entry says `Pid:\t<pid>`):
+    /// after a descriptor was closed behind our back, its number may be anything.
+    static func isPidfd(_ fd: Int32, of pid: pid_t) -> Bool {
+        guard let info = try? readConfigurationFile("/proc/self/fdinfo/\(fd)", limit: 4096) else { return false }
+        return info.split(separator: "\n").contains { $0 == "Pid:\t\(pid)" }
     }
 
     /// The corresponding C function is `epoll_create1(2)` with `EPOLL_CLOEXEC`.
     static func epollCreate() throws(Errno) -> Int32 {
-        try retrying { clocaldrm_epoll_create() }
+        try aboveStandardStreams(try retrying { clocaldrm_epoll_create() })
     }
 
     /// Watches `fd` for readability, tagging its events with `token`. The corresponding C function is `epoll_ctl(2)`.
@@ -250,7 +265,7 @@ enum Syscall {
 
     /// A monotonic, non-blocking, close-on-exec timerfd. The corresponding C function is `timerfd_create(2)`.
     static func timerFD() throws(Errno) -> Int32 {
-        try retrying { clocaldrm_timerfd() }
+        try aboveStandardStreams(try retrying { clocaldrm_timerfd() })
     }
 
     /// Arms a timerfd for an absolute monotonic time in nanoseconds (0 disarms).
@@ -373,6 +388,12 @@ enum Syscall {
             sem_destroy(box.started)
             box.started.deallocate()
         }
+        // The thread starts with every signal blocked (it inherits this mask), so no host handler
+        // can ever run on it, not even before it blocks them itself.
+        var all = sigset_t(), previous = sigset_t()
+        sigfillset(&all)
+        pthread_sigmask(SIG_SETMASK, &all, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         var thread = pthread_t()
         let raw = Unmanaged.passRetained(box).toOpaque()
         let result = pthread_create(&thread, nil, { raw in

@@ -103,6 +103,40 @@ struct SupervisionRaceTests {
         close(hostFile)
     }
 
+    @Test("supervision failing after a job's pidfd was closed behind our back: the job is still killed and reaped by pid, and reported")
+    func failureWithClosedPidfd() throws {
+        let runtime = Runtime(supervisor: try Supervisor(), launcher: try Launcher())
+        let home = NSTemporaryDirectory() + "rv-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        var drm = LocalDRM(configuration: .init(slots: 2, homeDirectory: home))
+        drm.privateRuntime = runtime
+        let session = Session(system: drm)
+        try session.initialize()
+        defer { try? session.exit() }
+        var t = JobTemplate()
+        t.remoteCommand = "/bin/sh"
+        t.args = ["-c", "echo $$ > \(home)/pid; exec sleep 30"]
+        t.outputPath = ":/dev/null"
+        t.joinFiles = true
+        let id = try session.runJob(t)
+        var pidText = ""
+        for _ in 0..<400 where pidText.isEmpty {
+            pidText = ((try? String(contentsOfFile: home + "/pid", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            usleep(5000)
+        }
+        let pid = try #require(Int32(pidText))
+        // Find the job's pidfd and close it, as a careless host might (closing every fd it does not know).
+        let pidfd = try #require(openFDs().keys.first { fd in
+            ((try? String(contentsOfFile: "/proc/self/fdinfo/\(fd)", encoding: .utf8)) ?? "").contains("Pid:\t\(pid)\n")
+        })
+        close(pidfd)
+        runtime.supervisor.injectWaitFailure(EBADF)
+        let info = try session.wait(id, timeout: .seconds(10))
+        #expect(info.wasAborted && info.abortReason?.contains("epoll_wait failed") == true, "\(info.abortReason ?? "")")
+        #expect(processState(pid) == nil, "the job's process is killed and reaped, not left running or a zombie")
+    }
+
     @Test("a status stolen and its pid reused by the host's own child before the supervisor looks: the host's child is neither signalled nor reaped")
     func reusedPidIsLeftAlone() throws {
         let runtime = Runtime(supervisor: try Supervisor(), launcher: try Launcher())
