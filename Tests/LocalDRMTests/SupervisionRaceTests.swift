@@ -105,27 +105,9 @@ struct SupervisionRaceTests {
 
     @Test("supervision failing after a job's pidfd was closed behind our back: the job is still killed and reaped by pid, and reported")
     func failureWithClosedPidfd() throws {
-        let runtime = Runtime(supervisor: try Supervisor(), launcher: try Launcher())
-        let home = NSTemporaryDirectory() + "rv-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: home) }
-        var drm = LocalDRM(configuration: .init(slots: 2, homeDirectory: home))
-        drm.privateRuntime = runtime
-        let session = Session(system: drm)
-        try session.initialize()
-        defer { try? session.exit() }
-        var t = JobTemplate()
-        t.remoteCommand = "/bin/sh"
-        t.args = ["-c", "echo $$ > \(home)/pid; exec sleep 30"]
-        t.outputPath = ":/dev/null"
-        t.joinFiles = true
-        let id = try session.runJob(t)
-        var pidText = ""
-        for _ in 0..<400 where pidText.isEmpty {
-            pidText = ((try? String(contentsOfFile: home + "/pid", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            usleep(5000)
-        }
-        let pid = try #require(Int32(pidText))
+        let job = try PrivateJob(script: "exec sleep 30")
+        defer { job.end() }
+        let (runtime, session, id, pid) = (job.runtime, job.session, job.id, job.pid)
         // Find the job's pidfd and close it, as a careless host might (closing every fd it does not know).
         let pidfd = try #require(openFDs().keys.first { fd in
             ((try? String(contentsOfFile: "/proc/self/fdinfo/\(fd)", encoding: .utf8)) ?? "").contains("Pid:\t\(pid)\n")
@@ -139,25 +121,9 @@ struct SupervisionRaceTests {
 
     @Test("a status stolen and its pid reused by the host's own child before the supervisor looks: the host's child is neither signalled nor reaped")
     func reusedPidIsLeftAlone() throws {
-        let runtime = Runtime(supervisor: try Supervisor(), launcher: try Launcher())
-        let home = NSTemporaryDirectory() + "rv-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-        var drm = LocalDRM(configuration: .init(slots: 2, homeDirectory: home))
-        drm.privateRuntime = runtime
-        let session = Session(system: drm)
-        try session.initialize()
-        var t = JobTemplate()
-        t.remoteCommand = "/bin/sh"
-        t.args = ["-c", "echo $$ > \(home)/pid; sleep 0.3"]
-        t.outputPath = ":/dev/null"
-        t.joinFiles = true
-        let id = try session.runJob(t)
-        var pidText = ""
-        for _ in 0..<400 where pidText.isEmpty {
-            pidText = ((try? String(contentsOfFile: home + "/pid", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            usleep(5000)
-        }
-        let pid = try #require(Int32(pidText))
+        let job = try PrivateJob(script: "sleep 0.3")
+        defer { job.end() }
+        let (runtime, session, id, pid) = (job.runtime, job.session, job.id, job.pid)
         // The supervisor thread is busy for 2 s (a slow moment: the machine is loaded, or it is reaping).
         _ = runtime.supervisor.schedule(at: runtime.supervisor.monotonicNow()) { usleep(2_000_000) }
         usleep(50_000)
@@ -184,7 +150,6 @@ struct SupervisionRaceTests {
         guard other == pid else {
             print("SKIPPED: the job's pid \(pid) could not be given to a new process (got \(other)); nothing to check")
             if other > 0 { kill(other, SIGKILL); waitpid(other, nil, 0) }
-            try? session.exit()
             return
         }
         let info = try session.wait(id, timeout: .seconds(10))
@@ -193,6 +158,44 @@ struct SupervisionRaceTests {
         #expect(info.wasAborted, "the job's status was stolen: it must be reported lost")
         #expect(r == 0, "the host's own child must be alive and unreaped")
         kill(other, SIGKILL); waitpid(other, nil, 0)
+    }
+}
+
+/// A session on a supervisor and launcher of its own (so that a test may break them) with one
+/// running job, `/bin/sh -c "echo $$ > pid; <script>"`, and that job's pid.
+private struct PrivateJob {
+    let runtime: Runtime
+    let session: Session
+    let home: String
+    let id: String
+    let pid: Int32
+
+    init(script: String) throws {
+        runtime = Runtime(supervisor: try Supervisor(), launcher: try Launcher())
+        home = NSTemporaryDirectory() + "drmaa-private-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        var drm = LocalDRM(configuration: .init(slots: 2, homeDirectory: home))
+        drm.privateRuntime = runtime
+        session = Session(system: drm)
+        try session.initialize()
+        var template = JobTemplate()
+        template.remoteCommand = "/bin/sh"
+        template.args = ["-c", "echo $$ > \(home)/pid; \(script)"]
+        template.outputPath = ":/dev/null"
+        template.joinFiles = true
+        id = try session.runJob(template)
+        var text = ""
+        for _ in 0..<400 where text.isEmpty {
+            text = ((try? String(contentsOfFile: home + "/pid", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            usleep(5000)
+        }
+        pid = try #require(Int32(text))
+    }
+
+    func end() {
+        try? session.control(Session.jobIDsSessionAll, .terminate)
+        try? session.synchronize([Session.jobIDsSessionAll], timeout: .seconds(10), dispose: true)
         try? session.exit()
+        try? FileManager.default.removeItem(atPath: home)
     }
 }
