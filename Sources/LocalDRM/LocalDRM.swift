@@ -1,4 +1,5 @@
 import DRMAACore
+import Glibc
 
 /// LocalDRM: a DRMAA resource manager that runs jobs as child processes of this process.
 ///
@@ -131,9 +132,12 @@ public struct LocalDRM: DRMSystem {
             throw DRMAAError(.drmsInitFailed, "this process's SIGCHLD handler has the SA_NOCLDWAIT flag, so the kernel discards the exit status of every child and LocalDRM could not report how its jobs end; install the handler without SA_NOCLDWAIT before drmaa_init")
         }
         let runtime: Runtime
-        do {
-            runtime = try privateRuntime ?? Runtime.shared()
+        do throws(Errno) {
+            if let privateRuntime { runtime = privateRuntime } else { runtime = try Runtime.shared() }
         } catch {
+            if error.rawValue == ENOSYS {
+                throw DRMAAError(.drmsInitFailed, "LocalDRM cannot supervise jobs on this kernel: it has no pidfd_open (Linux 5.3 or later is needed)")
+            }
             throw DRMAAError(.drmsInitFailed, "LocalDRM cannot start its process supervisor: \(error)")
         }
         return LocalBackend(settings: settings, table: jobs, runtime: runtime, timers: configuration.timers)

@@ -72,6 +72,8 @@ final class Supervisor: Sendable {
 
     /// Starts a supervisor and its thread; nothing leaks if any step fails.
     init() throws(Errno) {
+        // Supervision needs pidfd_open (Linux 5.3): find out now, not at the first job.
+        Syscall.close(try Syscall.pidfdOpen(Syscall.processID()))
         epoll = try Syscall.epollCreate()
         do {
             timerFD = try Syscall.timerFD()
