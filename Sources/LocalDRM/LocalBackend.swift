@@ -88,8 +88,8 @@ final class LocalBackend: Backend {
         /// An input FIFO kept open between attempts (see ``Spawner/Opened/notReady(reason:heldInput:)``).
         var heldInput: Int32?
 
-        /// The wait before the next attempt.
-        var delay: Double { min(0.02 * Double(1 << min(attempts, 10)) / 2, 1.0) }
+        /// The wait after the latest attempt: 20 ms after the first, doubling, at most 1 s.
+        var delay: Double { min(0.01 * Double(1 << min(attempts, 10)), 1.0) }
     }
 
     /// A job's place in the queue: higher priority first, then submission order.
@@ -118,9 +118,10 @@ final class LocalBackend: Backend {
         let slots: Int
         var nextSequence: UInt64 = 0
 
-        /// Takes the next job that may start now out of the queue, marking it starting; `nil` when
-        /// the queue is empty or its first job needs more slots than are free (no job overtakes it).
-        mutating func takeStartable() -> (String, Job)? {
+        /// Takes the next job that may start now out of the queue, marking it starting, with the
+        /// input FIFO a deferred job holds; `nil` when the queue is empty or its first job needs
+        /// more slots than are free (no job overtakes it).
+        mutating func takeStartable() -> (String, Job, heldInput: Int32?)? {
             while let entry = queue.min {
                 guard var job = jobs[entry.id], job.sequence == entry.sequence else {
                     queue.popMin()
@@ -145,7 +146,12 @@ final class LocalBackend: Backend {
                 jobs[entry.id] = job
                 usedSlots += job.options.slots
                 if let bulk = job.limitedBulkJob { runningTasks[bulk, default: 0] += 1 }
-                return (entry.id, job)
+                var heldInput: Int32?
+                if !deferred.isEmpty, let held = deferred[entry.id]?.heldInput {
+                    deferred[entry.id]?.heldInput = nil
+                    heldInput = held
+                }
+                return (entry.id, job, heldInput)
             }
             return nil
         }
@@ -270,10 +276,13 @@ final class LocalBackend: Backend {
         _ = try options(category: template.jobCategory, nativeSpecification: template.nativeSpecification)
     }
 
+    /// Why a session whose supervisor failed takes no more jobs.
+    private static func supervisionEndedError(_ failure: String) -> DRMAAError {
+        DRMAAError(.internalError, "\(failure): this session can run no more jobs; drmaa_exit and drmaa_init open a new one")
+    }
+
     func submit(_ submission: Submission) throws(DRMAAError) {
-        if let failure = supervisor.failure {
-            throw DRMAAError(.internalError, "\(failure): this session can run no more jobs; drmaa_exit and drmaa_init open a new one")
-        }
+        if let failure = supervisor.failure { throw Self.supervisionEndedError(failure) }
         let first = submission.first
         let batch = Batch(submission: submission,
                           options: try options(category: first.jobCategory, nativeSpecification: first.nativeSpecification),
@@ -285,9 +294,7 @@ final class LocalBackend: Backend {
         let indexes: [Int?] = submission.taskIndexes.map { $0.map { Optional($0) } } ?? [nil]
         try state.withLock { state throws(DRMAAError) in
             // Checked again under the lock: supervision may have ended since the check above.
-            if let failure = state.supervisionFailure {
-                throw DRMAAError(.internalError, "\(failure): this session can run no more jobs; drmaa_exit and drmaa_init open a new one")
-            }
+            if let failure = state.supervisionFailure { throw Self.supervisionEndedError(failure) }
             state.jobs.reserveCapacity(state.jobs.count + indexes.count)
             for index in indexes {
                 let id = submission.jobID(taskIndex: index)
@@ -509,8 +516,8 @@ final class LocalBackend: Backend {
     /// rescheduling: this loop goes on, so a bulk job of many tasks that all fail cannot nest
     /// calls (and overflow the stack).
     private func schedule() {
-        while let (id, job) = state.withLock({ $0.takeStartable() }) {
-            start(id, job)
+        while let (id, job, heldInput) = state.withLock({ $0.takeStartable() }) {
+            start(id, job, heldInput: heldInput)
         }
     }
 
@@ -529,16 +536,13 @@ final class LocalBackend: Backend {
         if timersOnSupervisor { scheduleOnLauncher() } else { schedule() }
     }
 
-    private func start(_ id: String, _ job: Job) {
+    private func start(_ id: String, _ job: Job, heldInput: Int32?) {
         let startTime = clock.now()
         let request = job.batch.submission.request(taskIndex: job.taskIndex)
         if let failure = supervisor.failure {
+            if let heldInput { Syscall.close(heldInput) }
             finish(id, .aborted(reason: "\(failure) before the job started"), reaped: nil, startTime: startTime, reschedule: false, usage: false)
             return
-        }
-        let heldInput = state.withLock { state -> Int32? in
-            defer { state.deferred[id]?.heldInput = nil }
-            return state.deferred[id]?.heldInput
         }
         let files: JobFiles
         do {
@@ -560,11 +564,6 @@ final class LocalBackend: Backend {
             startFailed(id, error, startTime: startTime)
             return
         }
-        state.withLock { state in
-            guard let deferral = state.deferred.removeValue(forKey: id) else { return }
-            if let timer = deferral.timer { timers.cancel(timer) }
-            table.reportNote(id, nil)
-        }
         if let nice = job.options.nice {
             // posix_spawn cannot set a nice level; the group is reniced before the job can have
             // left it, and whatever it starts later inherits the level.
@@ -577,6 +576,10 @@ final class LocalBackend: Backend {
         }
         state.withLock { state in
             guard var job = state.jobs[id] else { return }
+            if !state.deferred.isEmpty, let deferral = state.deferred.removeValue(forKey: id) {
+                if let timer = deferral.timer { timers.cancel(timer) }
+                table.reportNote(id, nil)
+            }
             job.phase = .running(pid: pid)
             var run = RunState(startTime: startTime)
             let now = timers.monotonicNow()
@@ -600,14 +603,8 @@ final class LocalBackend: Backend {
                 finish(id, nil, reaped: reaped, startTime: startTime)
             })
         } catch {
-            if error == .noSuchProcess || !Syscall.isUnreapedChild(pid) {
-                // Already reaped by someone else (a host's SIGCHLD handler): its status is gone.
-                state.withLock { $0.jobs[id]?.phase = .exited }
-                finish(id, nil, reaped: .lost(reason: Supervisor.stolenReason), startTime: startTime, reschedule: false)
-            } else {
-                // Without a pidfd the job cannot be supervised: end it now rather than lose track of it.
-                abandon(id, pid: pid, reason: "the job could not be supervised: \(error)", startTime: startTime, reschedule: false)
-            }
+            // Without a pidfd the job cannot be supervised: end it now rather than lose track of it.
+            abandon(id, pid: pid, reason: "the job could not be supervised: \(error)", startTime: startTime, reschedule: false)
         }
     }
 
@@ -622,20 +619,15 @@ final class LocalBackend: Backend {
 
     /// Ends a job that was spawned but cannot be run as it should: kills and reaps it, and
     /// reports it aborted with `reason`.
+    /// If someone else reaped it already (a host's SIGCHLD handler), its status is reported lost.
     private func abandon(_ id: String, pid: pid_t, reason: String, startTime: Double, reschedule: Bool) {
         state.withLock { $0.jobs[id]?.phase = .exited }
-        let reaped: Reaped
-        if Syscall.isUnreapedChild(pid) {
-            try? Syscall.signalGroup(pid, SIGKILL)
-            do {
-                reaped = .process(try Syscall.reap(pid))
-            } catch {
-                reaped = .lost(reason: Supervisor.stolenReason)
-            }
+        let reaped = Supervisor.killAndReap(pid)
+        if case .lost = reaped {
+            finish(id, nil, reaped: reaped, startTime: startTime, reschedule: reschedule)
         } else {
-            reaped = .lost(reason: Supervisor.stolenReason)  // never signal a pid that may be reused
+            finish(id, .aborted(reason: reason), reaped: reaped, startTime: startTime, reschedule: reschedule)
         }
-        finish(id, .aborted(reason: reason), reaped: reaped, startTime: startTime, reschedule: reschedule)
     }
 
     /// Records a finished job in the table and frees its slots. Without an explicit `termination`

@@ -75,9 +75,9 @@ enum Spawner {
                 throw StartFailure("cannot open \(what) '\(path)'", error)
             }
         }
-        func usable(_ fd: Int32, _ what: String, _ path: String) throws(StartFailure) {
+        func usable(_ fd: Int32, _ flags: Int32, _ what: String, _ path: String) throws(StartFailure) {
             do {
-                try Syscall.clearNonBlocking(fd)
+                try Syscall.clearNonBlocking(fd, openedWith: flags)
             } catch {
                 throw StartFailure("cannot use \(what) '\(path)'", error)
             }
@@ -90,21 +90,21 @@ enum Spawner {
         } else {
             input = try open(inputPath, O_RDONLY, "input file")!
         }
+        let inputIsFIFO = (try? Syscall.fileType(input).type) == S_IFIFO
         /// Hands the input back if it is a FIFO (so it stays open), closes everything else.
-        func wait(_ reason: String) throws(StartFailure) -> Opened {
-            let isFIFO = (try? Syscall.fileType(input).type) == S_IFIFO
-            if isFIFO { descriptors.removeAll { $0 == input } }
-            return .notReady(reason: reason, heldInput: isFIFO ? input : nil)
+        func wait(_ reason: String) -> Opened {
+            if inputIsFIFO { descriptors.removeAll { $0 == input } }
+            return .notReady(reason: reason, heldInput: inputIsFIFO ? input : nil)
         }
-        if (try? Syscall.fileType(input).type) == S_IFIFO, !Syscall.isReadable(input) {
-            return try wait("it waits for a writer on its input FIFO '\(inputPath)'")
+        if inputIsFIFO, !Syscall.isReadable(input) {
+            return wait("it waits for a writer on its input FIFO '\(inputPath)'")
         }
         let directory = try open(job.workingDirectory, O_RDONLY | O_DIRECTORY, "working directory")!
         let executable = try resolveCommand(job.remoteCommand, workingDirectory: job.workingDirectory, path: environment.path)
         let outputFlags = O_WRONLY | O_CREAT | O_APPEND
         let outputPath = job.outputPath ?? defaultStreamPath(job, "o")
         guard let output = try open(outputPath, outputFlags, "output file") else {
-            return try wait("it waits for a reader of its output FIFO '\(outputPath)'")
+            return wait("it waits for a reader of its output FIFO '\(outputPath)'")
         }
         let errorPath = job.errorPath ?? defaultStreamPath(job, "e")
         let error: Int32
@@ -112,13 +112,13 @@ enum Spawner {
             error = output
         } else {
             guard let opened = try open(errorPath, outputFlags, "error file") else {
-                return try wait("it waits for a reader of its error FIFO '\(errorPath)'")
+                return wait("it waits for a reader of its error FIFO '\(errorPath)'")
             }
             error = opened
         }
-        try usable(input, "input file", inputPath)
-        try usable(output, "output file", outputPath)
-        if !job.joinFiles { try usable(error, "error file", errorPath) }
+        try usable(input, O_RDONLY, "input file", inputPath)
+        try usable(output, outputFlags, "output file", outputPath)
+        if !job.joinFiles { try usable(error, outputFlags, "error file", errorPath) }
         keep = true
         return .ready(JobFiles(directory: directory, input: input, output: output, error: error, executable: executable))
     }

@@ -214,6 +214,19 @@ final class Supervisor: Sendable {
         }
     }
 
+    /// Kills a job's whole group and reaps its leader, by pid, for when there is no pidfd to go
+    /// through. That is exact while the pid is our unreaped child (its pid cannot be reused then);
+    /// if someone else reaped it, nothing is signalled and its status is reported lost.
+    static func killAndReap(_ pid: pid_t) -> Reaped {
+        guard Syscall.isUnreapedChild(pid) else { return .lost(reason: stolenReason) }
+        try? Syscall.signalGroup(pid, SIGKILL)
+        do {
+            return .process(try Syscall.reap(pid))
+        } catch {
+            return .lost(reason: stolenReason)
+        }
+    }
+
     /// Why a job's exit status can be gone although it was our child.
     static var stolenReason: String {
         switch Syscall.childStatusDiscarding() {
@@ -244,12 +257,8 @@ final class Supervisor: Sendable {
             let reaped: Reaped
             if Syscall.isPidfd(watch.pidfd, of: watch.pid) {
                 reaped = endAndReap(watch)  // kills the whole group (the leader too) if still ours
-            } else if Syscall.isUnreapedChild(watch.pid) {
-                // Its pidfd is gone too; by pid is exact here: an unreaped child's pid is not reused.
-                try? Syscall.signalGroup(watch.pid, SIGKILL)
-                reaped = (try? Syscall.reap(watch.pid)).map { .process($0) } ?? .lost(reason: Self.stolenReason)
             } else {
-                reaped = .lost(reason: Self.stolenReason)
+                reaped = Self.killAndReap(watch.pid)  // its pidfd is gone too
             }
             switch reaped {
             case .process: watch.didReap(.lost(reason: "\(reason); the job was killed"))

@@ -51,9 +51,9 @@ enum Syscall {
         return try retrying { fcntl(fd, F_DUPFD_CLOEXEC, Int32(3)) }
     }
 
-    /// Clears `O_NONBLOCK` of an open file. The corresponding C function is `fcntl(2)` with `F_SETFL`.
-    static func clearNonBlocking(_ fd: Int32) throws(Errno) {
-        let flags = try retrying { fcntl(fd, F_GETFL) }
+    /// Clears `O_NONBLOCK` of a file opened with `flags` (and `O_NONBLOCK`): one call, since the
+    /// status flags it sets are known. The corresponding C function is `fcntl(2)` with `F_SETFL`.
+    static func clearNonBlocking(_ fd: Int32, openedWith flags: Int32) throws(Errno) {
         _ = try retrying { fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
     }
 

@@ -62,6 +62,41 @@ struct HardeningTests {
         #expect(count > 0 && String(decoding: buffer[..<max(0, count)], as: UTF8.self) == "to the reader\n")
     }
 
+    @Test("a command still open for writing (ETXTBSY) waits queued with the reason, and runs once it is closed")
+    func textFileBusyIsTransient() throws {
+        let f = try Fixture()
+        let script = f.path("busy.sh")
+        let writer = open(script, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        try #require(writer >= 0)
+        _ = "#!/bin/sh\nexit 5\n".withCString { write(writer, $0, strlen($0)) }
+        let id = try f.session.runJob(f.template(script))
+        let timeout = expectDRMAAError(.exitTimeout) { try f.session.wait(id, timeout: .seconds(0.2)) }
+        #expect(timeout?.message.contains("Text file busy") == true, "\(timeout?.message ?? "")")
+        #expect(try f.session.jobStatus(id) == .queuedActive)
+        close(writer)
+        #expect(try f.session.wait(id, timeout: .seconds(10)).exitStatus == 5)
+    }
+
+    @Test("an output path that is a socket (ENXIO, as a FIFO without reader) fails the job at once instead of waiting")
+    func socketOutputFails() throws {
+        let f = try Fixture()
+        let path = f.path("out.sock")
+        let socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(socket >= 0)
+        defer { close(socket) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0)
+        let info = try f.session.wait(try f.session.runJob(f.template("/bin/true", output: ":" + path)), timeout: .seconds(10))
+        #expect(info.wasAborted && info.abortReason?.contains("out.sock") == true, "\(info.abortReason ?? "")")
+    }
+
     @Test("a failing epoll_wait ends supervision, not the host: running and queued jobs end FAILED with the reason, later submissions fail clearly, a new session works")
     func supervisionFailure() throws {
         let runtime = Runtime(supervisor: try Supervisor(), launcher: try Launcher())
