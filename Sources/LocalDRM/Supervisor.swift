@@ -98,7 +98,8 @@ final class Supervisor: Sendable {
     /// supervision has ended.
     func watch(pid: pid_t, willReap: @escaping @Sendable () -> Void, didReap: @escaping @Sendable (Reaped) -> Void) throws(Errno) {
         let pidfd = try Syscall.pidfdOpen(pid)
-        // Added under the lock, so that a failing supervisor cannot close the epoll fd meanwhile.
+        // Added under the lock, so that a watch is either in the table when supervision fails
+        // (and ended by it) or refused.
         let added = state.withLock { state -> Result<Void, Errno> in
             guard state.failure == nil else { return .failure(Errno(rawValue: EIO)) }
             let token = state.nextToken
