@@ -93,8 +93,8 @@ enum ContactTarget {
         var inDirectory = options
         for (index, (name, value)) in options.enumerated() {
             switch name {
-            case "slots": if !(Int(value).map { $0 >= 1 } ?? false) { expected = false }
-            case "grace": if !(Double(value).map { $0 >= 0 && $0.isFinite } ?? false) { expected = false }
+            case "slots": if !(Int(value).map { LocalDRM.slotRange.contains($0) } ?? false) { expected = false }
+            case "grace": if !(Double(value).map { LocalDRM.graceRange.contains($0) } ?? false) { expected = false }
             case "categories":
                 if value.contains("/") { return -1 }
                 if value.isEmpty { expected = false } else { categories = value; inDirectory[index].value = directory + "/" + value }

@@ -51,10 +51,10 @@ enum NativeTarget {
     }
 
     static func checkRanges(_ o: JobOptions, _ text: String) {
-        check(o.slots >= 1, "\(quoted(text)): slots \(o.slots)")
+        check(LocalDRM.slotRange.contains(o.slots), "\(quoted(text)): slots \(o.slots)")
         check((-1023...1024).contains(o.priority), "\(quoted(text)): priority \(o.priority)")
         if let nice = o.nice { check((0...19).contains(nice), "\(quoted(text)): nice \(nice)") }
-        if let limit = o.taskLimit { check(limit >= 1, "\(quoted(text)): task limit \(limit)") }
+        if let limit = o.taskLimit { check((1...Session.maximumBulkTasks).contains(limit), "\(quoted(text)): task limit \(limit)") }
     }
 
     static func canonical(_ o: JobOptions, separator: String) -> String {
