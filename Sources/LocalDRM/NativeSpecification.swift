@@ -586,6 +586,7 @@ struct NativeParser {
             switch resource {
             case .wallclock(let hard):
                 let limit = JobOptions.TimeLimit(try time())
+                guard limit != .seconds(0) else { throw denied("\(shown(spelling, String(item))) is invalid: \(name) must be more than 0 (INFINITY for none)") }
                 if soft { break }
                 if hard { options.hardWallclockLimit = limit } else { options.softWallclockLimit = limit }
             case .limit(let kind, let hard, let isTime):
