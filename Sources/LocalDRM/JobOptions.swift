@@ -10,7 +10,7 @@ import Glibc
 /// |---|---|---|
 /// | `--slots=<n>` | 1 … the session's slots | the job takes `n` slots while it runs |
 /// | `--priority=<p>` | -1023 … 1024, default 0 | higher starts first; equal priorities start in submission order |
-/// | `--nice[=<n>]` | 0 or more (above 19 counts as 19; no value: 19) | the job's processes run at this nice level |
+/// | `--nice[=<n>]` | 0 … 2,147,483,645 (above 19 counts as 19; no value: 19) | the job's processes run at this nice level |
 /// | `--task-limit=<n>` | 1 … 1,000,000 | at most `n` tasks of this bulk job run at once (Slurm's `--array=…%n`) |
 /// | Grid Engine: `-pe <pe> <n>`, `-p`, `-N`, `-cwd`, `-wd`, `-V`, `-v`, `-l h_rt=…,h_vmem=…`, `-tc`, … | | see `Docs/Semantics.md` |
 /// | Slurm: `--cpus-per-task`, `-c`, `--ntasks`, `-n`, `-J`, `--chdir`, `--export`, `--time`, `--mem`, … | | see `Docs/Semantics.md` |

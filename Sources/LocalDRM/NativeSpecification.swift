@@ -392,8 +392,9 @@ struct NativeParser {
     }
 
     private func unknown(_ spelling: String) -> DRMAAError {
-        let known = JobOptions.names + Self.longOptions.keys.map { "--" + $0 } + Self.gridEngineOptions.keys.map { "-" + $0 }
-        let closest = known.map { ($0, NativeValues.distance($0, spelling)) }.min { ($0.1, $0.0) < ($1.1, $1.0) }
+        let known = Self.longOptions.keys.map { "--" + $0 } + Self.gridEngineOptions.keys.map { "-" + $0 }
+        // No option name is longer than 20 characters: a longer word is no typo of one.
+        let closest = spelling.count > 24 ? nil : known.map { ($0, NativeValues.distance($0, spelling)) }.min { ($0.1, $0.0) < ($1.1, $1.0) }
         let hint = closest.flatMap { $0.1 <= 2 && $0.1 < spelling.count / 2 ? " (did you mean \($0.0)?)" : nil } ?? ""
         return denied("unknown option '\(spelling)'\(hint); LocalDRM takes its own options (\(JobOptions.names.joined(separator: ", "))) and Grid Engine's and Slurm's submission options listed in swift-drmaa's Docs/Semantics.md")
     }
@@ -420,8 +421,8 @@ struct NativeParser {
             // LocalDRM's nice level, and Slurm's --nice[=adjustment] (default 100): either way the
             // job yields to others; the level goes up to 19.
             guard let value else { options.nice = 19; break }
-            guard let level = Int(value), level >= 0 else {
-                throw invalid(spelling, value, "a whole number >= 0 (only lowering the priority is offered; above 19 counts as 19)")
+            guard let level = Int(value), (0...2_147_483_645).contains(level) else {
+                throw invalid(spelling, value, "a whole number from 0 to 2147483645, Slurm's bound (only lowering the priority is offered; above 19 counts as 19)")
             }
             options.nice = Int32(min(level, 19))
         case .taskLimit:
