@@ -391,8 +391,11 @@ struct NativeParser {
         throw unknown(word)
     }
 
+    /// Every long and Grid Engine option as written, for "did you mean" hints.
+    private static let spellings = longOptions.keys.map { "--" + $0 } + gridEngineOptions.keys.map { "-" + $0 }
+
     private func unknown(_ spelling: String) -> DRMAAError {
-        let known = Self.longOptions.keys.map { "--" + $0 } + Self.gridEngineOptions.keys.map { "-" + $0 }
+        let known = Self.spellings
         // No option name is longer than 20 characters: a longer word is no typo of one.
         let closest = spelling.count > 24 ? nil : known.map { ($0, NativeValues.distance($0, spelling)) }.min { ($0.1, $0.0) < ($1.1, $1.0) }
         let hint = closest.flatMap { $0.1 <= 2 && $0.1 < spelling.count / 2 ? " (did you mean \($0.0)?)" : nil } ?? ""
