@@ -75,10 +75,10 @@ enum Spawner {
         var keep = false
         defer { if !keep { for fd in descriptors { Syscall.close(fd) } } }
         /// The descriptor, `nil` for an output FIFO without a reader; throws a failure naming `what`.
-        func open(_ path: String, _ flags: Int32, _ what: String) throws(StartFailure) -> Int32? {
+        func open(_ path: String, _ flags: Int32, _ what: String, _ note: String = "") throws(StartFailure) -> Int32? {
             switch attempt(path, flags) {
             case .success(let fd): return fd
-            case .failure(let error): return try failed(error, path, flags, what)
+            case .failure(let error): return try failed(error, path, flags, what, note)
             }
         }
         func attempt(_ path: String, _ flags: Int32) -> Result<Int32, Errno> {
@@ -90,11 +90,11 @@ enum Spawner {
                 return .failure(error)
             }
         }
-        func failed(_ error: Errno, _ path: String, _ flags: Int32, _ what: String) throws(StartFailure) -> Int32? {
+        func failed(_ error: Errno, _ path: String, _ flags: Int32, _ what: String, _ note: String = "") throws(StartFailure) -> Int32? {
             // A FIFO without a reader refuses a non-blocking writer: the job waits for one.
             // (A socket or a device without a driver gives ENXIO too: those fail.)
             if error.rawValue == ENXIO, flags & O_WRONLY != 0, Syscall.isFIFO(path) { return nil }
-            throw StartFailure("cannot open \(what) '\(path)'", error)
+            throw StartFailure("cannot open \(what) '\(path)'\(note)", error)
         }
         /// Opens an output or error stream: `given`, or the file with the default name in it if it
         /// is a directory, or in the working directory if there is no path.
@@ -109,7 +109,7 @@ enum Spawner {
                 return (fd, given)
             case .failure(let error) where error.rawValue == EISDIR:
                 let path = file(name, in: given)
-                return (try open(path, outputFlags, "\(what) in the directory '\(given)'"), path)
+                return (try open(path, outputFlags, what, " (the default name in the directory '\(given)')"), path)
             case .failure(let error):
                 return (try failed(error, given, outputFlags, what), given)
             }

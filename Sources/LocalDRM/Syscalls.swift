@@ -453,7 +453,8 @@ extension Syscall {
         var info = stat()
         let result = path.withExactCString { lstat($0, &info) }
         guard result == 0 else { throw Errno.current }
-        return (String(path.dropFirst(parent.count + separator.count)),
+        // mkdtemp replaced the six X in place: the name is the prefix and the last six characters.
+        return (prefix + String(path.unicodeScalars.suffix(6)),
                 FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
     }
 
