@@ -783,6 +783,8 @@ final class LocalBackend: Backend {
         let result = JobOutcome(termination: final, usage: hasUsage ? usage : nil, killReason: killReason, countsAsFailed: failed)
         if let directory = run?.temporaryDirectory {
             if onSupervisor {
+                // On a thread of its own: a job may leave a large tree, which must hold up neither
+                // reaping nor the starting of other jobs.
                 cleaner.submit { [table] in
                     directory.remove()
                     table.reportFinished(id, result)

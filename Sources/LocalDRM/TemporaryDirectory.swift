@@ -6,7 +6,7 @@ import Glibc
 ///
 /// Removal never follows a symbolic link (entries are removed with `unlinkat`, directories opened
 /// with `O_NOFOLLOW` relative to their parent), never leaves the directory's file system, and
-/// removes nothing unless the directory is still the one that was made (same inode, owned by
+/// empties nothing unless the directory is still the one that was made (same inode, owned by
 /// this process's user). It runs on a thread that may block; never on the supervisor's.
 struct PrivateTemporaryDirectory: Sendable, Equatable {
     /// The directory it was made in.
@@ -37,10 +37,22 @@ struct PrivateTemporaryDirectory: Sendable, Equatable {
         return PrivateTemporaryDirectory(parent: parent, name: name, identity: identity)
     }
 
+    /// Removes the directory if it is empty (what most jobs leave): one `rmdir`, which never
+    /// removes anything but an empty directory and never follows a link. True if it is gone.
+    func removeIfEmpty() -> Bool {
+        do {
+            try Syscall.unlink(path, in: AT_FDCWD, directory: true)
+            return true
+        } catch {
+            return error.rawValue == ENOENT
+        }
+    }
+
     /// Removes the directory and everything in it. Returns why something was left, or `nil`.
     /// Never fatal: whatever cannot be removed stays.
     @discardableResult
     func remove() -> String? {
+        if removeIfEmpty() { return nil }
         let parentFD: Int32
         do {
             parentFD = try Syscall.openDirectory(parent, in: AT_FDCWD, followingLink: true)
