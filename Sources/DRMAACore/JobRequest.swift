@@ -23,7 +23,7 @@ public struct JobRequest: Sendable {
     public var errorPath: String?
     /// Standard error goes to the output path.
     public var joinFiles: Bool
-    /// `drmaa_job_name`, or the base name of the command.
+    /// `drmaa_job_name`, or the base name of the command when it is unset or empty.
     public var jobName: String
     /// Submitted on hold.
     public var hold: Bool
@@ -172,7 +172,8 @@ struct RequestBuilder: Sendable {
             return (try? Self.expandPath(raw, attribute: attribute, workingDirectory: workingDirectory,
                                          homeDirectory: homeDirectory, taskIndex: taskIndex)) ?? expanded
         }
-        let name = template.jobName ?? String(command.split(separator: "/").last ?? Substring(command))
+        // An empty drmaa_job_name counts as none: it would name hidden files (`.o7`).
+        let name = template.jobName.flatMap { $0.isEmpty ? nil : $0 } ?? String(command.split(separator: "/").last ?? Substring(command))
         return JobRequest(
             jobID: jobID, bulkJobID: taskIndex == nil ? nil : String(jobID[..<(jobID.firstIndex(of: ".") ?? jobID.endIndex)]),
             taskIndex: taskIndex,

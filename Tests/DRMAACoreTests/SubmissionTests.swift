@@ -248,6 +248,11 @@ struct SubmissionTests {
         template.jobName = nil
         _ = try session.runJob(template)
         #expect(try system.lastRequests()[0].jobName == "python")
+        // An empty name counts as none (it would make hidden files such as `.o7`).
+        template.jobName = ""
+        template.remoteCommand = "/usr/bin/python3"
+        _ = try session.runJob(template)
+        #expect(try system.lastRequests()[0].jobName == "python3")
     }
 
     @Test("A bulk job of more than Session.maximumBulkTasks tasks is DENIED_BY_DRM and records nothing")
