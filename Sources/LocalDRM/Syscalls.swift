@@ -442,12 +442,11 @@ enum Syscall {
         let result = pthread_create(&thread, nil, { raw in
             clocaldrm_block_all_signals()
             let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            let started = box.started
             nonisolated(unsafe) var once = false  // called on this thread only
             box.body({
                 guard !once else { return }
                 once = true
-                sem_post(started)
+                sem_post(box.started)
             })
             return nil
         }, raw)
