@@ -352,4 +352,9 @@ struct TaskIDSpellingTests {
         expectDRMAAError(.invalidJob) { try session.control(bulk, .hold) }
         expectDRMAAError(.invalidJob) { _ = try session.jobStatus("\(bulk).1") }
     }
+
+    @Test("a pending job's record stays 16 bytes with its bulk membership in it")
+    func recordSize() {
+        #expect(MemoryLayout<JobTable.Record>.size == 16)
+    }
 }
