@@ -256,8 +256,8 @@ public final class JobTable: Sendable {
     func status(_ jobID: String) throws(DRMAAError) -> JobState {
         try state.withLock { state throws(DRMAAError) in
             guard let record = state.records[jobID] else {
-                if state.bulk(jobID) != nil {
-                    throw DRMAAError(.invalidJob, "'\(jobID)' is a bulk job; query its tasks ('\(jobID).<index>') instead")
+                if let bulk = state.bulk(jobID) {
+                    throw DRMAAError(.invalidJob, "'\(jobID)' is a bulk job; query its tasks (such as '\(bulk.ids.first ?? jobID)') instead")
                 }
                 throw .invalidJob(jobID)
             }
@@ -324,8 +324,8 @@ public final class JobTable: Sendable {
                 return .pending(.anyJob)
             }
             guard let record = state.records[jobID] else {
-                if state.bulk(jobID) != nil {
-                    throw DRMAAError(.invalidJob, "'\(jobID)' is a bulk job; wait for its tasks ('\(jobID).<index>') instead")
+                if let bulk = state.bulk(jobID) {
+                    throw DRMAAError(.invalidJob, "'\(jobID)' is a bulk job; wait for its tasks (such as '\(bulk.ids.first ?? jobID)') instead")
                 }
                 throw .invalidJob(jobID)
             }
