@@ -71,6 +71,19 @@ public protocol Backend: AnyObject, Sendable {
     /// two of its calls a job of the sweep could start on its own.
     func control(_ jobIDs: [String], _ action: JobControlAction) -> [String: DRMAAError]
 
+    /// False for a backend that learns of state changes by asking (a resource manager polled, a
+    /// daemon over a socket): the session then calls ``updateStates(of:)`` before it reads states
+    /// for `jobStatus` or for the legality check of `control`. True (the default) for a backend
+    /// that reports every change into the table as it happens (LocalDRM, EmbeddedDRM).
+    var reportsEveryChange: Bool { get }
+
+    /// Brings the table's states of these jobs up to date: asks the resource manager now and
+    /// reports what changed (``JobTable/reportState(_:_:)``, ``JobTable/reportFinished(_:_:)``)
+    /// before returning. Ids it does not know are left alone. Throws
+    /// `DRM_COMMUNICATION_FAILURE` when the resource manager cannot be reached. Called only when
+    /// ``reportsEveryChange`` is false.
+    func updateStates(of jobIDs: [String]) throws(DRMAAError)
+
     /// The session exited: jobs keep running and stay supervised; the table keeps their outcomes
     /// for a session that re-attaches.
     func sessionDidExit()
@@ -102,6 +115,8 @@ extension Backend {
     public func sessionDidExit() {}
     public func sessionDidReattach() {}
     public var isOwnedByThisProcess: Bool { true }
+    public var reportsEveryChange: Bool { true }
+    public func updateStates(of jobIDs: [String]) throws(DRMAAError) {}
     /// Calls ``control(_:_:)-(String,_)`` for each job in turn and collects their errors.
     public func control(_ jobIDs: [String], _ action: JobControlAction) -> [String: DRMAAError] {
         var failures: [String: DRMAAError] = [:]

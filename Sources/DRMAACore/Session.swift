@@ -251,7 +251,12 @@ public final class Session: Sendable {
     /// holds every queued one at once).
     public func control(_ jobID: String, _ action: JobControlAction) throws(DRMAAError) {
         let session = try active()
-        let targets = try session.table.controlTargets(jobID)
+        var targets = try session.table.controlTargets(jobID)
+        if !session.backend.reportsEveryChange {
+            // Decide legality on the resource manager's current states, not the last ones heard.
+            try session.backend.updateStates(of: targets.map(\.id))
+            targets = try session.table.controlTargets(jobID)
+        }
         if jobID != Self.jobIDsSessionAll, targets.count == 1, let target = targets.first, target.id == jobID {
             guard try target.state.decide(action, jobID: jobID) == .perform else { return }
             try session.backend.control(jobID, action)
@@ -273,7 +278,11 @@ public final class Session: Sendable {
 
     /// The state of a job (`drmaa_job_ps`).
     public func jobStatus(_ jobID: String) throws(DRMAAError) -> JobState {
-        try active().table.status(jobID)
+        let session = try active()
+        if !session.backend.reportsEveryChange {
+            try session.backend.updateStates(of: [jobID])
+        }
+        return try session.table.status(jobID)
     }
 
     // MARK: Waiting

@@ -15,15 +15,29 @@ public final class EmbeddedDRM: DRMSystem {
     /// What joins a bulk job's id and a task index in task ids: DRMAA's usual `.`, or another
     /// spelling (`_`, as Slurm's) to test that nothing in DRMAACore parses ids.
     public let taskIDSeparator: String
+    /// When the session hears of what happens to jobs.
+    public let delivery: Delivery
     private let made = Mutex<[EmbeddedBackend]>([])
+
+    /// When a backend's changes reach the session's job table.
+    public enum Delivery: Sendable {
+        /// At once, as LocalDRM reports them.
+        case asTheyHappen
+        /// Only when the session asks (``Backend/updateStates(of:)``, before `jobStatus` and
+        /// `control`) or the test says so (``EmbeddedBackend/deliver()``, a poll of a remote
+        /// resource manager): the core's rules tested against a remote, delayed backend.
+        case whenAsked
+    }
 
     /// A system whose backends use the given home, clock, time zone and task id spelling.
     public init(homeDirectory: String = "/home/tester", clock: any WallClock = FixedClock(1_000_000_000),
-                timeZone: any TimeZoneRule = FixedOffsetTimeZone.utc, taskIDSeparator: String = ".") {
+                timeZone: any TimeZoneRule = FixedOffsetTimeZone.utc, taskIDSeparator: String = ".",
+                delivery: Delivery = .asTheyHappen) {
         self.homeDirectory = homeDirectory
         self.clock = clock
         self.timeZone = timeZone
         self.taskIDSeparator = taskIDSeparator
+        self.delivery = delivery
     }
 
     public var drmsInfo: String { "EmbeddedDRM (in-memory test system)" }
@@ -56,7 +70,16 @@ public final class EmbeddedBackend: Backend {
     public let clock: any WallClock
     public let timeZone: any TimeZoneRule
     private let taskIDSeparator: String
+    private let delivery: EmbeddedDRM.Delivery
     private let table: JobTable
+    /// What the table has not heard yet (``EmbeddedDRM/Delivery/whenAsked``), by job, in order.
+    private let undelivered = Mutex<[String: [Report]]>([:])
+
+    enum Report {
+        case state(JobState)
+        case terminating
+        case finished(JobOutcome)
+    }
     private let jobs = Mutex<[String: Job]>([:])
     private let submissions = Mutex<[[JobRequest]]>([])
     /// Native specifications containing this text are refused with `DENIED_BY_DRM`.
@@ -65,7 +88,41 @@ public final class EmbeddedBackend: Backend {
     init(system: EmbeddedDRM, table: JobTable) {
         (homeDirectory, clock, timeZone) = (system.homeDirectory, system.clock, system.timeZone)
         taskIDSeparator = system.taskIDSeparator
+        delivery = system.delivery
         self.table = table
+    }
+
+    public var reportsEveryChange: Bool { delivery == .asTheyHappen }
+
+    public func updateStates(of jobIDs: [String]) throws(DRMAAError) {
+        let reports = undelivered.withLock { pending in jobIDs.compactMap { id in pending.removeValue(forKey: id).map { (id, $0) } } }
+        for (id, list) in reports { for report in list { apply(report, id) } }
+    }
+
+    /// Delivers every change the table has not heard of yet, as a poll of a remote resource
+    /// manager would (``EmbeddedDRM/Delivery/whenAsked``).
+    public func deliver() {
+        let reports = undelivered.withLock { pending in
+            defer { pending = [:] }
+            return pending
+        }
+        for (id, list) in reports.sorted(by: { $0.key < $1.key }) { for report in list { apply(report, id) } }
+    }
+
+    private func report(_ report: Report, _ id: String) {
+        if delivery == .asTheyHappen {
+            apply(report, id)
+        } else {
+            undelivered.withLock { $0[id, default: []].append(report) }
+        }
+    }
+
+    private func apply(_ report: Report, _ id: String) {
+        switch report {
+        case .state(let state): table.reportState(id, state)
+        case .terminating: table.reportTerminating(id)
+        case .finished(let outcome): table.reportFinished(id, outcome)
+        }
     }
 
     public func taskJobID(bulkJobID: String, taskIndex: Int) -> String {
@@ -99,7 +156,7 @@ public final class EmbeddedBackend: Backend {
         jobs.withLock { jobs in
             guard jobs[id]?.state == .queuedActive else { return }
             jobs[id]!.state = .running
-            table.reportState(id, .running)
+            report(.state(.running), id)
         }
     }
 
@@ -107,7 +164,7 @@ public final class EmbeddedBackend: Backend {
     public func finish(_ id: String, _ termination: Termination, usage: ResourceUsage? = ResourceUsage()) {
         jobs.withLock { jobs in
             guard jobs.removeValue(forKey: id) != nil else { return }
-            table.reportFinished(id, JobOutcome(termination: termination, usage: usage))
+            report(.finished(JobOutcome(termination: termination, usage: usage)), id)
         }
     }
 
@@ -126,16 +183,16 @@ public final class EmbeddedBackend: Backend {
             case .terminate:
                 if job.state.isPending {
                     jobs[jobID] = nil
-                    table.reportFinished(jobID, JobOutcome(termination: .aborted(reason: "terminated before it started"), usage: nil))
+                    report(.finished(JobOutcome(termination: .aborted(reason: "terminated before it started"), usage: nil)), jobID)
                 } else {
                     job.state = .failed
                     jobs[jobID] = job
-                    table.reportTerminating(jobID)
+                    report(.terminating, jobID)
                 }
                 return
             }
             jobs[jobID] = job
-            table.reportState(jobID, job.state)
+            report(.state(job.state), jobID)
         }
     }
 }

@@ -1,0 +1,74 @@
+import Testing
+@testable import DRMAACore
+import EmbeddedDRM
+
+/// The core's rules against a backend that reports changes only when asked, as a polled resource
+/// manager or a daemon would: `jobStatus` and the legality check of `control` ask it first;
+/// waiting sees only what was delivered.
+@Suite("A remote, delayed backend: states fetched before jobStatus and control", .timeLimit(.minutes(1)))
+struct DelayedBackendTests {
+    let system = EmbeddedDRM(delivery: .whenAsked)
+    let session: Session
+
+    init() throws {
+        session = Session(system: system)
+        try session.initialize()
+    }
+
+    func submit() throws -> String {
+        var template = JobTemplate()
+        template.remoteCommand = "/bin/true"
+        return try session.runJob(template)
+    }
+
+    @Test("jobStatus shows the resource manager's state, not the last one delivered")
+    func statusIsFresh() throws {
+        defer { try? session.exit() }
+        let id = try submit()
+        let backend = try #require(system.backend)
+        backend.start(id)
+        #expect(try session.jobStatus(id) == .running)
+        backend.finish(id, .exited(status: 3))
+        #expect(try session.jobStatus(id) == .done)
+        let info = try session.wait(id, timeout: .noWait)
+        #expect(info.exitStatus == 3)
+    }
+
+    @Test("control decides legality on the current state: SUSPEND of a job that started meanwhile is carried out")
+    func controlUsesFreshState() throws {
+        defer { try? session.exit() }
+        let id = try submit()
+        let backend = try #require(system.backend)
+        backend.start(id)  // the table still says QUEUED_ACTIVE
+        try session.control(id, .suspend)
+        #expect(backend.job(id)?.state == .userSuspended)
+        #expect(try session.jobStatus(id) == .userSuspended)
+    }
+
+    @Test("wait sees a finish only once it is delivered (a poll); until then it times out")
+    func waitSeesDeliveredOnly() throws {
+        defer { try? session.exit() }
+        let id = try submit()
+        let backend = try #require(system.backend)
+        backend.start(id)
+        backend.finish(id, .exited(status: 0))
+        expectDRMAAError(.exitTimeout) { _ = try session.wait(id, timeout: .noWait) }
+        backend.deliver()
+        #expect(try session.wait(id, timeout: .noWait).exitStatus == 0)
+    }
+
+    @Test("a sweep refreshes every target: HOLD of SESSION_ALL holds the queued job and skips the one that started")
+    func sweepRefreshes() throws {
+        defer { try? session.exit() }
+        let queued = try submit(), started = try submit()
+        let backend = try #require(system.backend)
+        backend.start(started)
+        try session.control(Session.jobIDsSessionAll, .hold)
+        #expect(try session.jobStatus(queued) == .userOnHold)
+        #expect(try session.jobStatus(started) == .running)
+        try session.control(Session.jobIDsSessionAll, .terminate)
+        backend.finish(started, .signaled(signal: 9, coreDumped: false))  // the resource manager killed it
+        backend.deliver()
+        try session.synchronize([Session.jobIDsSessionAll], timeout: .noWait, dispose: true)
+    }
+}
