@@ -84,6 +84,12 @@ public protocol Backend: AnyObject, Sendable {
     /// ``reportsEveryChange`` is false.
     func updateStates(of jobIDs: [String]) throws(DRMAAError)
 
+    /// These jobs were reaped (by `wait`, or `synchronize` with dispose): the session forgets
+    /// them, and a backend that keeps outcomes for sessions that re-attach (a daemon, a spool)
+    /// may drop theirs. Called after the table reaped them, before the call that reaped them
+    /// returns, so an outcome the caller has seen is never handed out again.
+    func jobsReaped(_ jobIDs: [String])
+
     /// The session exited: jobs keep running and stay supervised; the table keeps their outcomes
     /// for a session that re-attaches.
     func sessionDidExit()
@@ -116,6 +122,7 @@ extension Backend {
     public func sessionDidReattach() {}
     public var isOwnedByThisProcess: Bool { true }
     public var reportsEveryChange: Bool { true }
+    public func jobsReaped(_ jobIDs: [String]) {}
     public func updateStates(of jobIDs: [String]) throws(DRMAAError) {}
     /// Calls ``control(_:_:)-(String,_)`` for each job in turn and collects their errors.
     public func control(_ jobIDs: [String], _ action: JobControlAction) -> [String: DRMAAError] {

@@ -339,7 +339,8 @@ public final class JobTable: Sendable {
     /// One look at the table for `synchronize`: done when every listed job is finished
     /// (unknown and reaped ids count as finished).
     /// With `dispose`, the jobs are reaped once all have finished; on a timeout nothing is.
-    func synchronizeAttempt(_ jobIDs: [String], dispose: Bool) -> (inout State) throws(DRMAAError) -> Attempt<Void> {
+    /// Its result is the ids it reaped.
+    func synchronizeAttempt(_ jobIDs: [String], dispose: Bool) -> (inout State) throws(DRMAAError) -> Attempt<[String]> {
         var targets: [String]?
         return { state in
             if targets == nil {
@@ -348,10 +349,14 @@ public final class JobTable: Sendable {
             let pending = targets!.filter { state.records[$0].map { !$0.finished } ?? false }
             guard pending.isEmpty else { return .pending(.all(PendingJobs(Set(pending)))) }
             var woken: [@Sendable () -> Void] = []
+            var reaped: [String] = []
             if dispose {
-                for id in targets! where state.records[id] != nil { woken += state.reap(id) }
+                for id in targets! where state.records[id] != nil {
+                    woken += state.reap(id)
+                    reaped.append(id)
+                }
             }
-            return .done((), woken: woken)
+            return .done(reaped, woken: woken)
         }
     }
 

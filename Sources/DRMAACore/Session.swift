@@ -292,7 +292,9 @@ public final class Session: Sendable {
     /// `INVALID_JOB` for unknown or already reaped jobs.
     public func wait(_ jobID: String, timeout: Timeout = .forever) throws(DRMAAError) -> JobInfo {
         let session = try active()
-        return try session.table.blockingWait(timeout: timeout, session.table.waitAttempt(jobID))
+        let info = try session.table.blockingWait(timeout: timeout, session.table.waitAttempt(jobID))
+        session.backend.jobsReaped([info.jobID])
+        return info
     }
 
     /// Waits until every listed job has finished (`drmaa_synchronize`); unknown and reaped ids
@@ -300,19 +302,23 @@ public final class Session: Sendable {
     /// the jobs are reaped, otherwise they remain for ``wait(_:timeout:)-(String,_)``.
     public func synchronize(_ jobIDs: [String], timeout: Timeout = .forever, dispose: Bool = false) throws(DRMAAError) {
         let session = try active()
-        try session.table.blockingWait(timeout: timeout, session.table.synchronizeAttempt(jobIDs, dispose: dispose))
+        let reaped = try session.table.blockingWait(timeout: timeout, session.table.synchronizeAttempt(jobIDs, dispose: dispose))
+        if !reaped.isEmpty { session.backend.jobsReaped(reaped) }
     }
 
     /// The async form of ``wait(_:timeout:)-(String,_)``; suspends without blocking a thread.
     public func wait(_ jobID: String, timeout: Timeout = .forever) async throws(DRMAAError) -> JobInfo {
         let session = try active()
-        return try await session.table.asyncWait(timeout: timeout, session.table.waitAttempt(jobID))
+        let info = try await session.table.asyncWait(timeout: timeout, session.table.waitAttempt(jobID))
+        session.backend.jobsReaped([info.jobID])
+        return info
     }
 
     /// The async form of ``synchronize(_:timeout:dispose:)-(_,_,Bool)``.
     public func synchronize(_ jobIDs: [String], timeout: Timeout = .forever, dispose: Bool = false) async throws(DRMAAError) {
         let session = try active()
-        try await session.table.asyncWait(timeout: timeout, session.table.synchronizeAttempt(jobIDs, dispose: dispose))
+        let reaped = try await session.table.asyncWait(timeout: timeout, session.table.synchronizeAttempt(jobIDs, dispose: dispose))
+        if !reaped.isEmpty { session.backend.jobsReaped(reaped) }
     }
 
     // MARK: Contact strings

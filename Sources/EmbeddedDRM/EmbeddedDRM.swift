@@ -94,6 +94,15 @@ public final class EmbeddedBackend: Backend {
 
     public var reportsEveryChange: Bool { delivery == .asTheyHappen }
 
+    private let reaped = Mutex<[String]>([])
+
+    /// The jobs the session reported reaped (``Backend/jobsReaped(_:)``), in order.
+    public var reapedJobs: [String] { reaped.withLock { $0 } }
+
+    public func jobsReaped(_ jobIDs: [String]) {
+        reaped.withLock { $0 += jobIDs }
+    }
+
     public func updateStates(of jobIDs: [String]) throws(DRMAAError) {
         let reports = undelivered.withLock { pending in jobIDs.compactMap { id in pending.removeValue(forKey: id).map { (id, $0) } } }
         for (id, list) in reports { for report in list { apply(report, id) } }

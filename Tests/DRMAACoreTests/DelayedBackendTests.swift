@@ -71,4 +71,34 @@ struct DelayedBackendTests {
         backend.deliver()
         try session.synchronize([Session.jobIDsSessionAll], timeout: .noWait, dispose: true)
     }
+
+    @Test("reaping is reported to the backend: by wait and by synchronize with dispose, never by a timeout or without dispose")
+    func reapingReported() throws {
+        defer { try? session.exit() }
+        let a = try submit(), b = try submit(), c = try submit()
+        let backend = try #require(system.backend)
+        for id in [a, b, c] { backend.start(id); backend.finish(id, .exited(status: 0)) }
+        expectDRMAAError(.exitTimeout) { _ = try session.wait(a, timeout: .noWait) }
+        backend.deliver()
+        try session.synchronize([a, b], timeout: .noWait, dispose: false)
+        #expect(backend.reapedJobs.isEmpty)
+        _ = try session.wait(a, timeout: .noWait)
+        #expect(backend.reapedJobs == [a])
+        _ = try session.wait(b, timeout: .noWait)
+        #expect(backend.reapedJobs == [a, b])
+        try session.synchronize([Session.jobIDsSessionAll], timeout: .noWait, dispose: true)
+        #expect(backend.reapedJobs == [a, b, c])
+    }
+
+    @Test("the async wait and synchronize report reaping too")
+    func asyncReapingReported() async throws {
+        defer { try? session.exit() }
+        let a = try submit(), b = try submit()
+        let backend = try #require(system.backend)
+        for id in [a, b] { backend.start(id); backend.finish(id, .exited(status: 0)) }
+        backend.deliver()
+        _ = try await session.wait(a, timeout: .noWait)
+        try await session.synchronize([b], timeout: .noWait, dispose: true)
+        #expect(backend.reapedJobs == [a, b])
+    }
 }
