@@ -34,6 +34,19 @@ public struct ResourceUsage: Sendable, Equatable {
     public var exitStatus: Int32 = 0
     /// The terminating signal number, 0 if none.
     public var signal: Int32 = 0
+    /// Entries a backend adds to the standard ones (a resource manager's own accounting, such as
+    /// Slurm's `sacct` fields); one with a standard entry's name replaces that entry's value.
+    public var extraEntries: [Entry] = []
+
+    /// One `name=value` entry of the usage list.
+    public struct Entry: Sendable, Equatable {
+        public var name: String
+        public var value: String
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
 
     public init() {}
 
@@ -43,7 +56,7 @@ public struct ResourceUsage: Sendable, Equatable {
         let cpu = userTime + systemTime
         func n(_ v: Double) -> String { formatFourDecimals(v) }
         func n(_ v: Int64) -> String { formatFourDecimals(Double(v)) }
-        return [
+        let standard: [(name: String, value: String)] = [
             ("cpu", n(cpu)),
             ("end_time", n(endTime)),
             ("exit_status", n(Int64(exitStatus))),
@@ -66,6 +79,16 @@ public struct ResourceUsage: Sendable, Equatable {
             ("submission_time", n(submissionTime)),
             ("vmem", n(0.0)),
         ]
+        guard !extraEntries.isEmpty else { return standard }
+        var entries = standard
+        for extra in extraEntries {
+            if let index = entries.firstIndex(where: { $0.name == extra.name }) {
+                entries[index].value = extra.value
+            } else {
+                entries.append((extra.name, extra.value))
+            }
+        }
+        return entries
     }
 }
 

@@ -168,6 +168,21 @@ struct WaitTests {
         #expect(info.resourceUsage["cpu"] == "1.5000")
     }
 
+    @Test("a backend's extra usage entries are listed; one with a standard name replaces that value")
+    func extraUsageEntries() throws {
+        let (session, system) = try makeSession()
+        let backend = try system.requireBackend()
+        let id = try session.runJob(commandTemplate())
+        backend.start(id)
+        var usage = ResourceUsage()
+        usage.extraEntries = [.init(name: "maxvmem", value: "1048576.0000"), .init(name: "slurm_state", value: "COMPLETED")]
+        backend.finish(id, .exited(status: 0), usage: usage)
+        let info = try session.wait(id)
+        #expect(info.resourceUsage["maxvmem"] == "1048576.0000")
+        #expect(info.resourceUsage["slurm_state"] == "COMPLETED")
+        #expect(info.outcome.usage?.entries.filter { $0.name == "maxvmem" }.count == 1)
+    }
+
     @Test("§10.72 two threads waiting for the same id: one succeeds, the other gets INVALID_JOB")
     func item72_twoWaitersSameID() throws {
         let (session, system) = try makeObservedSession()
