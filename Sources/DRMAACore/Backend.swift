@@ -9,6 +9,29 @@ public protocol DRMSystem: Sendable {
     /// pairs other than `session`; an unknown or malformed one is `INVALID_CONTACT_STRING`.
     /// The backend reports what happens to its jobs into `jobs`.
     func makeBackend(options: [(name: String, value: String)], jobs: JobTable) throws(DRMAAError) -> any Backend
+
+    /// Makes the backend of a new session whose key (`session=<key>` in its contact) is
+    /// `sessionKey`: a system that keeps sessions beyond this process (a daemon, a resource
+    /// manager's job tags) records it, so that another process can re-attach. The default calls
+    /// ``makeBackend(options:jobs:)``.
+    func makeBackend(sessionKey: String, options: [(name: String, value: String)], jobs: JobTable) throws(DRMAAError) -> any Backend
+
+    /// Re-attaches to session `sessionKey`, which this process did not open (it was opened by
+    /// another process, or before a restart): returns its backend after restoring every unreaped
+    /// job into `jobs` (``JobTable/restore(_:)``), or `nil` if the system knows no such session —
+    /// the default, for systems whose sessions live in one process. `options` are the contact's
+    /// other options.
+    func reattachBackend(sessionKey: String, options: [(name: String, value: String)], jobs: JobTable) throws(DRMAAError) -> (any Backend)?
+}
+
+extension DRMSystem {
+    public func makeBackend(sessionKey: String, options: [(name: String, value: String)], jobs: JobTable) throws(DRMAAError) -> any Backend {
+        try makeBackend(options: options, jobs: jobs)
+    }
+
+    public func reattachBackend(sessionKey: String, options: [(name: String, value: String)], jobs: JobTable) throws(DRMAAError) -> (any Backend)? {
+        nil
+    }
 }
 
 /// The seam every backend implements: it runs jobs and carries out control actions, and

@@ -233,6 +233,43 @@ public final class JobTable: Sendable {
         for wake in woken { wake() }
     }
 
+    /// A job of a session being re-attached, as its system still knows it.
+    public struct RestoredJob: Sendable {
+        public var id: String
+        /// The bulk job it is a task of, `nil` for a single job.
+        public var bulkJobID: String?
+        /// Its state; ignored when `outcome` is set (the job is finished).
+        public var state: JobState
+        /// Its outcome if it finished and was not reaped.
+        public var outcome: JobOutcome?
+        public init(id: String, bulkJobID: String? = nil, state: JobState, outcome: JobOutcome? = nil) {
+            (self.id, self.bulkJobID, self.state, self.outcome) = (id, bulkJobID, state, outcome)
+        }
+    }
+
+    /// Fills the table of a session being re-attached (``DRMSystem/reattachBackend(sessionKey:options:jobs:)``)
+    /// with its unreaped jobs; finished ones can be waited for at once, in the order given.
+    public func restore(_ jobs: [RestoredJob]) {
+        state.withLock { state in
+            state.records.reserveCapacity(state.records.count + jobs.count)
+            var bulks: [String: [String]] = [:]
+            for job in jobs {
+                if let bulk = job.bulkJobID { bulks[bulk, default: []].append(job.id) }
+            }
+            var slots: [String: UInt32] = [:]
+            for (bulk, tasks) in bulks { slots[bulk] = state.addBulk(bulk, tasks: tasks) }
+            for job in jobs {
+                var record = Record(state: job.outcome.map { $0.finalState } ?? job.state,
+                                    bulk: job.bulkJobID.flatMap { slots[$0] } ?? 0)
+                if let outcome = job.outcome {
+                    record.outcome = FinishedOutcome(outcome)
+                    state.finishedOrder.append(job.id)
+                }
+                state.records[job.id] = record
+            }
+        }
+    }
+
     // MARK: Used by Session
 
     func add(_ ids: [String], bulkJobID: String?, state initial: JobState) {

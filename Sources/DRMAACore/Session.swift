@@ -101,6 +101,9 @@ public final class Session: Sendable {
             // An exited session that had no jobs left is not kept (it would cost memory for nothing):
             // re-attaching to it opens an empty session with the same key and the settings its contact names.
             guard Attachment.wasIssuedHere(key) else {
+                if let reattached = try Attachment.reattached(system: system, key: key, options: options) {
+                    return reattached
+                }
                 throw DRMAAError(.invalidContactString, "no exited session 'session=\(key)' exists in this process to re-attach to")
             }
             return try Attachment(system: system, key: key, options: options, claimed: true)
@@ -373,8 +376,20 @@ final class Attachment: Sendable {
     init(system: any DRMSystem, key: String, options: [ContactOption], claimed: Bool = false) throws(DRMAAError) {
         let table = JobTable()
         (self.key, self.table, self.options) = (key, table, options)
-        backend = try system.makeBackend(options: options, jobs: table)
+        backend = try system.makeBackend(sessionKey: key, options: options, jobs: table)
         if !claimed { _ = Self.claim(key) }
+    }
+
+    /// The attachment of a session re-attached through its system (``DRMSystem/reattachBackend(sessionKey:options:jobs:)``);
+    /// `nil` if the system knows no session `key`. The key must be claimed.
+    static func reattached(system: any DRMSystem, key: String, options: [ContactOption]) throws(DRMAAError) -> Attachment? {
+        let table = JobTable()
+        guard let backend = try system.reattachBackend(sessionKey: key, options: options, jobs: table) else { return nil }
+        return Attachment(key: key, table: table, backend: backend, options: options)
+    }
+
+    private init(key: String, table: JobTable, backend: any Backend, options: [ContactOption]) {
+        (self.key, self.table, self.backend, self.options) = (key, table, backend, options)
     }
 
     /// `session=<key>` and the options, as `drmaa_get_contact` returns them.
