@@ -40,6 +40,29 @@ public protocol Backend: AnyObject, Sendable {
     /// ``JobTable/reportTerminating(_:)`` now and the outcome when it is gone.
     func control(_ jobID: String, _ action: JobControlAction) throws(DRMAAError)
 
+    /// Carries out one control action on many jobs as one action: `control(SESSION_ALL, …)` and
+    /// control of a bulk job id call it once, with every job of the sweep for which the legality
+    /// matrix allows the action in its last known state (never empty, each id once). For
+    /// TERMINATE the pending jobs (queued, held) come first in `jobIDs`.
+    ///
+    /// What callers rely on: no job of the sweep starts after the call began, whether the action
+    /// is TERMINATE (a slot freed by a terminated job must not start a pending one of the same
+    /// sweep: the pending ones end first, without running) or HOLD (every queued job of the sweep
+    /// is held before any of them can be taken to start). Each job is acted on by the rules of
+    /// ``control(_:_:)-(String,_)``, including its inconsistent-state errors when its real state
+    /// has moved on.
+    ///
+    /// Returns the jobs the action could not be carried out for, with the error
+    /// ``control(_:_:)-(String,_)`` would have thrown for each (a failure of the whole request,
+    /// such as a resource manager that cannot be reached, is reported for every job); the
+    /// other jobs were acted on. A sweep skips these jobs: DRMAA lets `SESSION_ALL` succeed.
+    ///
+    /// A backend that can act on many jobs at once (Slurm's `scancel` of many ids, a daemon
+    /// taking one request) implements it natively. The default calls ``control(_:_:)-(String,_)``
+    /// for each job in turn: enough where jobs only move when told to (EmbeddedDRM), but between
+    /// two of its calls a job of the sweep could start on its own.
+    func control(_ jobIDs: [String], _ action: JobControlAction) -> [String: DRMAAError]
+
     /// The session exited: jobs keep running and stay supervised; the table keeps their outcomes
     /// for a session that re-attaches.
     func sessionDidExit()
@@ -61,6 +84,18 @@ extension Backend {
     public func sessionDidExit() {}
     public func sessionDidReattach() {}
     public var isOwnedByThisProcess: Bool { true }
+    /// Calls ``control(_:_:)-(String,_)`` for each job in turn and collects their errors.
+    public func control(_ jobIDs: [String], _ action: JobControlAction) -> [String: DRMAAError] {
+        var failures: [String: DRMAAError] = [:]
+        for id in jobIDs {
+            do throws(DRMAAError) {
+                try control(id, action)
+            } catch {
+                failures[id] = error
+            }
+        }
+        return failures
+    }
     /// Numbers from a process-wide counter that starts at 1.
     public func newJobID() -> String { String(JobIDs.next()) }
 }

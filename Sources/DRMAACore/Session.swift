@@ -237,20 +237,30 @@ public final class Session: Sendable {
     // MARK: Control and status
 
     /// Suspends, resumes, holds, releases or terminates a job (`drmaa_control`). A bulk job id
-    /// applies the action to each of its tasks, and `SESSION_ALL` to every job of the session;
-    /// then jobs for which the action is not legal are skipped.
+    /// applies the action to each of its tasks, and `SESSION_ALL` to every job of the session,
+    /// as one action: jobs for which the action is not legal are skipped, and no job of the sweep
+    /// starts after the call began (TERMINATE ends the pending ones without running them, HOLD
+    /// holds every queued one at once).
     public func control(_ jobID: String, _ action: JobControlAction) throws(DRMAAError) {
         let session = try active()
         let targets = try session.table.controlTargets(jobID)
-        let many = jobID == Self.jobIDsSessionAll || targets.count != 1 || targets.first?.id != jobID
-        for target in targets {
-            do throws(DRMAAError) {
-                guard try target.state.decide(action, jobID: target.id) == .perform else { continue }
-                try session.backend.control(target.id, action)
-            } catch {
-                if !many { throw error }
-            }
+        if jobID != Self.jobIDsSessionAll, targets.count == 1, let target = targets.first, target.id == jobID {
+            guard try target.state.decide(action, jobID: jobID) == .perform else { return }
+            try session.backend.control(jobID, action)
+            return
         }
+        // A sweep: the jobs where the action is legal go to the backend in one call, the others
+        // are skipped, and so are those the backend could not act on (digest §4.4: SESSION_ALL succeeds).
+        var sweep: [String] = []
+        var started: [String] = []
+        for target in targets where (try? target.state.decide(action, jobID: target.id)) == .perform {
+            // TERMINATE: pending jobs first, so that a backend acting on one job at a time never
+            // frees a slot while a pending job of the sweep could still take it.
+            if action == .terminate && target.state.isStarted { started.append(target.id) } else { sweep.append(target.id) }
+        }
+        sweep += started
+        guard !sweep.isEmpty else { return }
+        _ = session.backend.control(sweep, action)
     }
 
     /// The state of a job (`drmaa_job_ps`).

@@ -675,67 +675,106 @@ final class LocalBackend: Backend {
     // MARK: Control
 
     func control(_ jobID: String, _ action: JobControlAction) throws(DRMAAError) {
-        let reschedule = try state.withLock { state throws(DRMAAError) -> Bool in
-            guard var job = state.jobs[jobID] else {
-                // Finished since the table last looked: only the no-op actions succeed.
-                _ = try JobState.done.decide(action, jobID: jobID)
-                return false
+        let reschedule = try state.withLock { state throws(DRMAAError) in try act(action, on: jobID, &state) }
+        if reschedule { schedule() }
+    }
+
+    /// A sweep (`SESSION_ALL`, a bulk id) is one critical section, so nothing can start a job of it
+    /// meanwhile: the scheduler and the supervisor's reaping both need the lock. TERMINATE ends the
+    /// pending jobs (queued, held, waiting for their start time or for a retry) first, marks those
+    /// being spawned, then tears down the started ones; no slot they free is filled before the
+    /// lock is released, and by then no job of the sweep is left to take it. HOLD holds every
+    /// queued job of the sweep before the scheduler can look at the queue again.
+    func control(_ jobIDs: [String], _ action: JobControlAction) -> [String: DRMAAError] {
+        let (failures, reschedule) = state.withLock { state -> ([String: DRMAAError], Bool) in
+            var failures: [String: DRMAAError] = [:]
+            var reschedule = false
+            var ordered = jobIDs
+            if action == .terminate {
+                // Whatever order the session gave: the job's real phase decides.
+                var started: [String] = []
+                ordered = []
+                for id in jobIDs {
+                    switch state.jobs[id]?.phase {
+                    case .queued?, .held?, nil: ordered.append(id)
+                    default: started.append(id)
+                    }
+                }
+                ordered += started
             }
-            var run = state.runs[jobID] ?? RunState(startTime: 0)
-            var removed = false
-            defer {
-                if !removed {
-                    state.jobs[jobID] = job
-                    if state.runs[jobID] != nil { state.runs[jobID] = run }
+            for id in ordered {
+                do throws(DRMAAError) {
+                    if try act(action, on: id, &state) { reschedule = true }
+                } catch {
+                    failures[id] = error
                 }
             }
-            switch (action, job.phase) {
-            case (.suspend, .running(let pid)):
-                try signal(pid, SIGSTOP, jobID)
-                job.phase = .suspended(pid: pid)
-                pauseRunLimits(&run, now: timers.monotonicNow())
-                table.reportState(jobID, .userSuspended)
-            case (.resume, .suspended(let pid)):
-                try signal(pid, SIGCONT, jobID)
-                job.phase = .running(pid: pid)
-                armRunLimits(jobID, job.batch.request, &run, now: timers.monotonicNow())
-                table.reportState(jobID, .running)
-            case (.hold, .queued):
-                job.phase = .held
-                table.reportState(jobID, .userOnHold)
-            case (.hold, .held), (.release, _):
-                guard case .held = job.phase else { return false }
-                job.phase = .queued
-                table.reportState(jobID, .queuedActive)
-                guard !job.waitsForStartTime, !job.enqueued else { return false }
-                job.enqueued = true
-                state.queue.insert(job.queueEntry(jobID))
-                return true
-            case (.terminate, .queued), (.terminate, .held):
-                removed = true
-                if let (job, run) = state.remove(jobID) { cancelTimers(job, run) }
-                table.reportFinished(jobID, JobOutcome(termination: .aborted(reason: "terminated through drmaa_control before it started"), usage: nil))
-                // A pending task of a throttled bulk job may have let a sibling into the queue.
-                return job.limitedBulkJob != nil
-            case (.terminate, .starting):
-                job.terminateRequested = true
-                table.reportTerminating(jobID)
-            case (.terminate, .running(let pid)), (.terminate, .suspended(let pid)):
-                job.terminateRequested = true
-                table.reportTerminating(jobID)
-                // The pid cannot be reaped (and reused) while we hold the lock.
-                try advanceTeardown(jobID, &job, &run, pid: pid)
-            case (.terminate, .exited):
-                break
-            case (.hold, .starting):
-                // Being spawned: it is as good as running, and a running job cannot be held.
-                _ = try JobState.running.decide(action, jobID: jobID)
-            case (.suspend, _), (.resume, _), (.hold, _):
-                _ = try job.phase.state.decide(action, jobID: jobID)
-            }
-            return false
+            return (failures, reschedule)
         }
         if reschedule { schedule() }
+        return failures
+    }
+
+    /// Carries out `action` on one job, with the lock held; true if the queue gained a job that may start.
+    private func act(_ action: JobControlAction, on jobID: String, _ state: inout State) throws(DRMAAError) -> Bool {
+        guard var job = state.jobs[jobID] else {
+            // Finished since the table last looked: only the no-op actions succeed.
+            _ = try JobState.done.decide(action, jobID: jobID)
+            return false
+        }
+        var run = state.runs[jobID] ?? RunState(startTime: 0)
+        var removed = false
+        defer {
+            if !removed {
+                state.jobs[jobID] = job
+                if state.runs[jobID] != nil { state.runs[jobID] = run }
+            }
+        }
+        switch (action, job.phase) {
+        case (.suspend, .running(let pid)):
+            try signal(pid, SIGSTOP, jobID)
+            job.phase = .suspended(pid: pid)
+            pauseRunLimits(&run, now: timers.monotonicNow())
+            table.reportState(jobID, .userSuspended)
+        case (.resume, .suspended(let pid)):
+            try signal(pid, SIGCONT, jobID)
+            job.phase = .running(pid: pid)
+            armRunLimits(jobID, job.batch.request, &run, now: timers.monotonicNow())
+            table.reportState(jobID, .running)
+        case (.hold, .queued):
+            job.phase = .held
+            table.reportState(jobID, .userOnHold)
+        case (.hold, .held), (.release, _):
+            guard case .held = job.phase else { return false }
+            job.phase = .queued
+            table.reportState(jobID, .queuedActive)
+            guard !job.waitsForStartTime, !job.enqueued else { return false }
+            job.enqueued = true
+            state.queue.insert(job.queueEntry(jobID))
+            return true
+        case (.terminate, .queued), (.terminate, .held):
+            removed = true
+            if let (job, run) = state.remove(jobID) { cancelTimers(job, run) }
+            table.reportFinished(jobID, JobOutcome(termination: .aborted(reason: "terminated through drmaa_control before it started"), usage: nil))
+            // A pending task of a throttled bulk job may have let a sibling into the queue.
+            return job.limitedBulkJob != nil
+        case (.terminate, .starting):
+            job.terminateRequested = true
+            table.reportTerminating(jobID)
+        case (.terminate, .running(let pid)), (.terminate, .suspended(let pid)):
+            job.terminateRequested = true
+            table.reportTerminating(jobID)
+            // The pid cannot be reaped (and reused) while we hold the lock.
+            try advanceTeardown(jobID, &job, &run, pid: pid)
+        case (.terminate, .exited):
+            break
+        case (.hold, .starting):
+            // Being spawned: it is as good as running, and a running job cannot be held.
+            _ = try JobState.running.decide(action, jobID: jobID)
+        case (.suspend, _), (.resume, _), (.hold, _):
+            _ = try job.phase.state.decide(action, jobID: jobID)
+        }
+        return false
     }
 
     /// Signals a job's process group; called with the state lock held, so the group cannot be reaped meanwhile.

@@ -522,6 +522,64 @@ static void test_diagnosis(void) {
     CHECK(ok, "every function accepts error_diagnosis == NULL with the expected codes");
 }
 
+/* With one slot (DRMAA_LOCAL_SLOTS=1): control of many jobs is one action. While task 1 of a bulk
+ * job runs, HOLD of the bulk id holds every queued task and TERMINATE of SESSION_ALL ends them all:
+ * no other task ever starts (its output file, opened when a task starts, never appears). */
+static void test_sweep_one_slot(void) {
+    section("control(SESSION_ALL or a bulk id) is one action: with one slot, no queued task starts");
+    const char *home = getenv("HOME");
+    char path[4096];
+    for (int i = 1; i <= 6; i++) {
+        snprintf(path, sizeof path, "%s/sweep.%d", home ? home : ".", i);
+        unlink(path);
+    }
+    const char *script[] = {"-c", "exec sleep 30", NULL};
+    drmaa_job_template_t *jt = template_for("/bin/sh", script);
+    EXPECT(drmaa_set_attribute(jt, DRMAA_OUTPUT_PATH, ":" DRMAA_PLACEHOLDER_HD "/sweep." DRMAA_PLACEHOLDER_INCR, D, DL),
+           DRMAA_ERRNO_SUCCESS, "set output_path per task");
+    drmaa_job_ids_t *ids = NULL;
+    EXPECT(drmaa_run_bulk_jobs(&ids, jt, 1, 6, 1, D, DL), DRMAA_ERRNO_SUCCESS, "run_bulk_jobs 1..6");
+    char task[6][DRMAA_JOBNAME_BUFFER];
+    for (int i = 0; i < 6; i++) {
+        task[i][0] = 0;
+        CHECK(ids && drmaa_get_next_job_id(ids, task[i], sizeof task[i]) == DRMAA_ERRNO_SUCCESS, "task id %d", i + 1);
+    }
+    drmaa_release_job_ids(ids);
+    int ps = 0;
+    for (int i = 0; i < 1000 && ps != DRMAA_PS_RUNNING; i++) {
+        drmaa_job_ps(task[0], &ps, NULL, 0);
+        if (ps != DRMAA_PS_RUNNING) usleep(10000);
+    }
+    CHECK(ps == DRMAA_PS_RUNNING, "task 1 runs (%#x)", ps);
+
+    char bulk[DRMAA_JOBNAME_BUFFER];
+    snprintf(bulk, sizeof bulk, "%s", task[0]);
+    char *dot = strchr(bulk, '.');
+    if (dot) *dot = 0;
+    EXPECT(drmaa_control(bulk, DRMAA_CONTROL_HOLD, D, DL), DRMAA_ERRNO_SUCCESS, "control(bulk id, HOLD) skips the running task");
+    for (int i = 1; i < 6; i++) {
+        EXPECT(drmaa_job_ps(task[i], &ps, D, DL), DRMAA_ERRNO_SUCCESS, "job_ps of a queued task");
+        CHECK(ps == DRMAA_PS_USER_ON_HOLD, "task %d held (%#x)", i + 1, ps);
+    }
+    EXPECT(drmaa_control(bulk, DRMAA_CONTROL_RELEASE, D, DL), DRMAA_ERRNO_SUCCESS, "control(bulk id, RELEASE)");
+    EXPECT(drmaa_control(DRMAA_JOB_IDS_SESSION_ALL, DRMAA_CONTROL_TERMINATE, D, DL), DRMAA_ERRNO_SUCCESS, "control(SESSION_ALL, TERMINATE)");
+    int stat = 0, aborted = 0;
+    drmaa_attr_values_t *rusage = NULL;
+    EXPECT(drmaa_wait(task[0], NULL, 0, &stat, DRMAA_TIMEOUT_WAIT_FOREVER, &rusage, D, DL), DRMAA_ERRNO_SUCCESS, "wait for the running task");
+    drmaa_release_attr_values(rusage);
+    drmaa_wifaborted(&aborted, stat, NULL, 0);
+    CHECK(aborted == 1, "task 1 aborted (stat %#x)", stat);
+    for (int i = 1; i < 6; i++) {
+        rusage = NULL;
+        EXPECT(drmaa_wait(task[i], NULL, 0, &stat, DRMAA_TIMEOUT_NO_WAIT, &rusage, D, DL), DRMAA_ERRNO_NO_RUSAGE, "wait for a queued task: ended at once, never ran");
+        drmaa_wifaborted(&aborted, stat, NULL, 0);
+        CHECK(aborted == 1, "task %d aborted (stat %#x)", i + 1, stat);
+        snprintf(path, sizeof path, "%s/sweep.%d", home ? home : ".", i + 1);
+        CHECK(access(path, F_OK) != 0, "task %d never started (no %s)", i + 1, path);
+    }
+    drmaa_delete_job_template(jt, NULL, 0);
+}
+
 /* Run as `DRMAA_LOCAL_SLOTS=1 test_drmaa local-configuration` (and with an invalid value): LocalDRM's
  * settings reach C programs through the environment, and its native specification is checked. */
 static int test_local_configuration(void) {
@@ -551,6 +609,7 @@ static int test_local_configuration(void) {
     EXPECT(drmaa_control(DRMAA_JOB_IDS_SESSION_ALL, DRMAA_CONTROL_TERMINATE, D, DL), DRMAA_ERRNO_SUCCESS, "terminate all");
     const char *all[] = {DRMAA_JOB_IDS_SESSION_ALL, NULL};
     EXPECT(drmaa_synchronize(all, DRMAA_TIMEOUT_WAIT_FOREVER, 1, D, DL), DRMAA_ERRNO_SUCCESS, "synchronize all");
+    test_sweep_one_slot();
     EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
     return check_summary();
 }
