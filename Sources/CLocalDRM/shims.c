@@ -268,6 +268,10 @@ int clocaldrm_wcoredump(int status) { return WCOREDUMP(status); }
 
 char *const *clocaldrm_environ(void) { return environ; }
 
+int clocaldrm_prlimit(pid_t pid, int resource, const struct rlimit *new_limit, struct rlimit *old_limit) {
+    return prlimit(pid, (__rlimit_resource_t)resource, new_limit, old_limit);
+}
+
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif

@@ -28,6 +28,14 @@ public protocol Backend: AnyObject, Sendable {
     /// job id is allocated; a refusal is `DENIED_BY_DRM` with the offending option named.
     func validate(_ template: JobTemplate) throws(DRMAAError)
 
+    /// The template a submission's jobs run with: it checks what ``validate(_:)`` checks, and may
+    /// fill attributes that `template` leaves unset from what only the backend reads (a job name,
+    /// working directory, environment entries or limits given in the native specification or job
+    /// category), so that placeholders, relative paths and default output names follow from them.
+    /// Called first when `run_job` or `run_bulk_jobs` submits, before any job id is allocated;
+    /// the caller's template is never changed. The default validates and returns `template`.
+    func effectiveTemplate(for template: JobTemplate) throws(DRMAAError) -> JobTemplate
+
     /// Accepts the jobs of one `run_job` or `run_bulk_jobs` call. The table already holds them as
     /// QUEUED_ACTIVE or USER_ON_HOLD. On a throw the whole submission is withdrawn.
     /// A bulk job's task requests are made on demand (``Submission/request(taskIndex:)``), so a
@@ -81,6 +89,10 @@ public protocol Backend: AnyObject, Sendable {
 
 extension Backend {
     public func validate(_ template: JobTemplate) throws(DRMAAError) {}
+    public func effectiveTemplate(for template: JobTemplate) throws(DRMAAError) -> JobTemplate {
+        try validate(template)
+        return template
+    }
     public func sessionDidExit() {}
     public func sessionDidReattach() {}
     public var isOwnedByThisProcess: Bool { true }

@@ -207,10 +207,12 @@ public final class Session: Sendable {
     /// Submits one job (`drmaa_run_job`) and returns its id.
     public func runJob(_ template: JobTemplate) throws(DRMAAError) -> String {
         let session = try active()
-        let builder = try session.builder(template, bulk: false)
-        try session.backend.validate(template)
+        // The backend's reading of the native specification first: what it fills in is what
+        // placeholders, relative paths and default names resolve against.
+        let effective = try session.backend.effectiveTemplate(for: template)
+        let builder = try session.builder(effective, bulk: false)
         let submission = Submission(jobID: session.backend.newJobID(), taskIndexes: nil, builder: builder)
-        try session.submit(submission, ids: [submission.jobID], template: template)
+        try session.submit(submission, ids: [submission.jobID], template: effective)
         return submission.jobID
     }
 
@@ -225,12 +227,12 @@ public final class Session: Sendable {
         guard count <= Self.maximumBulkTasks else {
             throw .denied("a bulk job of \(count) tasks exceeds the limit of \(Self.maximumBulkTasks) tasks per bulk job")
         }
-        let builder = try session.builder(template, bulk: true)
-        try session.backend.validate(template)
+        let effective = try session.backend.effectiveTemplate(for: template)
+        let builder = try session.builder(effective, bulk: true)
         let submission = Submission(jobID: session.backend.newJobID(), taskIndexes: stride(from: beginIndex, through: endIndex, by: step),
                                     builder: builder)
         let ids = submission.jobIDs
-        try session.submit(submission, ids: ids, template: template)
+        try session.submit(submission, ids: ids, template: effective)
         return ids
     }
 

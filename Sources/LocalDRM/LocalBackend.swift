@@ -265,15 +265,23 @@ final class LocalBackend: Backend {
 
     /// The options of a template's jobs: its category's native specification, then its own.
     private func options(category: String?, nativeSpecification: String?) throws(DRMAAError) -> JobOptions {
-        let options = try settings.categories.options(category: category, nativeSpecification: nativeSpecification)
+        let options = try settings.categories.options(category: category, nativeSpecification: nativeSpecification,
+                                                      emulation: settings.emulation, sessionSlots: settings.slots)
         guard options.slots <= settings.slots else {
-            throw .denied("the job asks for \(options.slots) slots (--slots=\(options.slots)), more than this session's \(settings.slots): it could never start")
+            throw .denied("the job asks for \(options.slots) slots, more than this session's \(settings.slots): it could never start")
         }
         return options
     }
 
     func validate(_ template: JobTemplate) throws(DRMAAError) {
         _ = try options(category: template.jobCategory, nativeSpecification: template.nativeSpecification)
+    }
+
+    /// The template with what its native specification and category say for the attributes it
+    /// leaves unset (Grid Engine's precedence: explicit attributes win).
+    func effectiveTemplate(for template: JobTemplate) throws(DRMAAError) -> JobTemplate {
+        let options = try options(category: template.jobCategory, nativeSpecification: template.nativeSpecification)
+        return try options.filling(template, environmentValue: Syscall.environmentValue, currentDirectory: Syscall.currentDirectory)
     }
 
     /// Why a session whose supervisor failed takes no more jobs.
@@ -284,9 +292,9 @@ final class LocalBackend: Backend {
     func submit(_ submission: Submission) throws(DRMAAError) {
         if let failure = supervisor.failure { throw Self.supervisionEndedError(failure) }
         let first = submission.first
-        let batch = Batch(submission: submission,
-                          options: try options(category: first.jobCategory, nativeSpecification: first.nativeSpecification),
-                          environment: JobEnvironment(base: Syscall.environment(), overrides: first.environment))
+        let options = try options(category: first.jobCategory, nativeSpecification: first.nativeSpecification)
+        let batch = Batch(submission: submission, options: options,
+                          environment: JobEnvironment(base: options.inheritsEnvironment ? Syscall.environment() : [], overrides: first.environment))
         let now = timers.monotonicNow()
         let wallNow = clock.now()
         func at(_ instant: Int64) -> Int64 { monotonic(now, plus: Double(instant) - wallNow) }
@@ -538,7 +546,7 @@ final class LocalBackend: Backend {
 
     private func start(_ id: String, _ job: Job, heldInput: Int32?) {
         let startTime = clock.now()
-        let request = job.batch.submission.request(taskIndex: job.taskIndex)
+        let request = job.options.resolvingStreams(job.batch.submission.request(taskIndex: job.taskIndex), homeDirectory: homeDirectory)
         if let failure = supervisor.failure {
             if let heldInput { Syscall.close(heldInput) }
             finish(id, .aborted(reason: "\(failure) before the job started"), reaped: nil, startTime: startTime, reschedule: false, usage: false)
@@ -571,6 +579,16 @@ final class LocalBackend: Backend {
                 try Syscall.setGroupNice(pid, nice)
             } catch {
                 abandon(id, pid: pid, reason: "its nice level \(nice) could not be set: \(error)", startTime: startTime, reschedule: false)
+                return
+            }
+        }
+        if !job.options.resourceLimits.isEmpty {
+            // Nor resource limits: they are set on the job's process the same way, before it can
+            // have done much (it may have forked a child meanwhile, which keeps the old limits).
+            do {
+                try job.options.applyResourceLimits(to: pid)
+            } catch {
+                abandon(id, pid: pid, reason: "its resource limits (-l h_vmem and the like) could not be set: \(error)", startTime: startTime, reschedule: false)
                 return
             }
         }

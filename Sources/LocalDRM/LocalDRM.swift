@@ -155,11 +155,17 @@ public struct LocalDRM: DRMSystem {
         var configuration: Configuration
         var slots: Int
         var categories: JobCategories
+        /// How native specifications read the single-letter options that Grid Engine and Slurm
+        /// spell alike; `nil` infers it from each specification's other options.
+        var emulation: Emulation?
 
         /// Resolves the defaults: contact options (already in `configuration`, or `categoriesPath`),
         /// then the configuration, then the environment (read through `environment`), then the machine.
         init(_ configuration: Configuration, categoriesPath: String?, environment: (String) -> String?) throws(DRMAAError) {
             self.configuration = configuration
+            // WIRE (the one place): the session's emulation (contact option emulate=,
+            // $DRMAA_LOCAL_EMULATE) once it exists; job categories and native specifications read it.
+            emulation = nil
             if let slots = configuration.slots {
                 guard LocalDRM.slotRange.contains(slots) else {
                     throw DRMAAError(.drmsInitFailed, "LocalDRM.Configuration(slots: \(slots)) is invalid: it takes a whole number from 1 to \(LocalDRM.slotRange.upperBound)")
@@ -180,7 +186,7 @@ public struct LocalDRM: DRMSystem {
                 } catch {
                     throw DRMAAError(.drmsInitFailed, "cannot read the job category file '\(path)': \(error) (it must be a regular file of at most \(LocalDRM.maximumCategoryFileSize) bytes)")
                 }
-                categories = try JobCategories(parsing: text, origin: path)
+                categories = try JobCategories(parsing: text, origin: path, emulation: emulation, sessionSlots: slots)
             } else {
                 categories = configuration.jobCategories ?? JobCategories()
             }

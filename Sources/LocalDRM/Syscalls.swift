@@ -165,6 +165,49 @@ enum Syscall {
         _ = try retrying { setpriority(__priority_which_t(PRIO_PGRP.rawValue), id_t(pgid), nice) }
     }
 
+    /// The limit of `resource` (`RLIMIT_AS`, …) of process `pid`, which must be our child.
+    /// The corresponding C function is `prlimit(2)`.
+    static func resourceLimit(of pid: pid_t, _ resource: Int32) throws(Errno) -> rlimit {
+        guard pid > 1 else { throw Errno(rawValue: EINVAL) }  // 0 would be this process
+        var limit = rlimit()
+        _ = try retrying { clocaldrm_prlimit(pid, resource, nil, &limit) }
+        return limit
+    }
+
+    /// Sets the limit of `resource` of process `pid` (our child); raising a hard limit needs
+    /// privilege, so callers only lower it. The corresponding C function is `prlimit(2)`.
+    static func setResourceLimit(of pid: pid_t, _ resource: Int32, _ limit: rlimit) throws(Errno) {
+        guard pid > 1 else { throw Errno(rawValue: EINVAL) }
+        var limit = limit
+        _ = try retrying { clocaldrm_prlimit(pid, resource, &limit, nil) }
+    }
+
+    /// This process's current working directory. The corresponding C function is `getcwd(3)`.
+    static func currentDirectory() throws(Errno) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { throw Errno.current }
+        return buffer.withUnsafeBufferPointer { String(exactCString: $0.baseAddress!) }
+    }
+
+    /// This host's name. The corresponding C function is `gethostname(2)`.
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return buffer.withUnsafeBufferPointer { String(exactCString: $0.baseAddress!) }
+    }
+
+    /// The name of the user this process runs as: the password database, else `$USER`.
+    /// The corresponding C function is `getpwuid_r(3)`.
+    static func userName() -> String {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        if getpwuid_r(geteuid(), &entry, &buffer, buffer.count, &result) == 0, result != nil, let name = entry.pw_name {
+            return String(exactCString: name)
+        }
+        return environmentValue("USER") ?? String(geteuid())
+    }
+
     /// The corresponding C function is `close(2)`; errors are ignored (the descriptor is gone either way).
     static func close(_ fd: Int32) {
         _ = Glibc.close(fd)

@@ -603,8 +603,13 @@ static int test_local_configuration(void) {
     EXPECT(drmaa_job_ps(second, &ps, D, DL), DRMAA_ERRNO_SUCCESS, "job_ps of the second job");
     CHECK(ps == DRMAA_PS_QUEUED_ACTIVE, "one slot: the second job is queued (%#x)", ps);
     EXPECT(drmaa_set_attribute(jt, DRMAA_NATIVE_SPECIFICATION, "--priority=5 --gpus=1", D, DL), DRMAA_ERRNO_SUCCESS, "set native_specification");
-    EXPECT(drmaa_run_job(second, sizeof second, jt, D, DL), DRMAA_ERRNO_DENIED_BY_DRM, "run_job with an unknown native option");
+    EXPECT(drmaa_run_job(second, sizeof second, jt, D, DL), DRMAA_ERRNO_DENIED_BY_DRM, "run_job with a native option LocalDRM cannot honour");
     CHECK(strstr(D, "--gpus") != NULL, "the diagnosis names the option: %s", D);
+    EXPECT(drmaa_set_attribute(jt, DRMAA_NATIVE_SPECIFICATION, "-shell yes -b yes -q all.q -l h_rt=1:00:00 -l h_vmme=1G", D, DL), DRMAA_ERRNO_SUCCESS, "set a Grid Engine specification with a typo");
+    EXPECT(drmaa_run_job(second, sizeof second, jt, D, DL), DRMAA_ERRNO_DENIED_BY_DRM, "run_job with an unknown -l resource");
+    CHECK(strstr(D, "h_vmme") != NULL, "the diagnosis names the resource: %s", D);
+    EXPECT(drmaa_set_attribute(jt, DRMAA_NATIVE_SPECIFICATION, "-shell yes -b yes -q all.q -l h_rt=1:00:00", D, DL), DRMAA_ERRNO_SUCCESS, "set gridmap's Grid Engine specification");
+    EXPECT(drmaa_run_job(second, sizeof second, jt, D, DL), DRMAA_ERRNO_SUCCESS, "run_job with Grid Engine's options");
     EXPECT(drmaa_delete_job_template(jt, D, DL), DRMAA_ERRNO_SUCCESS, "delete_job_template");
     EXPECT(drmaa_control(DRMAA_JOB_IDS_SESSION_ALL, DRMAA_CONTROL_TERMINATE, D, DL), DRMAA_ERRNO_SUCCESS, "terminate all");
     const char *all[] = {DRMAA_JOB_IDS_SESSION_ALL, NULL};

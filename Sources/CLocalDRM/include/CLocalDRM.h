@@ -52,6 +52,9 @@ int clocaldrm_pidfd_peek(int pidfd);
 int clocaldrm_pidfd_reap(int pidfd, int *status, struct rusage *usage);
 /// How SIGCHLD is set, read without changing it: 1 SIG_IGN, 2 SA_NOCLDWAIT, 0 otherwise (statuses kept).
 int clocaldrm_sigchld_disposition(void);
+/// prlimit(2): reads (`old_limit`) and/or sets (`new_limit`) a resource limit of process `pid`.
+/// 0 or -1 with errno.
+int clocaldrm_prlimit(pid_t pid, int resource, const struct rlimit *new_limit, struct rlimit *old_limit);
 /// Blocks every signal in the calling thread (for LocalDRM's own threads inside host processes).
 void clocaldrm_block_all_signals(void);
 
