@@ -51,7 +51,11 @@ def become_subreaper():
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
+    checker = os.getpid()
+
     def stop(signum, _frame):
+        if os.getpid() != checker:  # a forked child of the checker (ruffus's multiprocessing manager)
+            os._exit(128 + signum)
         left = live_descendants()
         print(f"{signal.Signals(signum).name}: killing {len(left)} remaining processes", flush=True)
         for pid in left:
