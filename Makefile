@@ -170,7 +170,8 @@ venv:
 	@out/venv/bin/python -c 'import drmaa, pytest, nose' 2>/dev/null || \
 		out/venv/bin/pip install -q drmaa==0.7.9 "pytest<8" pynose
 
-## test-python: drmaa-python 0.7.9's own test-suite and the seed's tutorial scripts against out/lib/libdrmaa.so
+## test-python: drmaa-python 0.7.9's own test-suite, the seed's tutorial scripts and our checks of what drmaa-python
+## sees (Tests/Python/check_reasons.py) against out/lib/libdrmaa.so
 test-python: lib venv
 	@test -f out/sdist/drmaa-0.7.9.tar.gz || \
 		out/venv/bin/pip download -q --no-deps --no-binary :all: drmaa==0.7.9 -d out/sdist
@@ -181,6 +182,8 @@ test-python: lib venv
 		test/testcontext.py test/testmisc.py test/testwrap.py
 	DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so $(CURDIR)/out/venv/bin/python Tests/Python/check_examples.py \
 		--python $(CURDIR)/out/venv/bin/python
+	HOME=$(CURDIR)/out/test-python/home DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
+		$(CURDIR)/out/venv/bin/python Tests/Python/check_reasons.py
 
 ## test-python-hostile: drmaa-python workers forked by multiprocessing use the parent's session
 test-python-hostile: lib venv

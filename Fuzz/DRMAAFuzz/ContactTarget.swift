@@ -9,7 +9,7 @@ import Musl
 #endif
 
 /// Contact strings: `Session.initialize(contact:)` (the `name=value;…` split and `session=<key>`)
-/// and LocalDRM's options `slots=`, `grace=`, `categories=`.
+/// and LocalDRM's options `slots=`, `grace=`, `categories=`, `emulate=`, `nonzero_exit=`.
 ///
 /// Input: the contact on the first line; the rest is the text of the job category file `c` in
 /// the harness's scratch directory (a `categories=` value must be a plain file name, which
@@ -44,6 +44,8 @@ enum ContactTarget {
         guard mkdir(path + "/d", 0o700) == 0 else { fail("cannot set up \(path)") }
         unsetenv(LocalDRM.slotsVariable)
         unsetenv(LocalDRM.categoriesVariable)
+        unsetenv(LocalDRM.emulationVariable)
+        unsetenv(LocalDRM.nonzeroExitVariable)
         return path
     }()
 
@@ -95,6 +97,8 @@ enum ContactTarget {
             switch name {
             case "slots": if !(Int(value).map { LocalDRM.slotRange.contains($0) } ?? false) { expected = false }
             case "grace": if !(Double(value).map { LocalDRM.graceRange.contains($0) } ?? false) { expected = false }
+            case "emulate": if !LocalDRM.emulationValues.contains(value) { expected = false }
+            case "nonzero_exit": if LocalDRM.NonzeroExit(rawValue: value) == nil { expected = false }
             case "categories":
                 if value.contains("/") { return -1 }
                 if value.isEmpty { expected = false } else { categories = value; inDirectory[index].value = directory + "/" + value }

@@ -163,7 +163,8 @@ enum TemplateTarget {
             check(r.environment.count == (template[vector: .jobEnvironment] ?? []).count, "\(id): environment \(r.environment)")
             check(r.hold == (template[scalar: .jobSubmissionState] == "drmaa_hold"), "\(id): hold \(r.hold)")
             check(r.joinFiles == (template[scalar: .joinFiles] == "y"), "\(id): join \(r.joinFiles)")
-            check(!r.jobName.isEmpty || template.jobName == "", "\(id): empty job name")
+            // An empty drmaa_job_name counts as none: the name is never empty.
+            check(!r.jobName.isEmpty && (template.jobName.map { $0.isEmpty || r.jobName == $0 } ?? true), "\(id): job name \(quoted(r.jobName))")
             check(r.hardWallclockLimit == template.hardWallclockTimeLimit && r.softWallclockLimit == template.softWallclockTimeLimit
                   && r.hardRunDurationLimit == template.hardRunDurationLimit && r.softRunDurationLimit == template.softRunDurationLimit,
                   "\(id): limits")

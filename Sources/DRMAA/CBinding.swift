@@ -270,10 +270,25 @@ public func drmaa_wait(_ jobID: ConstCString?, _ jobIDOut: CString?, _ jobIDOutL
             let reason = info.abortReason.map { " (\($0))" } ?? ""
             throw DRMAAError(.noRusage, "job \(info.jobID) ended without ever running\(reason), so it has no resource usage; it has been reaped")
         }
-        // Why a job that ran was aborted (terminated, its exit status lost) is otherwise invisible to C.
-        let reason = info.abortReason.map { ["drmaa_abort_reason=\($0)"] } ?? []
-        store(.values, usage.entries.map { "\($0.name)=\($0.value)" } + reason, rusage)
+        // Why a job was aborted (terminated, could not start, its exit status lost) or how its
+        // process was ended is otherwise invisible to C and Python.
+        var entries = usage.entries.map { "\($0.name)=\($0.value)" }
+        if let reason = info.abortReason { entries.append(reasonEntry("drmaa_abort_reason", reason)) }
+        if let reason = info.killReason { entries.append(reasonEntry("drmaa_kill_reason", reason)) }
+        store(.values, entries, rusage)
     }
+}
+
+/// The longest reason entry in a usage list, in bytes: drmaa-python reads each entry into a
+/// 1,024-byte buffer and decodes it as UTF-8, so a longer one would be cut, maybe inside a character.
+let maximumReasonEntryBytes = 1023
+
+/// `name=reason`, the reason shortened to fit ``maximumReasonEntryBytes`` (ending in `...`, cut
+/// between characters).
+func reasonEntry(_ name: String, _ reason: String) -> String {
+    let entry = "\(name)=\(reason)"
+    guard entry.exactBytes.count > maximumReasonEntryBytes else { return entry }
+    return entry.prefix(exactByteCount: maximumReasonEntryBytes - 3) + "..."
 }
 
 private func decode(_ call: String, _ out: UnsafeMutablePointer<Int32>?, _ stat: Int32,

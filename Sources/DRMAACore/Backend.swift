@@ -85,6 +85,12 @@ public protocol Backend: AnyObject, Sendable {
     /// The id of the next job (or bulk job) submitted, unique among the backend's jobs; called
     /// after ``validate(_:)`` succeeded, so refused submissions use up no id.
     func newJobID() -> String
+
+    /// The id of task `taskIndex` of bulk job `bulkJobID`. The default is DRMAA's usual
+    /// `"<bulk id>.<index>"` (Grid Engine's spelling); a resource manager with its own spelling
+    /// (Slurm's `7_3`) returns that, so its tools understand the ids. Must be unique, and
+    /// different from every single job's and bulk job's id.
+    func taskJobID(bulkJobID: String, taskIndex: Int) -> String
 }
 
 extension Backend {
@@ -110,4 +116,6 @@ extension Backend {
     }
     /// Numbers from a process-wide counter that starts at 1.
     public func newJobID() -> String { String(JobIDs.next()) }
+    /// `"<bulk id>.<index>"`.
+    public func taskJobID(bulkJobID: String, taskIndex: Int) -> String { "\(bulkJobID).\(taskIndex)" }
 }

@@ -97,6 +97,20 @@ extension String {
         }
     }
 
+    /// The longest start of this string whose ``exactBytes`` are at most `limit` bytes, cut between
+    /// code points, so that it never ends inside a UTF-8 sequence (an escaped byte counts as one).
+    public func prefix(exactByteCount limit: Int) -> String {
+        var kept = String.UnicodeScalarView()
+        var count = 0
+        for scalar in unicodeScalars {
+            let size = scalar.value >= Self.escapeBase + 0x80 ? 1 : UTF8.width(scalar)
+            guard count + size <= limit else { return String(kept) }
+            count += size
+            kept.append(scalar)
+        }
+        return self
+    }
+
     private static func escaped(_ byte: UInt8) -> Unicode.Scalar {
         Unicode.Scalar(escapeBase + UInt32(byte))!
     }

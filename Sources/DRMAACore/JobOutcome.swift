@@ -85,16 +85,25 @@ public struct JobOutcome: Sendable, Equatable {
     /// Usage data; `nil` when no process was ever started (the job was terminated while
     /// pending), which the C binding reports as `DRMAA_ERRNO_NO_RUSAGE`.
     public var usage: ResourceUsage?
+    /// Why a started job's process was ended, when the backend knows: which signal ended it and who
+    /// sent it (a terminate, a time limit, the deadline), or that a signal came from elsewhere.
+    /// It reaches the Swift caller as ``JobInfo/killReason``, C callers as `drmaa_kill_reason`.
+    public var killReason: String?
+    /// The backend counts this job as failed although it ran to its end (LocalDRM's
+    /// `nonzero_exit=failed`): it shows FAILED instead of DONE; its termination is unchanged.
+    public var countsAsFailed: Bool
 
-    public init(termination: Termination, usage: ResourceUsage?) {
+    public init(termination: Termination, usage: ResourceUsage?, killReason: String? = nil, countsAsFailed: Bool = false) {
         self.termination = termination
         self.usage = usage
+        self.killReason = killReason
+        self.countsAsFailed = countsAsFailed
     }
 
-    /// The DRMAA state a job with this outcome shows: FAILED when aborted, else DONE.
+    /// The DRMAA state a job with this outcome shows: FAILED when aborted or counted as failed, else DONE.
     public var finalState: JobState {
         if case .aborted = termination { return .failed }
-        return .done
+        return countsAsFailed ? .failed : .done
     }
 }
 
@@ -182,6 +191,9 @@ public struct JobInfo: Sendable, Equatable {
         if case .aborted(let reason) = outcome.termination { return reason }
         return nil
     }
+    /// Why the job's process was ended, if LocalDRM knows (for example `killed with SIGKILL: it
+    /// reached its drmaa_wct_hlimit of 10 s`); `nil` for a job that ended on its own.
+    public var killReason: String? { outcome.killReason }
     /// False when no process was ever started (terminated while pending): `NO_RUSAGE` in C.
     public var hasResourceUsage: Bool { outcome.usage != nil }
     /// Grid Engine-compatible usage entries (`cpu`, `ru_wallclock`, `exit_status`, …); empty

@@ -3,7 +3,8 @@
 /// Placeholders are substituted, paths are absolute and stripped of their host part, times are
 /// resolved to instants, so a backend only has to run it.
 public struct JobRequest: Sendable {
-    /// The job id (`"7"`, or `"7.3"` for task 3 of bulk job 7).
+    /// The job id (`"7"`, or `"7.3"` for task 3 of bulk job 7; a backend may spell task ids its
+    /// own way, ``Backend/taskJobID(bulkJobID:taskIndex:)``).
     public var jobID: String
     /// The bulk job id (`"7"`) for a bulk task, else `nil`.
     public var bulkJobID: String?
@@ -23,7 +24,7 @@ public struct JobRequest: Sendable {
     public var errorPath: String?
     /// Standard error goes to the output path.
     public var joinFiles: Bool
-    /// `drmaa_job_name`, or the base name of the command.
+    /// `drmaa_job_name`, or the base name of the command when it is unset or empty.
     public var jobName: String
     /// Submitted on hold.
     public var hold: Bool
@@ -55,14 +56,22 @@ public struct Submission: Sendable {
     /// The request of the single job, or of the first task: what every task shares (hold, times,
     /// limits, native specification, category, command…) can be read here.
     public let first: JobRequest
+    /// The template as the caller submitted it, after the backend's
+    /// ``Backend/effectiveTemplate(for:)``: for backends that expand placeholders themselves
+    /// (a resource manager's own `%a`, a daemon that makes each task's request when it starts).
+    public var template: JobTemplate { builder.template }
     private let builder: RequestBuilder
+    private let taskID: @Sendable (_ bulkJobID: String, _ taskIndex: Int) -> String
 
-    init(jobID: String, taskIndexes: StrideThrough<Int>?, builder: RequestBuilder) {
+    init(jobID: String, taskIndexes: StrideThrough<Int>?, builder: RequestBuilder,
+         taskID: @escaping @Sendable (_ bulkJobID: String, _ taskIndex: Int) -> String = { "\($0).\($1)" }) {
         self.jobID = jobID
         self.taskIndexes = taskIndexes
         self.builder = builder
+        self.taskID = taskID
         let index = taskIndexes?.first(where: { _ in true })
-        self.first = builder.request(jobID: index.map { "\(jobID).\($0)" } ?? jobID, taskIndex: index)
+        self.first = builder.request(jobID: index.map { taskID(jobID, $0) } ?? jobID,
+                                     bulkJobID: index == nil ? nil : jobID, taskIndex: index)
     }
 
     /// True for a bulk job.
@@ -74,9 +83,10 @@ public struct Submission: Sendable {
     /// How many jobs: 1, or the number of tasks.
     public var count: Int { taskIndexes?.underestimatedCount ?? 1 }
 
-    /// The id of the job (`taskIndex == nil`) or of a bulk task: `"<bulk id>.<index>"`.
+    /// The id of the job (`taskIndex == nil`) or of a bulk task (`"<bulk id>.<index>"`, or as
+    /// the backend spells it).
     public func jobID(taskIndex: Int?) -> String {
-        taskIndex.map { "\(jobID).\($0)" } ?? jobID
+        taskIndex.map { taskID(jobID, $0) } ?? jobID
     }
 
     /// The ids of every job of the submission, in index order.
@@ -92,7 +102,7 @@ public struct Submission: Sendable {
     /// in the template depends on the index.
     public func request(taskIndex: Int?) -> JobRequest {
         if taskIndex == first.taskIndex { return first }
-        return builder.request(jobID: jobID(taskIndex: taskIndex), taskIndex: taskIndex)
+        return builder.request(jobID: jobID(taskIndex: taskIndex), bulkJobID: taskIndex == nil ? nil : jobID, taskIndex: taskIndex)
     }
 
     /// Every request, in index order (for backends that want them all at once).
@@ -160,7 +170,7 @@ struct RequestBuilder: Sendable {
     }
 
     /// The request of one job or task (`taskIndex` set for bulk tasks).
-    func request(jobID: String, taskIndex: Int?) -> JobRequest {
+    func request(jobID: String, bulkJobID: String?, taskIndex: Int?) -> JobRequest {
         var workingDirectory = self.workingDirectory
         if let taskIndex, perTask.contains(.workingDirectory) {
             workingDirectory = (try? Self.expandWorkingDirectory(template, homeDirectory: homeDirectory, taskIndex: taskIndex)) ?? workingDirectory
@@ -172,9 +182,10 @@ struct RequestBuilder: Sendable {
             return (try? Self.expandPath(raw, attribute: attribute, workingDirectory: workingDirectory,
                                          homeDirectory: homeDirectory, taskIndex: taskIndex)) ?? expanded
         }
-        let name = template.jobName ?? String(command.split(separator: "/").last ?? Substring(command))
+        // An empty drmaa_job_name counts as none: it would name hidden files (`.o7`).
+        let name = template.jobName.flatMap { $0.isEmpty ? nil : $0 } ?? String(command.split(separator: "/").last ?? Substring(command))
         return JobRequest(
-            jobID: jobID, bulkJobID: taskIndex == nil ? nil : String(jobID[..<(jobID.firstIndex(of: ".") ?? jobID.endIndex)]),
+            jobID: jobID, bulkJobID: bulkJobID,
             taskIndex: taskIndex,
             remoteCommand: command, arguments: template.args,
             environment: (template[vector: .jobEnvironment] ?? []).map(JobTemplate.splitEnvironmentEntry),

@@ -16,9 +16,20 @@ public final class JobTable: Sendable {
         var state: JobState
         /// Set once TERMINATE was accepted: the job shows FAILED from then on.
         var terminating = false
+        /// The bulk job the job is a task of: its slot in ``State/bulks`` plus one, 0 for none.
+        /// Stored, never parsed from the id, so a backend may spell task ids its own way
+        /// (Slurm's `7_3`); it fits in the record's padding (still 16 bytes).
+        var bulk: UInt32 = 0
         /// Set when the backend reports the outcome; `wait` may then reap the job.
         var outcome: FinishedOutcome?
         var finished: Bool { outcome != nil }
+    }
+
+    /// A bulk job's tasks, and how many of them are not reaped yet.
+    struct Bulk {
+        var id: String
+        var ids: [String]
+        var unreaped: Int
     }
 
     /// A finished job's outcome, boxed: a pointer in the record instead of 144 bytes in every
@@ -53,8 +64,34 @@ public final class JobTable: Sendable {
         /// Finished, unreaped job ids in finishing order, for `SESSION_ANY` (may hold reaped ids; skipped).
         var finishedOrder: [String] = []
         var finishedHead = 0
-        /// Bulk job id → its task ids, and how many of them are not reaped yet.
-        var bulkTasks: [String: (ids: [String], unreaped: Int)] = [:]
+        /// The bulk jobs with unreaped tasks, by slot (``Record/bulk`` minus one); `nil` slots are free.
+        var bulks: [Bulk?] = []
+        /// Bulk job id → its slot in `bulks`.
+        var bulkSlots: [String: UInt32] = [:]
+        var freeBulkSlots: [UInt32] = []
+
+        /// The tasks of bulk job `id`, if it has unreaped ones.
+        func bulk(_ id: String) -> Bulk? {
+            bulkSlots[id].flatMap { bulks[Int($0)] }
+        }
+
+        /// Records a bulk job; returns the value its tasks' records carry.
+        mutating func addBulk(_ id: String, tasks: [String]) -> UInt32 {
+            removeBulk(id)
+            let slot = freeBulkSlots.popLast() ?? {
+                bulks.append(nil)
+                return UInt32(bulks.count - 1)
+            }()
+            bulks[Int(slot)] = Bulk(id: id, ids: tasks, unreaped: tasks.count)
+            bulkSlots[id] = slot
+            return slot + 1
+        }
+
+        mutating func removeBulk(_ id: String) {
+            guard let slot = bulkSlots.removeValue(forKey: id) else { return }
+            bulks[Int(slot)] = nil
+            freeBulkSlots.append(slot)
+        }
         var waiters: [Int: Waiter] = [:]
         var nextWaiterID = 0
         /// What the backend says about jobs that wait for something (usually none).
@@ -75,11 +112,14 @@ public final class JobTable: Sendable {
         }
 
         mutating func reap(_ id: String) -> [@Sendable () -> Void] {
-            guard records.removeValue(forKey: id) != nil else { return [] }
+            guard let record = records.removeValue(forKey: id) else { return [] }
             if !notes.isEmpty { notes[id] = nil }
-            if let dot = id.firstIndex(of: "."), case let bulk = String(id[..<dot]), var tasks = bulkTasks[bulk] {
-                tasks.unreaped -= 1
-                bulkTasks[bulk] = tasks.unreaped == 0 ? nil : tasks
+            if record.bulk != 0, case let slot = Int(record.bulk - 1), let bulk = bulks[slot] {
+                if bulk.unreaped <= 1 {
+                    removeBulk(bulk.id)
+                } else {
+                    bulks[slot]?.unreaped -= 1
+                }
             }
             // Jobs reaped by id leave stale entries behind; drop them once they outnumber the live
             // ones, so the list stays proportional to the table (amortised O(1) per reap).
@@ -198,8 +238,8 @@ public final class JobTable: Sendable {
     func add(_ ids: [String], bulkJobID: String?, state initial: JobState) {
         state.withLock { state in
             if ids.count > 1 { state.records.reserveCapacity(state.records.count + ids.count) }
-            for id in ids { state.records[id] = Record(state: initial) }
-            if let bulkJobID { state.bulkTasks[bulkJobID] = (ids, ids.count) }
+            let bulk = bulkJobID.map { state.addBulk($0, tasks: ids) } ?? 0
+            for id in ids { state.records[id] = Record(state: initial, bulk: bulk) }
         }
     }
 
@@ -207,7 +247,7 @@ public final class JobTable: Sendable {
         let woken = state.withLock { state in
             var woken: [@Sendable () -> Void] = []
             for id in ids { woken += state.reap(id) }
-            if let bulkJobID { state.bulkTasks[bulkJobID] = nil }
+            if let bulkJobID { state.removeBulk(bulkJobID) }
             return woken
         }
         for wake in woken { wake() }
@@ -216,8 +256,8 @@ public final class JobTable: Sendable {
     func status(_ jobID: String) throws(DRMAAError) -> JobState {
         try state.withLock { state throws(DRMAAError) in
             guard let record = state.records[jobID] else {
-                if state.bulkTasks[jobID] != nil {
-                    throw DRMAAError(.invalidJob, "'\(jobID)' is a bulk job; query its tasks ('\(jobID).<index>') instead")
+                if let bulk = state.bulk(jobID) {
+                    throw DRMAAError(.invalidJob, "'\(jobID)' is a bulk job; query its tasks (such as '\(bulk.ids.first ?? jobID)') instead")
                 }
                 throw .invalidJob(jobID)
             }
@@ -233,7 +273,7 @@ public final class JobTable: Sendable {
                 return state.records.map { ($0.key, $0.value.state) }
             }
             if let record = state.records[jobID] { return [(jobID, record.state)] }
-            if let tasks = state.bulkTasks[jobID] {
+            if let tasks = state.bulk(jobID) {
                 return tasks.ids.compactMap { id in state.records[id].map { (id, $0.state) } }
             }
             throw .invalidJob(jobID)
@@ -284,8 +324,8 @@ public final class JobTable: Sendable {
                 return .pending(.anyJob)
             }
             guard let record = state.records[jobID] else {
-                if state.bulkTasks[jobID] != nil {
-                    throw DRMAAError(.invalidJob, "'\(jobID)' is a bulk job; wait for its tasks ('\(jobID).<index>') instead")
+                if let bulk = state.bulk(jobID) {
+                    throw DRMAAError(.invalidJob, "'\(jobID)' is a bulk job; wait for its tasks (such as '\(bulk.ids.first ?? jobID)') instead")
                 }
                 throw .invalidJob(jobID)
             }

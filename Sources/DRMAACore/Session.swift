@@ -211,7 +211,8 @@ public final class Session: Sendable {
         // placeholders, relative paths and default names resolve against.
         let effective = try session.backend.effectiveTemplate(for: template)
         let builder = try session.builder(effective, bulk: false)
-        let submission = Submission(jobID: session.backend.newJobID(), taskIndexes: nil, builder: builder)
+        let submission = Submission(jobID: session.backend.newJobID(), taskIndexes: nil, builder: builder,
+                                    taskID: Self.taskID(session.backend))
         try session.submit(submission, ids: [submission.jobID], template: effective)
         return submission.jobID
     }
@@ -230,10 +231,15 @@ public final class Session: Sendable {
         let effective = try session.backend.effectiveTemplate(for: template)
         let builder = try session.builder(effective, bulk: true)
         let submission = Submission(jobID: session.backend.newJobID(), taskIndexes: stride(from: beginIndex, through: endIndex, by: step),
-                                    builder: builder)
+                                    builder: builder, taskID: Self.taskID(session.backend))
         let ids = submission.jobIDs
         try session.submit(submission, ids: ids, template: effective)
         return ids
+    }
+
+    /// How `backend` spells the ids of bulk tasks.
+    private static func taskID(_ backend: any Backend) -> @Sendable (String, Int) -> String {
+        { [backend] bulk, index in backend.taskJobID(bulkJobID: bulk, taskIndex: index) }
     }
 
     // MARK: Control and status

@@ -12,14 +12,18 @@ public final class EmbeddedDRM: DRMSystem {
     public let homeDirectory: String
     public let clock: any WallClock
     public let timeZone: any TimeZoneRule
+    /// What joins a bulk job's id and a task index in task ids: DRMAA's usual `.`, or another
+    /// spelling (`_`, as Slurm's) to test that nothing in DRMAACore parses ids.
+    public let taskIDSeparator: String
     private let made = Mutex<[EmbeddedBackend]>([])
 
-    /// A system whose backends use the given home, clock and time zone.
+    /// A system whose backends use the given home, clock, time zone and task id spelling.
     public init(homeDirectory: String = "/home/tester", clock: any WallClock = FixedClock(1_000_000_000),
-                timeZone: any TimeZoneRule = FixedOffsetTimeZone.utc) {
+                timeZone: any TimeZoneRule = FixedOffsetTimeZone.utc, taskIDSeparator: String = ".") {
         self.homeDirectory = homeDirectory
         self.clock = clock
         self.timeZone = timeZone
+        self.taskIDSeparator = taskIDSeparator
     }
 
     public var drmsInfo: String { "EmbeddedDRM (in-memory test system)" }
@@ -51,6 +55,7 @@ public final class EmbeddedBackend: Backend {
     public let homeDirectory: String
     public let clock: any WallClock
     public let timeZone: any TimeZoneRule
+    private let taskIDSeparator: String
     private let table: JobTable
     private let jobs = Mutex<[String: Job]>([:])
     private let submissions = Mutex<[[JobRequest]]>([])
@@ -59,7 +64,12 @@ public final class EmbeddedBackend: Backend {
 
     init(system: EmbeddedDRM, table: JobTable) {
         (homeDirectory, clock, timeZone) = (system.homeDirectory, system.clock, system.timeZone)
+        taskIDSeparator = system.taskIDSeparator
         self.table = table
+    }
+
+    public func taskJobID(bulkJobID: String, taskIndex: Int) -> String {
+        "\(bulkJobID)\(taskIDSeparator)\(taskIndex)"
     }
 
     public func validate(_ template: JobTemplate) throws(DRMAAError) {

@@ -24,9 +24,15 @@ final class LocalBackend: Backend {
         let submission: Submission
         let options: JobOptions
         let environment: JobEnvironment
+        /// The bulk job's task indexes, for the scheduler variables; `nil` for a single job.
+        let tasks: TaskRange?
+        /// The submitter's current directory, for Slurm's `SLURM_SUBMIT_DIR`; `nil` otherwise.
+        let submitDirectory: String?
 
-        init(submission: Submission, options: JobOptions, environment: JobEnvironment) {
+        init(submission: Submission, options: JobOptions, environment: JobEnvironment, submitDirectory: String? = nil) {
             (self.submission, self.options, self.environment) = (submission, options, environment)
+            tasks = TaskRange(submission.taskIndexes)
+            self.submitDirectory = submitDirectory
         }
 
         /// The request every task shares (hold, times, limits); see ``Submission/first``.
@@ -76,6 +82,17 @@ final class LocalBackend: Backend {
         /// The run-duration limits (hard, soft) that have fired: a resume does not re-arm them.
         var hardRunLimitFired = false
         var softRunLimitFired = false
+        /// The signals LocalDRM sent the job's group that may end it, and why, in order: the
+        /// reason of the one it dies of becomes its kill reason.
+        var sentSignals: [SentSignal] = []
+        /// Its private `TMPDIR`, removed when it ends.
+        var temporaryDirectory: PrivateTemporaryDirectory?
+    }
+
+    /// A signal LocalDRM sent to a started job's process group, and why.
+    struct SentSignal {
+        var signal: Int32
+        var reason: String
     }
 
     /// A job that could not start yet and waits to be tried again (a FIFO not ready, or no
@@ -226,6 +243,8 @@ final class LocalBackend: Backend {
     let table: JobTable
     let supervisor: Supervisor
     let launcher: Launcher
+    /// Removes the temporary directories of jobs reaped on the supervisor thread.
+    let cleaner: Launcher
     let timers: any TimerClock
     let settings: LocalDRM.Settings
     private let state: Mutex<State>
@@ -246,6 +265,7 @@ final class LocalBackend: Backend {
         self.table = table
         self.supervisor = runtime.supervisor
         self.launcher = runtime.launcher
+        self.cleaner = runtime.cleaner
         self.timers = timers ?? runtime.supervisor
         self.timersOnSupervisor = timers == nil
         self.state = Mutex(State(slots: settings.slots))
@@ -292,9 +312,13 @@ final class LocalBackend: Backend {
     func submit(_ submission: Submission) throws(DRMAAError) {
         if let failure = supervisor.failure { throw Self.supervisionEndedError(failure) }
         let first = submission.first
+        let emulation = settings.emulation
         let options = try options(category: first.jobCategory, nativeSpecification: first.nativeSpecification)
         let batch = Batch(submission: submission, options: options,
-                          environment: JobEnvironment(base: options.inheritsEnvironment ? Syscall.environment() : [], overrides: first.environment))
+                          environment: JobEnvironment(base: options.inheritsEnvironment ? Syscall.environment() : [],
+                                                      overrides: first.environment,
+                                                      managed: JobVariables.managedNames(emulation)),
+                          submitDirectory: emulation == .slurm ? Syscall.currentDirectory() : nil)
         let now = timers.monotonicNow()
         let wallNow = clock.now()
         func at(_ instant: Int64) -> Int64 { monotonic(now, plus: Double(instant) - wallNow) }
@@ -337,6 +361,7 @@ final class LocalBackend: Backend {
             case .starting:
                 state.jobs[id]?.killWhenStarted = true
             case .running(let pid), .suspended(let pid):
+                state.runs[id]?.sentSignals.append(SentSignal(signal: SIGKILL, reason: "killed with SIGKILL: its drmaa_deadline_time passed"))
                 try? Syscall.signalGroup(pid, SIGKILL)
             case .exited:
                 break
@@ -348,14 +373,22 @@ final class LocalBackend: Backend {
     }
 
     /// A limit timer fired: signal the job's group if it still runs (SIGKILL for hard limits,
-    /// the warning signal for soft ones).
-    private func limitReached(_ id: String, _ signal: Int32) {
+    /// the warning signal for soft ones), noting `reason`.
+    private func limitReached(_ id: String, _ signal: Int32, _ reason: String) {
         state.withLock { state in
             switch state.jobs[id]?.phase {
-            case .running(let pid)?, .suspended(let pid)?: try? Syscall.signalGroup(pid, signal)
+            case .running(let pid)?, .suspended(let pid)?:
+                state.runs[id]?.sentSignals.append(SentSignal(signal: signal, reason: reason))
+                try? Syscall.signalGroup(pid, signal)
             default: break
             }
         }
+    }
+
+    /// Why a limit's signal was sent: `killed with SIGKILL: it reached its drmaa_wct_hlimit of 10 s`.
+    private static func limitReason(_ signal: Int32, _ attribute: String, _ seconds: Int, hard: Bool) -> String {
+        hard ? "killed with \(SignalNames.name(of: signal)): it reached its \(attribute) of \(seconds) s"
+             : "\(SignalNames.name(of: signal)), the warning that it reached its \(attribute) of \(seconds) s"
     }
 
     /// Releases what a removed job still holds: its timers and a deferral's input FIFO.
@@ -368,10 +401,12 @@ final class LocalBackend: Backend {
 
     /// Arms the wall-clock limits of a job that just started (called with the lock held).
     private func armWallclockLimits(_ id: String, _ request: JobRequest, _ run: inout RunState, now: Int64) {
-        for (limit, signal) in [(request.hardWallclockLimit, SIGKILL), (request.softWallclockLimit, LocalDRM.softWallclockSignal)] {
+        for (limit, signal, attribute) in [(request.hardWallclockLimit, SIGKILL, "drmaa_wct_hlimit"),
+                                           (request.softWallclockLimit, LocalDRM.softWallclockSignal, "drmaa_wct_slimit")] {
             guard let limit else { continue }
+            let reason = Self.limitReason(signal, attribute, limit, hard: signal == SIGKILL)
             run.timers.append(timers.schedule(at: monotonic(now, plus: Double(limit))) { [weak self] in
-                self?.limitReached(id, signal)
+                self?.limitReached(id, signal, reason)
             })
         }
     }
@@ -381,23 +416,27 @@ final class LocalBackend: Backend {
         run.runningSince = now
         for (limit, hard) in [(request.hardRunDurationLimit, true), (request.softRunDurationLimit, false)] {
             guard let limit, !(hard ? run.hardRunLimitFired : run.softRunLimitFired) else { continue }
+            let reason = Self.limitReason(hard ? SIGKILL : LocalDRM.softRunDurationSignal,
+                                          hard ? "drmaa_duration_hlimit" : "drmaa_duration_slimit", limit, hard: hard)
             run.runTimers.append(timers.schedule(at: monotonic(now, plus: Double(limit) - run.ranBefore)) { [weak self] in
-                self?.runLimitReached(id, hard: hard)
+                self?.runLimitReached(id, hard: hard, reason)
             })
         }
     }
 
     /// A run-duration limit fired: it is spent, and its signal goes to the group.
-    private func runLimitReached(_ id: String, hard: Bool) {
+    private func runLimitReached(_ id: String, hard: Bool, _ reason: String) {
         state.withLock { state in
             guard var run = state.runs[id] else { return }
             if hard { run.hardRunLimitFired = true } else { run.softRunLimitFired = true }
-            state.runs[id] = run
+            let signal = hard ? SIGKILL : LocalDRM.softRunDurationSignal
             switch state.jobs[id]?.phase {
             case .running(let pid)?, .suspended(let pid)?:
-                try? Syscall.signalGroup(pid, hard ? SIGKILL : LocalDRM.softRunDurationSignal)
+                run.sentSignals.append(SentSignal(signal: signal, reason: reason))
+                state.runs[id] = run
+                try? Syscall.signalGroup(pid, signal)
             default:
-                break
+                state.runs[id] = run
             }
         }
     }
@@ -416,11 +455,14 @@ final class LocalBackend: Backend {
         let steps = settings.configuration.terminateSequence
         guard run.teardownStep < steps.count else {
             // SIGKILL ends stopped processes too.
+            let after = run.teardownStep > 0 ? ", \(Self.seconds(steps[run.teardownStep - 1].seconds)) after \(SignalNames.name(of: steps[run.teardownStep - 1].signal))" : ""
+            run.sentSignals.append(SentSignal(signal: SIGKILL, reason: "terminated through drmaa_control: SIGKILL\(after)"))
             try signal(pid, SIGKILL, id)
             return
         }
         let step = steps[run.teardownStep]
         run.teardownStep += 1
+        run.sentSignals.append(SentSignal(signal: step.signal, reason: "terminated through drmaa_control: \(SignalNames.name(of: step.signal))"))
         try signal(pid, step.signal, id)
         if case .suspended = job.phase {
             try signal(pid, SIGCONT, id)
@@ -429,6 +471,11 @@ final class LocalBackend: Backend {
         run.timers.append(timers.schedule(at: monotonic(timers.monotonicNow(), plus: step.seconds)) { [weak self] in
             self?.teardownStepElapsed(id)
         })
+    }
+
+    /// Seconds as a reason shows them: `5 s`, `0.5 s`.
+    private static func seconds(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? "\(Int(value)) s" : "\(value) s"
     }
 
     /// The time a terminated job had for the last step is up: take the next one if it still runs.
@@ -554,7 +601,8 @@ final class LocalBackend: Backend {
         }
         let files: JobFiles
         do {
-            switch try Spawner.openFiles(request, environment: job.batch.environment, heldInput: heldInput) {
+            switch try Spawner.openFiles(request, environment: job.batch.environment, heldInput: heldInput,
+                                         emulation: settings.emulation) {
             case .ready(let opened): files = opened
             case .notReady(let reason, let heldInput):
                 deferStart(id, reason: reason, heldInput: heldInput)
@@ -564,11 +612,21 @@ final class LocalBackend: Backend {
             startFailed(id, error, startTime: startTime)
             return
         }
+        let temporary: PrivateTemporaryDirectory?
+        let variables: [(name: String, value: String)]
+        do {
+            (temporary, variables) = try prepareEnvironment(id, job, request, files)
+        } catch {
+            files.close()
+            startFailed(id, error, startTime: startTime)
+            return
+        }
         let pid: pid_t
         do {
             defer { files.close() }  // the child has its own copies; closing first frees fds for pidfd_open
-            pid = try Spawner.spawn(request, files, environment: job.batch.environment)
+            pid = try Spawner.spawn(request, files, environment: job.batch.environment, variables: variables)
         } catch {
+            temporary?.remove()
             startFailed(id, error, startTime: startTime)
             return
         }
@@ -578,7 +636,8 @@ final class LocalBackend: Backend {
             do {
                 try Syscall.setGroupNice(pid, nice)
             } catch {
-                abandon(id, pid: pid, reason: "its nice level \(nice) could not be set: \(error)", startTime: startTime, reschedule: false)
+                abandon(id, pid: pid, reason: "its nice level \(nice) could not be set: \(error)", startTime: startTime,
+                        reschedule: false, temporary: temporary)
                 return
             }
         }
@@ -588,42 +647,73 @@ final class LocalBackend: Backend {
             do {
                 try job.options.applyResourceLimits(to: pid)
             } catch {
-                abandon(id, pid: pid, reason: "its resource limits (-l h_vmem and the like) could not be set: \(error)", startTime: startTime, reschedule: false)
+                abandon(id, pid: pid, reason: "its resource limits (-l h_vmem and the like) could not be set: \(error)", startTime: startTime,
+                        reschedule: false, temporary: temporary)
                 return
             }
         }
-        state.withLock { state in
-            guard var job = state.jobs[id] else { return }
+        let kept = state.withLock { state -> Bool in
+            guard var job = state.jobs[id] else { return false }
             if !state.deferred.isEmpty, let deferral = state.deferred.removeValue(forKey: id) {
                 if let timer = deferral.timer { timers.cancel(timer) }
                 table.reportNote(id, nil)
             }
             job.phase = .running(pid: pid)
             var run = RunState(startTime: startTime)
+            run.temporaryDirectory = temporary
             let now = timers.monotonicNow()
             armWallclockLimits(id, request, &run, now: now)
             armRunLimits(id, request, &run, now: now)
-            state.jobs[id] = job
-            state.runs[id] = run
             if job.terminateRequested || job.killWhenStarted {
                 // Terminated, or past its deadline, while it was being spawned: it has only just
                 // begun (posix_spawn returns once it has exec'd), so it ends at once.
+                run.sentSignals.append(SentSignal(signal: SIGKILL, reason: job.terminateRequested
+                    ? "terminated through drmaa_control while it was being started: SIGKILL"
+                    : "killed with SIGKILL: its drmaa_deadline_time passed while it was being started"))
                 try? Syscall.signalGroup(pid, SIGKILL)
             }
+            state.jobs[id] = job
+            state.runs[id] = run
             if !job.terminateRequested {
                 table.reportState(id, .running)
             }
+            return true
         }
+        if !kept { temporary?.remove() }  // not expected: a starting job leaves only through this call
         do {
             try supervisor.watch(pid: pid, willReap: { [self] in
                 state.withLock { $0.jobs[id]?.phase = .exited }
             }, didReap: { [self] reaped in
-                finish(id, nil, reaped: reaped, startTime: startTime)
+                finish(id, nil, reaped: reaped, startTime: startTime, onSupervisor: true)
             })
         } catch {
             // Without a pidfd the job cannot be supervised: end it now rather than lose track of it.
             abandon(id, pid: pid, reason: "the job could not be supervised: \(error)", startTime: startTime, reschedule: false)
         }
+    }
+
+    /// The job's private `TMPDIR` (unless `drmaa_v_env` sets `TMPDIR`) and the variables LocalDRM
+    /// sets in it. A directory that cannot be made fails the job.
+    private func prepareEnvironment(_ id: String, _ job: Job, _ request: JobRequest, _ files: JobFiles)
+        throws(StartFailure) -> (PrivateTemporaryDirectory?, [(name: String, value: String)]) {
+        let environment = job.batch.environment
+        var temporary: PrivateTemporaryDirectory?
+        if !environment.sets(JobVariables.temporaryDirectoryVariable) {
+            let parent = settings.configuration.temporaryRoot ?? PrivateTemporaryDirectory.parent(forBase: environment.temporaryBase)
+            do {
+                temporary = try PrivateTemporaryDirectory.make(in: parent, jobID: id)
+            } catch {
+                var failure = StartFailure("cannot make the job's private temporary directory (TMPDIR) in '\(parent)'", error)
+                failure.transient = false  // mkdtemp opens nothing: no error of it passes by itself
+                throw failure
+            }
+        }
+        let emulation = settings.emulation
+        let facts = JobFacts(request: request, slots: job.options.slots, files: files,
+                             temporaryDirectory: temporary?.path, tasks: job.batch.tasks,
+                             submitDirectory: job.batch.submitDirectory,
+                             taskNumber: emulation == .slurm && request.taskIndex != nil ? LocalJobIDs.next() : nil)
+        return (temporary, JobVariables.of(facts, emulation: emulation))
     }
 
     /// A job could not be started: a transient failure defers it, any other ends it FAILED.
@@ -638,9 +728,12 @@ final class LocalBackend: Backend {
     /// Ends a job that was spawned but cannot be run as it should: kills and reaps it, and
     /// reports it aborted with `reason`.
     /// If someone else reaped it already (a host's SIGCHLD handler), its status is reported lost.
-    private func abandon(_ id: String, pid: pid_t, reason: String, startTime: Double, reschedule: Bool) {
+    /// `temporary`: its private TMPDIR, if the job has no run state that holds it yet.
+    private func abandon(_ id: String, pid: pid_t, reason: String, startTime: Double, reschedule: Bool,
+                         temporary: PrivateTemporaryDirectory? = nil) {
         state.withLock { $0.jobs[id]?.phase = .exited }
         let reaped = Supervisor.killAndReap(pid)
+        temporary?.remove()
         if case .lost = reaped {
             finish(id, nil, reaped: reaped, startTime: startTime, reschedule: reschedule)
         } else {
@@ -652,8 +745,10 @@ final class LocalBackend: Backend {
     /// it follows from the wait status (and from whether TERMINATE was requested). With
     /// `reschedule`, the freed slots are filled, on the launcher (called from the supervisor thread,
     /// or from a thread that is not inside ``schedule()``). A job that never ran has no `usage`.
+    /// Its private TMPDIR is removed before the job is reported finished: here, or on the cleaner
+    /// thread when called `onSupervisor` (which only waits and reaps).
     private func finish(_ id: String, _ termination: Termination?, reaped: Reaped?, startTime: Double,
-                        reschedule: Bool = true, usage hasUsage: Bool = true) {
+                        reschedule: Bool = true, usage hasUsage: Bool = true, onSupervisor: Bool = false) {
         guard let (job, run) = state.withLock({ $0.remove(id) }) else { return }
         cancelTimers(job, run)
         var usage = ResourceUsage()
@@ -661,6 +756,7 @@ final class LocalBackend: Backend {
         usage.startTime = startTime
         usage.endTime = clock.now()
         let outcome: Termination
+        var killReason: String?
         switch reaped {
         case .process(let reaped)?:
             usage.fill(from: reaped)
@@ -669,9 +765,19 @@ final class LocalBackend: Backend {
                 usage.signal = clocaldrm_wtermsig(status)
                 usage.exitStatus = 128 + usage.signal
                 outcome = .signaled(signal: usage.signal, coreDumped: clocaldrm_wcoredump(status) != 0)
+                if let sent = run?.sentSignals.last(where: { $0.signal == usage.signal }) {
+                    killReason = sent.reason
+                } else if case .aborted(let reason)? = termination {
+                    killReason = "killed with \(SignalNames.name(of: usage.signal)): \(reason)"
+                } else {
+                    killReason = "it died of \(SignalNames.name(of: usage.signal)), which LocalDRM did not send (the job itself or another process did)"
+                }
             } else {
                 usage.exitStatus = clocaldrm_wexitstatus(status)
                 outcome = .exited(status: usage.exitStatus)
+                if job.terminateRequested, let last = run?.sentSignals.last {
+                    killReason = "terminated through drmaa_control: it exited with status \(usage.exitStatus) after \(SignalNames.name(of: last.signal))"
+                }
             }
         case .lost(let reason)?:
             outcome = .aborted(reason: "the job's exit status is unknown: \(reason)")
@@ -686,7 +792,30 @@ final class LocalBackend: Backend {
         } else {
             final = outcome
         }
-        table.reportFinished(id, JobOutcome(termination: final, usage: hasUsage ? usage : nil))
+        var failed = false
+        if settings.nonzeroExit == .failed {
+            switch final {
+            case .exited(let status): failed = status != 0
+            case .signaled: failed = true
+            case .aborted: break
+            }
+        }
+        let result = JobOutcome(termination: final, usage: hasUsage ? usage : nil, killReason: killReason, countsAsFailed: failed)
+        if let directory = run?.temporaryDirectory {
+            if onSupervisor {
+                // On a thread of its own: a job may leave a large tree, which must hold up neither
+                // reaping nor the starting of other jobs.
+                cleaner.submit { [table] in
+                    directory.remove()
+                    table.reportFinished(id, result)
+                }
+            } else {
+                directory.remove()
+                table.reportFinished(id, result)
+            }
+        } else {
+            table.reportFinished(id, result)
+        }
         if reschedule { scheduleOnLauncher() }
     }
 

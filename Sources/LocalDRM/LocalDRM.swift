@@ -10,7 +10,10 @@ import Glibc
 /// Contact string options (`name=value`, separated by `;`): `slots=<n>`, the number of slots
 /// (default: `$DRMAA_LOCAL_SLOTS`, else the number of online CPUs); `grace=<seconds>`, the time a
 /// terminated job has between SIGTERM and SIGKILL; `categories=<path>`, a job category file
-/// (see ``JobCategories``; default `$DRMAA_LOCAL_CATEGORIES`).
+/// (see ``JobCategories``; default `$DRMAA_LOCAL_CATEGORIES`); `emulate=sge|slurm|none`, the
+/// scheduler whose variables and file names jobs see (see ``Emulation``; default
+/// `$DRMAA_LOCAL_EMULATE`); `nonzero_exit=done|failed`, the state of a job that ends with a
+/// non-zero exit status or a signal (see ``NonzeroExit``; default `$DRMAA_LOCAL_NONZERO_EXIT`).
 public struct LocalDRM: DRMSystem {
     /// Settings of a LocalDRM session. Contact string options override them.
     public struct Configuration: Sendable {
@@ -30,6 +33,14 @@ public struct LocalDRM: DRMSystem {
         public var terminateSequence: [TeardownStep]
         /// Job categories; `nil`: the file named by `$DRMAA_LOCAL_CATEGORIES` if set, else none.
         public var jobCategories: JobCategories?
+        /// The scheduler jobs are made to look like; `nil`: `$DRMAA_LOCAL_EMULATE` if set, else none.
+        public var emulation: Emulation?
+        /// The state of a job that ran and did not exit with 0; `nil`: `$DRMAA_LOCAL_NONZERO_EXIT`
+        /// if set, else ``NonzeroExit/done``.
+        public var nonzeroExit: NonzeroExit?
+        /// Where jobs' private temporary directories (their `TMPDIR`) are made; `nil`: the
+        /// submitting process's `$TMPDIR` when it submits (if it is an absolute path), else `/tmp`.
+        public var temporaryRoot: String?
 
         /// Settings; each one left `nil` takes its default: the slots as described at ``slots``;
         /// `$HOME` (else the password database); the system clock, timers and time zone.
@@ -40,7 +51,10 @@ public struct LocalDRM: DRMSystem {
             timers: (any TimerClock)? = nil,
             timeZone: any TimeZoneRule = SystemTimeZone(),
             terminateSequence: [TeardownStep] = LocalDRM.defaultTerminateSequence,
-            jobCategories: JobCategories? = nil
+            jobCategories: JobCategories? = nil,
+            emulation: Emulation? = nil,
+            nonzeroExit: NonzeroExit? = nil,
+            temporaryRoot: String? = nil
         ) {
             self.slots = slots
             self.homeDirectory = homeDirectory ?? Syscall.homeDirectory()
@@ -49,7 +63,19 @@ public struct LocalDRM: DRMSystem {
             self.timeZone = timeZone
             self.terminateSequence = terminateSequence
             self.jobCategories = jobCategories
+            self.emulation = emulation
+            self.nonzeroExit = nonzeroExit
+            self.temporaryRoot = temporaryRoot
         }
+    }
+
+    /// The DRMAA state of a job that ran to its end but did not exit with status 0 (a non-zero exit
+    /// status, or a signal not sent through DRMAA). `wait` reports how it ended either way.
+    public enum NonzeroExit: String, Sendable, Equatable, CaseIterable {
+        /// DONE, as DRMAA 1.0 and Grid Engine have it: the job ran and ended; its status says how.
+        case done
+        /// FAILED, as slurm-drmaa reports a job that Slurm counts as failed.
+        case failed
     }
 
     /// One step of ending a started job through TERMINATE: send `signal` to its process group,
@@ -92,6 +118,18 @@ public struct LocalDRM: DRMSystem {
     public static let slotsVariable = "DRMAA_LOCAL_SLOTS"
     /// The environment variable that names the default job category file.
     public static let categoriesVariable = "DRMAA_LOCAL_CATEGORIES"
+    /// The environment variable that sets the default emulation (`sge`, `slurm` or `none`).
+    public static let emulationVariable = "DRMAA_LOCAL_EMULATE"
+    /// The environment variable that sets the default ``NonzeroExit`` (`done` or `failed`).
+    public static let nonzeroExitVariable = "DRMAA_LOCAL_NONZERO_EXIT"
+    /// The values `emulate=` and `$DRMAA_LOCAL_EMULATE` take: each ``Emulation``, and `none`.
+    public static let emulationValues = Emulation.allCases.map(\.rawValue) + ["none"]
+
+    /// The emulation a contact or environment value names: `.some(nil)` for `none`, `nil` if invalid.
+    static func emulation(named value: String) -> Emulation?? {
+        if value == "none" { return .some(nil) }
+        return Emulation(rawValue: value).map { .some($0) }
+    }
 
     /// The implementation's name and version.
     public static let implementation = "swift-drmaa 0.1.0 (DRMAA 1.0)"
@@ -102,6 +140,7 @@ public struct LocalDRM: DRMSystem {
     public func makeBackend(options: [(name: String, value: String)], jobs: JobTable) throws(DRMAAError) -> any Backend {
         var configuration = configuration
         var categoriesPath: String?
+        var emulationChosen = false
         for (name, value) in options {
             switch name {
             case "slots":
@@ -119,11 +158,23 @@ public struct LocalDRM: DRMSystem {
                     throw DRMAAError(.invalidContactString, "contact option categories= needs the path of a job category file")
                 }
                 categoriesPath = value
+            case "emulate":
+                guard let emulation = Self.emulation(named: value) else {
+                    throw DRMAAError(.invalidContactString, "contact option emulate=\(value) is invalid: it takes \(Self.emulationValues.joined(separator: ", "))")
+                }
+                configuration.emulation = emulation
+                emulationChosen = true
+            case "nonzero_exit":
+                guard let state = NonzeroExit(rawValue: value) else {
+                    throw DRMAAError(.invalidContactString, "contact option nonzero_exit=\(value) is invalid: it takes \(NonzeroExit.allCases.map(\.rawValue).joined(separator: " or "))")
+                }
+                configuration.nonzeroExit = state
             default:
-                throw DRMAAError(.invalidContactString, "contact option '\(name)' is unknown to LocalDRM (known: session, slots, grace, categories)")
+                throw DRMAAError(.invalidContactString, "contact option '\(name)' is unknown to LocalDRM (known: session, slots, grace, categories, emulate, nonzero_exit)")
             }
         }
-        let settings = try Settings(configuration, categoriesPath: categoriesPath, environment: Syscall.environmentValue)
+        let settings = try Settings(configuration, categoriesPath: categoriesPath, emulationChosen: emulationChosen,
+                                    environment: Syscall.environmentValue)
         switch Syscall.childStatusDiscarding() {
         case .kept: break
         case .ignored:
@@ -155,17 +206,37 @@ public struct LocalDRM: DRMSystem {
         var configuration: Configuration
         var slots: Int
         var categories: JobCategories
-        /// How native specifications read the single-letter options that Grid Engine and Slurm
-        /// spell alike; `nil` infers it from each specification's other options.
+        /// The scheduler jobs are made to look like, `nil` for none; it also decides how native
+        /// specifications read the single-letter options that Grid Engine and Slurm spell alike
+        /// (`nil`: inferred from each specification's other options).
         var emulation: Emulation?
+        /// The state of a job that did not exit with 0.
+        var nonzeroExit: NonzeroExit
 
-        /// Resolves the defaults: contact options (already in `configuration`, or `categoriesPath`),
-        /// then the configuration, then the environment (read through `environment`), then the machine.
-        init(_ configuration: Configuration, categoriesPath: String?, environment: (String) -> String?) throws(DRMAAError) {
+        /// Resolves the defaults: contact options (already in `configuration`, or `categoriesPath`;
+        /// `emulationChosen` when the contact named an emulation, `none` included), then the
+        /// configuration, then the environment (read through `environment`), then the machine.
+        init(_ configuration: Configuration, categoriesPath: String?, emulationChosen: Bool = false,
+             environment: (String) -> String?) throws(DRMAAError) {
             self.configuration = configuration
-            // WIRE (the one place): the session's emulation (contact option emulate=,
-            // $DRMAA_LOCAL_EMULATE) once it exists; job categories and native specifications read it.
-            emulation = nil
+            if emulationChosen || configuration.emulation != nil {
+                emulation = configuration.emulation
+            } else if let text = environment(LocalDRM.emulationVariable), !text.isEmpty {
+                guard let named = LocalDRM.emulation(named: text) else {
+                    throw DRMAAError(.drmsInitFailed, "\(LocalDRM.emulationVariable)='\(text)' is invalid: it takes \(LocalDRM.emulationValues.joined(separator: ", "))")
+                }
+                emulation = named
+            }
+            if let state = configuration.nonzeroExit {
+                nonzeroExit = state
+            } else if let text = environment(LocalDRM.nonzeroExitVariable), !text.isEmpty {
+                guard let state = NonzeroExit(rawValue: text) else {
+                    throw DRMAAError(.drmsInitFailed, "\(LocalDRM.nonzeroExitVariable)='\(text)' is invalid: it takes \(NonzeroExit.allCases.map(\.rawValue).joined(separator: " or "))")
+                }
+                nonzeroExit = state
+            } else {
+                nonzeroExit = .done
+            }
             if let slots = configuration.slots {
                 guard LocalDRM.slotRange.contains(slots) else {
                     throw DRMAAError(.drmsInitFailed, "LocalDRM.Configuration(slots: \(slots)) is invalid: it takes a whole number from 1 to \(LocalDRM.slotRange.upperBound)")

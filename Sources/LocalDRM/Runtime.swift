@@ -1,7 +1,8 @@
 import Glibc
 import Synchronization
 
-/// LocalDRM's threads in this process: the ``Supervisor`` and the ``Launcher``.
+/// LocalDRM's threads in this process: the ``Supervisor``, the ``Launcher`` and the cleaner (a
+/// second ``Launcher``, which removes ended jobs' temporary directories off the supervisor thread).
 ///
 /// Made on first use. Made again in a process forked from one that had them (threads do not
 /// survive `fork()`, and the inherited epoll instance is still the parent's), and after
@@ -9,10 +10,17 @@ import Synchronization
 struct Runtime: Sendable {
     let supervisor: Supervisor
     let launcher: Launcher
+    let cleaner: Launcher
+
+    /// A runtime of these threads; without a `cleaner`, the launcher also cleans up.
+    init(supervisor: Supervisor, launcher: Launcher, cleaner: Launcher? = nil) {
+        (self.supervisor, self.launcher, self.cleaner) = (supervisor, launcher, cleaner ?? launcher)
+    }
 
     private struct Current {
         var processID: pid_t = 0
         var launcher: Launcher?
+        var cleaner: Launcher?
         var supervisor: Supervisor?
     }
 
@@ -29,17 +37,21 @@ struct Runtime: Sendable {
             let launcher: Launcher
             if let existing = current.launcher { launcher = existing } else { launcher = try Launcher() }
             current.launcher = launcher
+            let cleaner: Launcher
+            if let existing = current.cleaner { cleaner = existing } else { cleaner = try Launcher() }
+            current.cleaner = cleaner
             let supervisor: Supervisor
             if let existing = current.supervisor { supervisor = existing } else { supervisor = try Supervisor() }
             current.supervisor = supervisor
-            return Runtime(supervisor: supervisor, launcher: launcher)
+            return Runtime(supervisor: supervisor, launcher: launcher, cleaner: cleaner)
         }
     }
 }
 
-/// The thread that starts jobs when the work comes from the supervisor thread (a reaped job
-/// freed its slots, a start time came): the supervisor never spawns, so a slow spawn never
-/// delays a reap or a timer, and spawning runs beside reaping.
+/// A thread that runs the actions given to it in order. One starts jobs when the work comes from
+/// the supervisor thread (a reaped job freed its slots, a start time came): the supervisor never
+/// spawns, so a slow spawn never delays a reap or a timer, and spawning runs beside reaping.
+/// Another removes the temporary directories of jobs the supervisor reaped, which may take long.
 final class Launcher: @unchecked Sendable {
     // @unchecked: `semaphore` is initialised in `init` and never destroyed (a launcher lives as long
     // as its process); `sem_post` and `sem_wait` are thread-safe. The work list is behind a Mutex.

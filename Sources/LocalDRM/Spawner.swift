@@ -21,14 +21,19 @@ struct StartFailure: Error {
     }
 }
 
-/// The open files of a job about to be spawned: its working directory and standard streams.
-/// ``close()`` releases them once the job has them (or will not run).
+/// The open files of a job about to be spawned: its working directory and standard streams, and
+/// the paths they were opened at (a directory given as output or error path resolved to the file
+/// in it). ``close()`` releases them once the job has them (or will not run).
 struct JobFiles {
     var directory: Int32
     var input: Int32
     var output: Int32
     var error: Int32
     var executable: String
+    var inputPath: String
+    var outputPath: String
+    /// The output path when standard error goes to the output file.
+    var errorPath: String
 
     func close() {
         for fd in Set([directory, input, output, error]) { Syscall.close(fd) }
@@ -59,20 +64,54 @@ enum Spawner {
     /// reason. Nothing blocks: files are opened with `O_NONBLOCK` (cleared afterwards), and a FIFO
     /// that is not ready makes the job wait instead of the library. `heldInput` is an input FIFO
     /// kept open since an earlier attempt; it is used (or handed back) instead of opening anew.
-    static func openFiles(_ job: JobRequest, environment: JobEnvironment, heldInput: Int32?) throws(StartFailure) -> Opened {
+    ///
+    /// An output or error path that names a directory means the file with the default name in it
+    /// (Grid Engine's rule; no path at all means the working directory); an input path that names a
+    /// directory is an error, as on Grid Engine. With Slurm's profile, standard error goes to the
+    /// output file unless an error path is given (Slurm's default).
+    static func openFiles(_ job: JobRequest, environment: JobEnvironment, heldInput: Int32?,
+                          emulation: Emulation? = nil) throws(StartFailure) -> Opened {
         var descriptors: [Int32] = []
         var keep = false
         defer { if !keep { for fd in descriptors { Syscall.close(fd) } } }
-        func open(_ path: String, _ flags: Int32, _ what: String) throws(StartFailure) -> Int32? {
+        /// The descriptor, `nil` for an output FIFO without a reader; throws a failure naming `what`.
+        func open(_ path: String, _ flags: Int32, _ what: String, _ note: String = "") throws(StartFailure) -> Int32? {
+            switch attempt(path, flags) {
+            case .success(let fd): return fd
+            case .failure(let error): return try failed(error, path, flags, what, note)
+            }
+        }
+        func attempt(_ path: String, _ flags: Int32) -> Result<Int32, Errno> {
             do {
                 let fd = try Syscall.open(path, flags | O_NONBLOCK)
                 descriptors.append(fd)
-                return fd
+                return .success(fd)
             } catch {
-                // A FIFO without a reader refuses a non-blocking writer: the job waits for one.
-                // (A socket or a device without a driver gives ENXIO too: those fail.)
-                if error.rawValue == ENXIO, flags & O_WRONLY != 0, Syscall.isFIFO(path) { return nil }
-                throw StartFailure("cannot open \(what) '\(path)'", error)
+                return .failure(error)
+            }
+        }
+        func failed(_ error: Errno, _ path: String, _ flags: Int32, _ what: String, _ note: String = "") throws(StartFailure) -> Int32? {
+            // A FIFO without a reader refuses a non-blocking writer: the job waits for one.
+            // (A socket or a device without a driver gives ENXIO too: those fail.)
+            if error.rawValue == ENXIO, flags & O_WRONLY != 0, Syscall.isFIFO(path) { return nil }
+            throw StartFailure("cannot open \(what) '\(path)'\(note)", error)
+        }
+        /// Opens an output or error stream: `given`, or the file with the default name in it if it
+        /// is a directory, or in the working directory if there is no path.
+        func openStream(_ given: String?, _ letter: Character, _ what: String) throws(StartFailure) -> (fd: Int32?, path: String) {
+            let name = JobVariables.defaultFileName(job, letter, emulation: emulation)
+            guard let given else {
+                let path = file(name, in: job.workingDirectory)
+                return (try open(path, outputFlags, what), path)
+            }
+            switch attempt(given, outputFlags) {
+            case .success(let fd):
+                return (fd, given)
+            case .failure(let error) where error.rawValue == EISDIR:
+                let path = file(name, in: given)
+                return (try open(path, outputFlags, what, " (the default name in the directory '\(given)')"), path)
+            case .failure(let error):
+                return (try failed(error, given, outputFlags, what), given)
             }
         }
         func usable(_ fd: Int32, _ flags: Int32, _ what: String, _ path: String) throws(StartFailure) {
@@ -90,7 +129,11 @@ enum Spawner {
         } else {
             input = try open(inputPath, O_RDONLY, "input file")!
         }
-        let inputIsFIFO = (try? Syscall.fileType(input).type) == S_IFIFO
+        let inputType = try? Syscall.fileType(input).type
+        if inputType == S_IFDIR {
+            throw StartFailure(reason: "the input file '\(inputPath)' is a directory; drmaa_input_path must name a file (as on Grid Engine)")
+        }
+        let inputIsFIFO = inputType == S_IFIFO
         /// Hands the input back if it is a FIFO (so it stays open), closes everything else.
         func wait(_ reason: String) -> Opened {
             if inputIsFIFO { descriptors.removeAll { $0 == input } }
@@ -101,30 +144,39 @@ enum Spawner {
         }
         let directory = try open(job.workingDirectory, O_RDONLY | O_DIRECTORY, "working directory")!
         let executable = try resolveCommand(job.remoteCommand, workingDirectory: job.workingDirectory, path: environment.path)
-        let outputFlags = O_WRONLY | O_CREAT | O_APPEND
-        let outputPath = job.outputPath ?? defaultStreamPath(job, "o")
-        guard let output = try open(outputPath, outputFlags, "output file") else {
+        let (openedOutput, outputPath) = try openStream(job.outputPath, "o", "output file")
+        guard let output = openedOutput else {
             return wait("it waits for a reader of its output FIFO '\(outputPath)'")
         }
-        let errorPath = job.errorPath ?? defaultStreamPath(job, "e")
-        let error: Int32
-        if job.joinFiles {
-            error = output
-        } else {
-            guard let opened = try open(errorPath, outputFlags, "error file") else {
-                return wait("it waits for a reader of its error FIFO '\(errorPath)'")
+        let joined = job.joinFiles || (emulation == .slurm && job.errorPath == nil)
+        var error = output
+        var errorPath = outputPath
+        if !joined {
+            let (openedError, path) = try openStream(job.errorPath, "e", "error file")
+            guard let opened = openedError else {
+                return wait("it waits for a reader of its error FIFO '\(path)'")
             }
-            error = opened
+            (error, errorPath) = (opened, path)
         }
         try usable(input, O_RDONLY, "input file", inputPath)
         try usable(output, outputFlags, "output file", outputPath)
-        if !job.joinFiles { try usable(error, outputFlags, "error file", errorPath) }
+        if error != output { try usable(error, outputFlags, "error file", errorPath) }
         keep = true
-        return .ready(JobFiles(directory: directory, input: input, output: output, error: error, executable: executable))
+        return .ready(JobFiles(directory: directory, input: input, output: output, error: error, executable: executable,
+                               inputPath: inputPath, outputPath: outputPath, errorPath: errorPath))
+    }
+
+    /// Output and error files are opened for appending, made with mode 0666 less the umask.
+    static let outputFlags = O_WRONLY | O_CREAT | O_APPEND
+
+    /// The path of the file `name` in `directory`.
+    static func file(_ name: String, in directory: String) -> String {
+        directory + (directory.hasSuffix("/") ? "" : "/") + name
     }
 
     /// Spawns the job with its open files and returns its pid; the files stay open (the caller closes them).
-    static func spawn(_ job: JobRequest, _ files: JobFiles, environment: JobEnvironment) throws(StartFailure) -> pid_t {
+    static func spawn(_ job: JobRequest, _ files: JobFiles, environment: JobEnvironment,
+                      variables: [(name: String, value: String)]) throws(StartFailure) -> pid_t {
         func check(_ result: Int32, _ call: String) throws(StartFailure) {
             guard result == 0 else { throw StartFailure("cannot prepare the job's process (\(call))", Errno(rawValue: result)) }
         }
@@ -132,7 +184,7 @@ enum Spawner {
         // glibc < 2.29 has no chdir file action for posix_spawn: the same child, started another way.
         if clocaldrm_spawn_has_fchdir() == 0 {
             do {
-                return try environment.withEnvironment(jobID: job.jobID, taskIndex: job.taskIndex) { (envp) throws(Errno) in
+                return try environment.withEnvironment(variables) { (envp) throws(Errno) in
                     try Syscall.spawnWithoutChdirAction(files.executable, [job.remoteCommand] + job.arguments, envp,
                                                         input: files.input, output: files.output, error: files.error,
                                                         directory: files.directory)
@@ -169,7 +221,7 @@ enum Spawner {
 
         let argv = [job.remoteCommand] + job.arguments
         do {
-            return try environment.withEnvironment(jobID: job.jobID, taskIndex: job.taskIndex) { (envp) throws(Errno) in
+            return try environment.withEnvironment(variables) { (envp) throws(Errno) in
                 try Syscall.spawn(files.executable, argv, envp, &actions, &attributes)
             }
         } catch {
@@ -197,39 +249,38 @@ enum Spawner {
         }
         throw StartFailure(reason: "command '\(command)' was not found on the job's PATH (\(path))")
     }
-
-    /// Grid Engine's default for an unset output or error path: `<job name>.o<job id>` (or `.e`)
-    /// in the working directory; a bulk task's id is `<job id>.<task index>`.
-    static func defaultStreamPath(_ job: JobRequest, _ letter: Character) -> String {
-        let id = job.jobID
-        let name = job.jobName.replacing("/", with: "_")
-        return job.workingDirectory + (job.workingDirectory.hasSuffix("/") ? "" : "/") + "\(name).\(letter)\(id)"
-    }
 }
 
 /// The environment of a submission's jobs: the submitter's environment when it submitted,
-/// overridden by `drmaa_v_env`, plus LocalDRM's job variables (`DRMAA_JOB_ID`, and
-/// `DRMAA_TASK_ID` in bulk tasks). It is converted to C strings once per submission, so a
-/// spawn only adds the two per-job variables.
+/// overridden by `drmaa_v_env`, plus LocalDRM's job variables (`DRMAA_JOB_ID`, `DRMAA_TASK_ID` in
+/// bulk tasks, `TMPDIR` and a scheduler profile's, see ``JobVariables``). The variables LocalDRM
+/// manages are never passed on from the submitter (a job that submits jobs has its own); those
+/// `drmaa_v_env` sets stand. It is converted to C strings once per submission, so a spawn only
+/// adds the per-job variables.
 final class JobEnvironment: @unchecked Sendable {
     // @unchecked: `shared` is written only in `init` and freed only in `deinit`; in between it is
     // only read, and the C strings it points to are never modified.
     private let shared: [UnsafeMutablePointer<CChar>]
-    /// Whether `drmaa_v_env` sets the job variables itself (then its values stand).
-    private let setsJobID: Bool
-    private let setsTaskID: Bool
+    /// The names `drmaa_v_env` sets (their values stand over LocalDRM's).
+    private let overridden: Set<String>
     /// The jobs' `PATH`, for finding a bare command name; `nil` if unset.
     let path: String?
+    /// The submitter's `TMPDIR`, where jobs' private temporary directories are made; `nil` if unset.
+    let temporaryBase: String?
 
-    init(base: [String], overrides: [(name: String, value: String)]) {
-        var overridden: Set<Substring> = [Substring(Spawner.jobIDVariable), Substring(Spawner.taskIDVariable)]
-        for (name, _) in overrides { overridden.insert(Substring(name)) }
+    /// `managed`: the variables LocalDRM sets in these jobs (``JobVariables/managedNames(_:)``).
+    init(base: [String], overrides: [(name: String, value: String)],
+         managed: [String] = [Spawner.jobIDVariable, Spawner.taskIDVariable]) {
+        var dropped = Set(managed.map { Substring($0) })
+        for (name, _) in overrides { dropped.insert(Substring(name)) }
         var entries: [String] = []
         entries.reserveCapacity(base.count + overrides.count)
         var path: String?
+        var temporaryBase: String?
         for entry in base {
             let name = entry.firstIndex(of: "=").map { entry[..<$0] } ?? Substring(entry)
-            guard !overridden.contains(name) else { continue }
+            if name == JobVariables.temporaryDirectoryVariable { temporaryBase = String(entry.dropFirst(name.count + 1)) }
+            guard !dropped.contains(name) else { continue }
             entries.append(entry)
             if name == "PATH" { path = String(entry.dropFirst(5)) }
         }
@@ -239,21 +290,27 @@ final class JobEnvironment: @unchecked Sendable {
             if name == "PATH" { path = value }
         }
         shared = entries.map { exactCStringCopy($0) }
-        setsJobID = seen.contains(Spawner.jobIDVariable)
-        setsTaskID = seen.contains(Spawner.taskIDVariable)
+        overridden = seen
         self.path = path
+        self.temporaryBase = temporaryBase
     }
 
     deinit {
         for pointer in shared { free(pointer) }
     }
 
-    /// Calls `body` with the NULL-terminated environment of one job.
-    func withEnvironment<R, E: Error>(jobID: String, taskIndex: Int?,
+    /// True if `drmaa_v_env` sets the variable `name`.
+    func sets(_ name: String) -> Bool { overridden.contains(name) }
+
+    /// Calls `body` with the NULL-terminated environment of one job: the shared entries and the
+    /// job's `variables`, except those `drmaa_v_env` sets.
+    func withEnvironment<R, E: Error>(_ variables: [(name: String, value: String)],
                                       _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) throws(E) -> R) throws(E) -> R {
         var own: [UnsafeMutablePointer<CChar>] = []
-        if !setsJobID { own.append(exactCStringCopy("\(Spawner.jobIDVariable)=\(jobID)")) }
-        if let taskIndex, !setsTaskID { own.append(exactCStringCopy("\(Spawner.taskIDVariable)=\(taskIndex)")) }
+        own.reserveCapacity(variables.count)
+        for (name, value) in variables where !overridden.contains(name) {
+            own.append(exactCStringCopy("\(name)=\(value)"))
+        }
         defer { for pointer in own { free(pointer) } }
         var pointers: [UnsafeMutablePointer<CChar>?] = []
         pointers.reserveCapacity(shared.count + own.count + 1)
@@ -263,9 +320,9 @@ final class JobEnvironment: @unchecked Sendable {
         return try pointers.withUnsafeBufferPointer { (buffer) throws(E) in try body(buffer.baseAddress!) }
     }
 
-    /// The environment as `name=value` strings (for tests and diagnostics).
-    func entries(jobID: String, taskIndex: Int?) -> [String] {
-        withEnvironment(jobID: jobID, taskIndex: taskIndex) { envp in
+    /// The environment as `name=value` strings (for tests and diagnostics), with `variables`.
+    func entries(_ variables: [(name: String, value: String)]) -> [String] {
+        withEnvironment(variables) { envp in
             var result: [String] = []
             var entry = envp
             while let pointer = entry.pointee {
@@ -274,5 +331,10 @@ final class JobEnvironment: @unchecked Sendable {
             }
             return result
         }
+    }
+
+    /// The environment of a job with only the DRMAA variables (for tests).
+    func entries(jobID: String, taskIndex: Int?) -> [String] {
+        entries([(Spawner.jobIDVariable, jobID)] + (taskIndex.map { [(Spawner.taskIDVariable, String($0))] } ?? []))
     }
 }

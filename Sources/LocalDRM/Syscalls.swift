@@ -442,12 +442,11 @@ enum Syscall {
         let result = pthread_create(&thread, nil, { raw in
             clocaldrm_block_all_signals()
             let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            let started = box.started
             nonisolated(unsafe) var once = false  // called on this thread only
             box.body({
                 guard !once else { return }
                 once = true
-                sem_post(started)
+                sem_post(box.started)
             })
             return nil
         }, raw)
@@ -471,4 +470,115 @@ func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePo
 /// A `malloc`ed NUL-terminated copy of the string's ``Swift/String/exactBytes``; the caller frees it.
 func exactCStringCopy(_ string: String) -> UnsafeMutablePointer<CChar> {
     string.withExactCString { strdup($0)! }
+}
+
+/// Which file an open descriptor refers to: its file system and inode.
+struct FileIdentity: Sendable, Equatable {
+    var device: UInt64
+    var inode: UInt64
+}
+
+// MARK: Directories (a job's private temporary directory)
+
+extension Syscall {
+    /// Makes a new directory with mode 0700 and a unique name, `<prefix>` and six random
+    /// characters, in `parent`, and returns its name and identity. The corresponding C functions
+    /// are `mkdtemp(3)` and `lstat(2)`.
+    static func makeUniqueDirectory(in parent: String, prefix: String) throws(Errno) -> (name: String, identity: FileIdentity) {
+        let separator = parent.hasSuffix("/") ? "" : "/"
+        let template = parent + separator + prefix + "XXXXXX"
+        guard !template.utf8.contains(0) else { throw Errno(rawValue: EINVAL) }
+        var bytes = template.exactBytes.map { CChar(bitPattern: $0) } + [0]
+        let made = bytes.withUnsafeMutableBufferPointer { buffer in mkdtemp(buffer.baseAddress!) != nil }
+        guard made else { throw Errno.current }
+        let path = String(exactCString: bytes)
+        var info = stat()
+        let result = path.withExactCString { lstat($0, &info) }
+        guard result == 0 else { throw Errno.current }
+        // mkdtemp replaced the six X in place: the name is the prefix and the last six characters.
+        return (prefix + String(path.unicodeScalars.suffix(6)),
+                FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
+    }
+
+    /// Opens the directory `name` in the directory `parent` (a descriptor, or `AT_FDCWD` for a
+    /// path), without following a symbolic link in its last component unless `followingLink`;
+    /// the descriptor is >= 3. The corresponding C function is `openat(2)` with `O_DIRECTORY`.
+    static func openDirectory(_ name: String, in parent: Int32, followingLink: Bool = false) throws(Errno) -> Int32 {
+        guard !name.utf8.contains(0) else { throw Errno(rawValue: EINVAL) }
+        let flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (followingLink ? 0 : O_NOFOLLOW)
+        let fd = try name.withExactCString { (cName) throws(Errno) in try retrying { openat(parent, cName, flags) } }
+        return try aboveStandardStreams(fd)
+    }
+
+    /// The identity and owner of an open file. The corresponding C function is `fstat(2)`.
+    static func identity(_ fd: Int32) throws(Errno) -> (identity: FileIdentity, owner: uid_t) {
+        var info = stat()
+        _ = try retrying { fstat(fd, &info) }
+        return (FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)), info.st_uid)
+    }
+
+    /// The effective user id of this process. The corresponding C function is `geteuid(2)`.
+    static func effectiveUserID() -> uid_t { geteuid() }
+
+    /// Removes the entry `name` of the directory `parent`, never following a symbolic link: a
+    /// file (or link) or, with `directory`, an empty directory. The corresponding C function is
+    /// `unlinkat(2)`.
+    static func unlink(_ name: String, in parent: Int32, directory: Bool) throws(Errno) {
+        _ = try name.withExactCString { (cName) throws(Errno) in
+            try retrying { unlinkat(parent, cName, directory ? AT_REMOVEDIR : 0) }
+        }
+    }
+
+    /// Renames the entry `name` of the directory `parent` to `newName` in `newParent`, without
+    /// following links. The corresponding C function is `renameat(2)`.
+    static func rename(_ name: String, in parent: Int32, to newName: String, in newParent: Int32) throws(Errno) {
+        _ = try name.withExactCString { (cName) throws(Errno) in
+            try newName.withExactCString { (cNew) throws(Errno) in try retrying { renameat(parent, cName, newParent, cNew) } }
+        }
+    }
+
+    /// A directory stream on an open directory, which it takes over (``closeDirectory(_:)`` closes
+    /// both). The corresponding C function is `fdopendir(3)`.
+    static func directoryStream(_ fd: Int32) throws(Errno) -> OpaquePointer {
+        guard let stream = fdopendir(fd) else {
+            let error = Errno.current
+            close(fd)
+            throw error
+        }
+        return stream
+    }
+
+    /// The name of the next entry of a directory stream other than `.` and `..`, `nil` at its end.
+    /// The corresponding C function is `readdir(3)`.
+    static func nextEntry(_ stream: OpaquePointer) throws(Errno) -> String? {
+        while true {
+            errno = 0
+            guard let entry = readdir(stream) else {
+                if errno != 0 { throw Errno.current }
+                return nil
+            }
+            let name = withUnsafePointer(to: &entry.pointee.d_name) { tuple in
+                tuple.withMemoryRebound(to: CChar.self, capacity: 256) { String(exactCString: $0) }
+            }
+            if name != "." && name != ".." { return name }
+        }
+    }
+
+    /// The descriptor of a directory stream. The corresponding C function is `dirfd(3)`.
+    static func descriptor(of stream: OpaquePointer) -> Int32 { dirfd(stream) }
+
+    /// Starts reading a directory stream again from its first entry. The corresponding C function is `rewinddir(3)`.
+    static func rewind(_ stream: OpaquePointer) { rewinddir(stream) }
+
+    /// Closes a directory stream and its descriptor. The corresponding C function is `closedir(3)`.
+    static func closeDirectory(_ stream: OpaquePointer) { _ = closedir(stream) }
+
+    /// This process's current directory, `nil` if it cannot be named (removed, or too long).
+    /// The corresponding C function is `getcwd(3)`.
+    static func currentDirectory() -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return nil }
+        let path = String(exactCString: buffer)
+        return path.hasPrefix("/") ? path : nil  // "(unreachable)/…" on Linux for a directory outside the root
+    }
 }

@@ -469,6 +469,68 @@ static void test_jobs(void) {
     drmaa_delete_job_template(jt, NULL, 0);
 }
 
+/* The value of the usage entry `name=` of a finished job, copied into `value` ("" if absent). */
+static void usage_entry(drmaa_attr_values_t *rusage, const char *name, char *value, size_t size) {
+    char entry[2048];
+    size_t length = strlen(name);
+    value[0] = 0;
+    while (drmaa_get_next_attr_value(rusage, entry, sizeof entry) == DRMAA_ERRNO_SUCCESS) {
+        if (strncmp(entry, name, length) == 0 && entry[length] == '=') {
+            snprintf(value, size, "%s", entry + length + 1);
+            return;
+        }
+    }
+}
+
+/* Waits for `id` and returns its usage entry `name` in `value`. */
+static void wait_for_entry(const char *id, const char *name, char *value, size_t size) {
+    char out[DRMAA_JOBNAME_BUFFER];
+    int stat = -1;
+    drmaa_attr_values_t *rusage = NULL;
+    value[0] = 0;
+    EXPECT(drmaa_wait(id, out, sizeof out, &stat, DRMAA_TIMEOUT_WAIT_FOREVER, &rusage, D, DL), DRMAA_ERRNO_SUCCESS, "wait");
+    if (!rusage) return;
+    usage_entry(rusage, name, value, size);
+    drmaa_release_attr_values(rusage);
+}
+
+static void test_reasons(void) {
+    section("why a job did not start or was killed: drmaa_abort_reason and drmaa_kill_reason in the usage list");
+    char id[DRMAA_JOBNAME_BUFFER], value[2048];
+    /* An input path naming a directory cannot start. */
+    drmaa_job_template_t *jt = template_for("/bin/cat", NULL);
+    EXPECT(drmaa_set_attribute(jt, DRMAA_INPUT_PATH, ":/", D, DL), DRMAA_ERRNO_SUCCESS, "set input_path to a directory");
+    EXPECT(drmaa_run_job(id, sizeof id, jt, D, DL), DRMAA_ERRNO_SUCCESS, "run_job with a directory as input");
+    wait_for_entry(id, "drmaa_abort_reason", value, sizeof value);
+    CHECK(strstr(value, "'/' is a directory") != NULL, "drmaa_abort_reason names the directory: '%s'", value);
+    drmaa_delete_job_template(jt, NULL, 0);
+
+    /* A hard wall-clock limit kills the job: drmaa_kill_reason says so. */
+    const char *sleep30[] = {"30", NULL};
+    jt = template_for("/bin/sleep", sleep30);
+    EXPECT(drmaa_set_attribute(jt, DRMAA_WCT_HLIMIT, "1", D, DL), DRMAA_ERRNO_SUCCESS, "set wct_hlimit");
+    EXPECT(drmaa_run_job(id, sizeof id, jt, D, DL), DRMAA_ERRNO_SUCCESS, "run_job with a 1 s wall-clock limit");
+    wait_for_entry(id, "drmaa_kill_reason", value, sizeof value);
+    CHECK(strcmp(value, "killed with SIGKILL: it reached its drmaa_wct_hlimit of 1 s") == 0, "drmaa_kill_reason of the limit: '%s'", value);
+    drmaa_delete_job_template(jt, NULL, 0);
+
+    /* TERMINATE of a running job: both entries. */
+    jt = template_for("/bin/sleep", sleep30);
+    EXPECT(drmaa_run_job(id, sizeof id, jt, D, DL), DRMAA_ERRNO_SUCCESS, "run_job sleep 30");
+    EXPECT(drmaa_control(id, DRMAA_CONTROL_TERMINATE, D, DL), DRMAA_ERRNO_SUCCESS, "terminate it");
+    char out[DRMAA_JOBNAME_BUFFER], entry[2048];
+    int stat = -1, aborted = 0, killed = 0;
+    drmaa_attr_values_t *rusage = NULL;
+    EXPECT(drmaa_wait(id, out, sizeof out, &stat, DRMAA_TIMEOUT_WAIT_FOREVER, &rusage, D, DL), DRMAA_ERRNO_SUCCESS, "wait for it");
+    while (rusage && drmaa_get_next_attr_value(rusage, entry, sizeof entry) == DRMAA_ERRNO_SUCCESS) {
+        aborted |= strcmp(entry, "drmaa_abort_reason=terminated through drmaa_control") == 0;
+        killed |= strcmp(entry, "drmaa_kill_reason=terminated through drmaa_control: SIGTERM") == 0;
+    }
+    drmaa_release_attr_values(rusage);
+    CHECK(aborted && killed, "a terminated job has both reasons (abort %d, kill %d)", aborted, killed);
+    drmaa_delete_job_template(jt, NULL, 0);
+}
+
 static void test_diagnosis(void) {
     section("diagnosis buffers (items 93, 94, 95)");
     /* len 0: untouched. */
@@ -628,6 +690,7 @@ int main(int argc, char **argv) {
     test_vectors();
     test_w_helpers();
     test_jobs();
+    test_reasons();
     test_diagnosis();
     EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "final exit");
     /* Calls after exit (10, 85). */

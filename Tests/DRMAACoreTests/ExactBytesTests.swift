@@ -65,4 +65,15 @@ struct ExactBytesTests {
         try template.setAttribute("drmaa_output_path", path)
         #expect(try template.attribute("drmaa_output_path").exactBytes == path.exactBytes)
     }
+
+    @Test("prefix(exactByteCount:) cuts between code points: never inside UTF-8, an escaped byte counts as one")
+    func prefixByBytes() {
+        let accents = String(repeating: "é", count: 5)  // 10 bytes
+        #expect(accents.prefix(exactByteCount: 5) == "éé")
+        #expect(accents.prefix(exactByteCount: 10) == accents)
+        #expect(accents.prefix(exactByteCount: 0) == "")
+        let raw = String(exactBytes: [0x61, 0xFF, 0xFE, 0x62])
+        #expect(raw.prefix(exactByteCount: 3).exactBytes == [0x61, 0xFF, 0xFE])
+        #expect("a😀b".prefix(exactByteCount: 4) == "a")
+    }
 }

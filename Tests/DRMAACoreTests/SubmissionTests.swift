@@ -248,6 +248,11 @@ struct SubmissionTests {
         template.jobName = nil
         _ = try session.runJob(template)
         #expect(try system.lastRequests()[0].jobName == "python")
+        // An empty name counts as none (it would make hidden files such as `.o7`).
+        template.jobName = ""
+        template.remoteCommand = "/usr/bin/python3"
+        _ = try session.runJob(template)
+        #expect(try system.lastRequests()[0].jobName == "python3")
     }
 
     @Test("A bulk job of more than Session.maximumBulkTasks tasks is DENIED_BY_DRM and records nothing")
@@ -314,5 +319,42 @@ struct LazySubmissionTests {
         dictionary.shrinkIfSparse()
         #expect(dictionary.capacity < full / 8)
         #expect(dictionary.count == 100 && dictionary[9_999] == 9_999)
+    }
+}
+
+@Suite("Task ids as the backend spells them; bulk membership stored, never parsed", .timeLimit(.minutes(1)))
+struct TaskIDSpellingTests {
+    @Test("a backend spelling task ids 'N_i' (Slurm's way): run, status, control and wait by bulk id all work")
+    func backendSpelledTaskIDs() throws {
+        let system = EmbeddedDRM(taskIDSeparator: "_")
+        let session = Session(system: system)
+        try session.initialize()
+        defer { try? session.exit() }
+        var template = JobTemplate()
+        template.remoteCommand = "/bin/true"
+        let ids = try session.runBulkJobs(template, beginIndex: 1, endIndex: 5, step: 2)
+        let bulk = try #require(ids.first.map { String($0[..<$0.firstIndex(of: "_")!]) })
+        #expect(ids == ["\(bulk)_1", "\(bulk)_3", "\(bulk)_5"])
+        let backend = try #require(system.backend)
+        #expect(backend.submitted.last?.map(\.bulkJobID) == [bulk, bulk, bulk])
+        #expect(backend.submitted.last?.map(\.jobID) == ids)
+        #expect(expectDRMAAError(.invalidJob) { _ = try session.jobStatus(bulk) }?.message.contains("bulk job") == true)
+        try session.control(bulk, .hold)
+        for id in ids { #expect(try session.jobStatus(id) == .userOnHold) }
+        try session.control(bulk, .release)
+        for id in ids { backend.start(id); backend.finish(id, .exited(status: 0)) }
+        for id in ids.dropLast() { _ = try session.wait(id, timeout: .noWait) }
+        // One task left unreaped: the bulk id still names it.
+        try session.control(bulk, .terminate)
+        #expect(expectDRMAAError(.invalidJob) { _ = try session.jobStatus(bulk) }?.message.contains("bulk job") == true)
+        _ = try session.wait(ids[2], timeout: .noWait)
+        // All reaped: the bulk id is unknown, and an id that only looks like a task is nobody's.
+        expectDRMAAError(.invalidJob) { try session.control(bulk, .hold) }
+        expectDRMAAError(.invalidJob) { _ = try session.jobStatus("\(bulk).1") }
+    }
+
+    @Test("a pending job's record stays 16 bytes with its bulk membership in it")
+    func recordSize() {
+        #expect(MemoryLayout<JobTable.Record>.size == 16)
     }
 }

@@ -1,0 +1,110 @@
+import DRMAACore
+import Foundation
+import Glibc
+@testable import LocalDRM
+import Testing
+
+@Suite("LocalDRM private TMPDIR of every job", .timeLimit(.minutes(2)))
+struct TemporaryDirectoryTests {
+    /// A fixture whose jobs' temporary directories are made in a fresh root, and that root
+    /// (removed by the caller's `defer`).
+    func fixture() throws -> (Fixture, String) {
+        let root = NSTemporaryDirectory() + "drmaa-tmproot-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        return (try Fixture { $0.temporaryRoot = root }, root)
+    }
+
+    @Test("a job gets a new 0700 TMPDIR named after it, under the configured root; it is gone when wait returns")
+    func madeAndRemoved() throws {
+        let (f, root) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let id = try f.session.runJob(f.shell("echo $TMPDIR > tmpdir; stat -c %a \"$TMPDIR\" > mode; touch \"$TMPDIR/file\""))
+        let info = try f.session.wait(id)
+        #expect(info.hasExited && info.exitStatus == 0)
+        let tmpdir = f.read("tmpdir").trimmingCharacters(in: .newlines)
+        #expect((tmpdir as NSString).lastPathComponent.hasPrefix("drmaa-job-\(id)-"))
+        #expect(f.read("mode") == "700\n")
+        #expect(!FileManager.default.fileExists(atPath: tmpdir))
+        #expect(files(in: root).isEmpty)
+    }
+
+    @Test("everything in it goes, nested deeper than the descriptors held, but never what a symbolic link points to")
+    func removedWithoutFollowingLinks() throws {
+        let (f, root) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let outside = f.path("outside")
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try "keep".write(toFile: outside + "/precious", atomically: true, encoding: .utf8)
+        let script = """
+            echo $TMPDIR > tmpdir; cd "$TMPDIR"
+            ln -s \(outside) link; ln -s \(outside)/precious filelink; mkdir -p a/b; ln -s \(outside) a/b/link
+            touch a/one a/b/two; mkfifo a/fifo
+            d=deep; for i in $(seq 1 80); do d=$d/n; done; mkdir -p $d; touch $d/leaf
+            """
+        let info = try f.session.wait(try f.session.runJob(f.shell(script)))
+        #expect(info.exitStatus == 0)
+        let tmpdir = f.read("tmpdir").trimmingCharacters(in: .newlines)
+        #expect(!FileManager.default.fileExists(atPath: tmpdir))
+        #expect(files(in: outside) == ["precious"])
+        #expect((try? String(contentsOfFile: outside + "/precious", encoding: .utf8)) == "keep")
+        #expect(files(in: root).isEmpty)
+    }
+
+    @Test("a failure to remove it is not fatal: the job's outcome stands (here the job put another directory in its place)")
+    func removalFailureNotFatal() throws {
+        let (f, root) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let script = "echo $TMPDIR > tmpdir; mv $TMPDIR $TMPDIR.moved; mkdir $TMPDIR; touch $TMPDIR/other; exit 4"
+        let info = try f.session.wait(try f.session.runJob(f.shell(script)))
+        #expect(info.hasExited && info.exitStatus == 4 && !info.wasAborted && info.killReason == nil)
+        let tmpdir = f.read("tmpdir").trimmingCharacters(in: .newlines)
+        #expect(FileManager.default.fileExists(atPath: tmpdir + "/other"))
+        #expect(FileManager.default.fileExists(atPath: tmpdir + ".moved"))
+    }
+
+    @Test("drmaa_v_env setting TMPDIR wins: the job sees it, and no private directory is made")
+    func environmentTMPDIRWins() throws {
+        let (f, root) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let own = f.path("mine")
+        try FileManager.default.createDirectory(atPath: own, withIntermediateDirectories: true)
+        var template = f.shell("echo $TMPDIR > tmpdir; touch $TMPDIR/kept; ls -A \(root) > listing")
+        template.jobEnvironment = ["TMPDIR": own]
+        _ = try f.session.wait(try f.session.runJob(template))
+        #expect(f.read("tmpdir") == own + "\n")
+        #expect(FileManager.default.fileExists(atPath: own + "/kept"))
+        #expect(f.read("listing") == "")
+    }
+
+    @Test("a TMPDIR that cannot be made fails the job with a reason naming where")
+    func creationFailure() throws {
+        let missing = "/nonexistent-drmaa-root-" + UUID().uuidString
+        let f = try Fixture { $0.temporaryRoot = missing }
+        let info = try f.session.wait(try f.session.runJob(f.template("/bin/true")))
+        #expect(info.wasAborted && !info.hasExited)
+        let reason = try #require(info.abortReason)
+        #expect(reason.contains("TMPDIR") && reason.contains(missing) && reason.contains("No such file or directory"))
+    }
+
+    @Test("without a configured root: the submitter's $TMPDIR if absolute, else /tmp")
+    func defaultRoot() {
+        #expect(PrivateTemporaryDirectory.parent(forBase: nil) == "/tmp")
+        #expect(PrivateTemporaryDirectory.parent(forBase: "") == "/tmp")
+        #expect(PrivateTemporaryDirectory.parent(forBase: "relative") == "/tmp")
+        #expect(PrivateTemporaryDirectory.parent(forBase: "/scratch") == "/scratch")
+    }
+
+    @Test("removal leaves alone a directory that is no longer the one made")
+    func replacedDirectoryLeftAlone() throws {
+        let root = NSTemporaryDirectory() + "drmaa-tmproot-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let made = try PrivateTemporaryDirectory.make(in: root, jobID: "7")
+        // Moved away, not removed, so that the new directory cannot get its inode number.
+        try FileManager.default.moveItem(atPath: made.path, toPath: made.path + ".old")
+        try FileManager.default.createDirectory(atPath: made.path, withIntermediateDirectories: false)
+        try "other".write(toFile: made.path + "/file", atomically: true, encoding: .utf8)
+        #expect(made.remove()?.contains("no longer the directory") == true)
+        #expect(FileManager.default.fileExists(atPath: made.path + "/file"))
+    }
+}
