@@ -10,8 +10,9 @@ job that cannot start (FAILED) and for options the DRM refuses (DENIED_BY_DRM), 
 diagnosis in it. No process may be left at the end (the checker is a subreaper).
 
 ruffus 3.0.0's run_job polls drmaa_job_ps and never calls drmaa_wait, so it cannot see exit codes:
-a command that exits non-zero is DONE to it, and it raises nothing (Docs/Testing.md). A job fails
-for ruffus only when the DRM reports FAILED.
+a command that exits non-zero is DONE (DRMAA's and Grid Engine's state for it), and ruffus raises
+nothing (Docs/Testing.md). A job fails for ruffus only when the DRM reports FAILED, which LocalDRM
+does for such a job with the contact option nonzero_exit=failed: checked both ways.
 """
 
 import argparse
@@ -124,9 +125,9 @@ def main():
     report.check(f"{what}: pipeline_run completes", error is None, str(error)[-3000:])
     report.check(f"{what}: nothing is run again", len(ran) == before, str(ran[before:]))
 
-    def failing(name, **kwargs):
+    def failing(name, command=None, **kwargs):
         def task(output):
-            job(name, f"echo never > {output}", **kwargs)
+            job(name, command or f"echo never > {output}", **kwargs)
 
         failing_pipeline = Pipeline(name)
         failing_pipeline.originate(task_func=task, output=[f"{work}/{name}.out"])
@@ -144,6 +145,18 @@ def main():
     report.check(f"{what}: pipeline_run raises ruffus's RethrownJobError (JobFailed)",
                  isinstance(error, RethrownJobError) and "JobFailed" in str(error), str(error)[-3000:])
     report.check(f"{what}: its output is not made", not os.path.exists(f"{work}/cannot_start.out"))
+
+    what = "non-zero exit"
+    error = failing("exits_3", command="exit 3")
+    report.check(f"{what}: a job that exits 3 is DONE (DRMAA's default), so ruffus raises nothing",
+                 error is None, str(error)[-3000:])
+
+    what = "non-zero exit, nonzero_exit=failed"
+    session.exit()
+    session.initialize("nonzero_exit=failed")
+    error = failing("exits_3_failed", command="exit 3")
+    report.check(f"{what}: the job is FAILED, pipeline_run raises ruffus's RethrownJobError (JobFailed)",
+                 isinstance(error, RethrownJobError) and "JobFailed" in str(error), str(error)[-3000:])
 
     what = "refused options"
     error = failing("refused", job_other_options="-frobnicate 1")

@@ -11,8 +11,12 @@ in the same private work directory, and checks what happened, not only that it r
 2. the same command again: nothing to do, no job submitted, no file touched;
 3. a target whose rule exits 3, with --keep-going: the run fails, that rule's output is gone, the
    independent rule's output is there, the failing job's stderr is in its log;
+   Then the same with DRMAA_LOCAL_NONZERO_EXIT=failed: the job is FAILED, and Snakemake reports
+   the job's failure rather than its missing output;
 4. a target whose rule sleeps, cancelled with SIGINT once its job runs: Snakemake exits non-zero,
    the job's process ends (TERMINATE through DRMAA) and its output is never made.
+
+After runs 1-3 no job's private TMPDIR is left (the checker gives Snakemake a TMPDIR of its own).
 
 After each run no process may be left: the checker is a subreaper, so it sees the jobs of a
 Snakemake that has exited (clientsupport.py).
@@ -116,7 +120,9 @@ def main():
     for name in list(env):
         if name.startswith(("DRMAA_", "SNAKEMAKE_", "XDG_")):
             del env[name]
-    env.update(HOME=home, DRMAA_LIBRARY_PATH=os.path.abspath(options.lib), DRMAA_LOCAL_SLOTS="2",
+    temporary = os.path.join(work, "tmp")
+    os.makedirs(temporary)
+    env.update(HOME=home, TMPDIR=temporary, DRMAA_LIBRARY_PATH=os.path.abspath(options.lib), DRMAA_LOCAL_SLOTS="2",
                PATH=os.path.join(os.path.abspath(options.venv), "bin") + os.pathsep + env["PATH"])
     snakemake = os.path.join(os.path.abspath(options.venv), "bin", "snakemake")
     # --drmaa-args=VALUE: a value that starts with '-' must be attached, or argparse takes it for an option.
@@ -133,6 +139,13 @@ def main():
         print(f"-- {what}: exit {code} after {time.monotonic() - started:.0f} s", flush=True)
         report.check(f"{what}: Snakemake ended within {options.timeout} s", code is not None, tail(output))
         return code, output
+
+    def job_temporaries():
+        return sorted(n for n in os.listdir(temporary) if n.startswith("drmaa-job-"))
+
+    def no_job_temporaries(what):
+        left = job_temporaries()
+        report.check(f"{what}: every job's private TMPDIR was removed", not left, f"left in {temporary}: {left}")
 
     def file_is(path, expected, what):
         text = read(os.path.join(workflow, path))
@@ -169,6 +182,7 @@ def main():
                  not os.path.exists(os.path.join(workflow, "overlaps.txt")),
                  "overlapping: " + read(os.path.join(workflow, "overlaps.txt")))
     check_logs(report, logs, jobs, what)
+    no_job_temporaries(what)
     end_leftovers(report, what)
 
     # 2. The same command again: nothing to do.
@@ -181,6 +195,7 @@ def main():
     after = snapshot(workflow)
     changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
     report.check(f"{what}: no file made or changed", not changed, f"changed: {changed}")
+    no_job_temporaries(what)
     end_leftovers(report, what)
 
     # 3. A failing rule fails the run; the independent one still completes (--keep-going).
@@ -207,6 +222,26 @@ def main():
                           if any(n.endswith(f".e{job_id}") for job_id in failed_ids))
     report.check(f"{what}: the failing job's stderr is in its .e log", "fails on purpose" in failed_logs,
                  failed_logs[-2000:])
+    no_job_temporaries(what)
+    end_leftovers(report, what)
+
+    # 3b. The same with nonzero_exit=failed: the failing job is FAILED, and the plugin reports it
+    #     from the job's state, not from its missing output.
+    what = "failing rule, nonzero_exit=failed"
+    code, output = run(command + ["--keep-going", "fail_target"], options.timeout, cwd=workflow,
+                       env=dict(env, DRMAA_LOCAL_NONZERO_EXIT="failed"))
+    with open(os.path.join(work, "failing-rule-nonzero-failed.log"), "w") as f:
+        f.write(output)
+    print(f"-- {what}: exit {code}", flush=True)
+    report.check(f"{what}: Snakemake ended within {options.timeout} s", code is not None, tail(output))
+    report.check(f"{what}: the run fails (exit code 1)", code == 1, tail(output))
+    report.check(f"{what}: Snakemake reports the job's failure, not missing output",
+                 "Error in rule fails" in output and "MissingOutputException" not in output, tail(output))
+    report.check(f"{what}: only the failing rule ran again", [r for r, _ in submissions(output)] == ["fails"],
+                 f"submitted: {submissions(output)}")
+    report.check(f"{what}: the failing rule's output was removed",
+                 not os.path.exists(os.path.join(workflow, "failed/out.txt")), tail(output))
+    no_job_temporaries(what)
     end_leftovers(report, what)
 
     # 4. SIGINT while a job runs: Snakemake terminates it through DRMAA.
@@ -244,6 +279,9 @@ def main():
         report.check(f"{what}: the job's process {job_pid} ended", not alive(job_pid), f"still running: {job_pid}")
     report.check(f"{what}: the cancelled rule's output was never made",
                  not os.path.exists(os.path.join(workflow, "cancel/never.txt")))
+    left = job_temporaries()
+    if left:  # not a check: the job may end after Snakemake has exited, and then nobody removes it
+        print(f"note   {what}: the cancelled job's TMPDIR was left: {left}", flush=True)
     end_leftovers(report, what)
 
     if not report.failures and not options.keep:
