@@ -320,7 +320,11 @@ extension JobOptions.StreamPath {
         return result + rest
     }
 
-    /// Slurm's filename patterns (`%j` and the others, with an optional zero-padding width: `%4a`).
+    /// The widest zero padding of a Slurm filename pattern; a wider one counts as this (Slurm's rule).
+    static let maximumSlurmWidth = 10
+
+    /// Slurm's filename patterns (`%j` and the others, with an optional zero-padding width: `%4a`,
+    /// at most ``maximumSlurmWidth``).
     private static func slurmExpansion(_ text: String, _ job: JobRequest) -> String {
         guard text.contains("%") else { return text }
         var result = ""
@@ -353,7 +357,9 @@ extension JobOptions.StreamPath {
                 scalars = probe
                 continue
             }
-            if let count = Int(width), value.count < count, letter != "%" {
+            // Slurm pads to at most 10 digits (its MAX_WIDTH): `%999999999j` must not make a
+            // gigabyte of zeros.
+            if let count = Int(width).map({ min($0, Self.maximumSlurmWidth) }), value.count < count, letter != "%" {
                 value = String(repeating: "0", count: count - value.count) + value
             }
             result += value

@@ -22,8 +22,13 @@ struct PrivateTemporaryDirectory: Sendable, Equatable {
     /// Directories nested deeper than this are moved up to the top of the tree before they are
     /// emptied, so that removal holds at most this many descriptors at once.
     static let maximumDepth = 32
-    /// How many times a directory is read again when entries appeared in it while it was emptied.
+    /// How many times a directory is read again when entries appeared in it while it was emptied
+    /// (a process the job left behind may still be making them). Passes that find directories
+    /// moved up from deeper down do not count: they are the removal's own progress.
     static let maximumPasses = 100
+    /// How many deep directories are moved up at most: enough for a tree thousands of levels
+    /// deep, and a bound on the work should something keep making deeper ones.
+    static let maximumMoves = 100_000
 
     /// The base for jobs' directories: `temporaryBase` if it is an absolute path, else `/tmp`.
     static func parent(forBase temporaryBase: String?) -> String {
@@ -102,7 +107,8 @@ struct PrivateTemporaryDirectory: Sendable, Equatable {
         let rootDescriptor = Syscall.descriptor(of: root)
         var levels = [Level(stream: root, name: "", progressAtStart: 0)]
         var progress = 0  // entries removed or moved so far
-        var moved = 0
+        var moved = 0  // names of moved directories used so far
+        var movesAtRootPass = 0
         while let top = levels.last {
             let directory = Syscall.descriptor(of: top.stream)
             let entry: String?
@@ -115,10 +121,13 @@ struct PrivateTemporaryDirectory: Sendable, Equatable {
             guard let entry else {
                 // The end of this directory: read it again if anything changed meanwhile (entries
                 // that readdir skipped, or moved here from deeper down), else leave it.
-                if progress != top.progressAtStart, top.passes < Self.maximumPasses {
+                // At the top, a pass that follows directories moved up is the removal's own progress.
+                let movedUp = levels.count == 1 && moved != movesAtRootPass
+                if progress != top.progressAtStart, movedUp || top.passes < Self.maximumPasses {
                     Syscall.rewind(top.stream)
                     levels[levels.count - 1].progressAtStart = progress
-                    levels[levels.count - 1].passes += 1
+                    if levels.count == 1 { movesAtRootPass = moved }
+                    if !movedUp { levels[levels.count - 1].passes += 1 }
                     continue
                 }
                 levels.removeLast()
@@ -153,7 +162,7 @@ struct PrivateTemporaryDirectory: Sendable, Equatable {
                 // Too deep to hold another descriptor: move it to the top, where a later pass finds
                 // it (under a name of its own; a job may have used the first ones).
                 var renamed = false
-                for _ in 0..<8 where !renamed {
+                for _ in 0..<8 where !renamed && moved < Self.maximumMoves {
                     renamed = (try? Syscall.rename(entry, in: directory, to: ".drmaa-deep-\(moved)", in: rootDescriptor)) != nil
                     moved += 1
                 }

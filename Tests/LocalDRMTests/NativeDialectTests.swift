@@ -418,6 +418,18 @@ struct NativeEffectTests {
         #expect(slurm("a:b-%a", single) == "/w/a:b-4294967294")
     }
 
+    @Test("a Slurm padding width beyond 10 pads to 10, as Slurm: a huge one makes no huge path")
+    func slurmWidthBounded() {
+        let job = JobRequest(jobID: "7", bulkJobID: nil, taskIndex: nil, remoteCommand: "/bin/true", arguments: [], environment: [],
+                             workingDirectory: "/w", joinFiles: false, jobName: "name", hold: false, submissionTime: 0)
+        func slurm(_ pattern: String) -> String {
+            JobOptions.StreamPath(pattern, dialect: .slurm).expanded(for: job, homeDirectory: "/home/me")
+        }
+        #expect(slurm("%10j") == "/w/0000000007")
+        #expect(slurm("%11j") == "/w/0000000007")
+        #expect(slurm("%999999999j.out") == "/w/0000000007.out")
+    }
+
     @Test("a resource limit as Grid Engine's shepherd sets it: × slots, hard alone sets both, never above the inherited hard limit")
     func resourceLimit() {
         let unlimited = rlimit(rlim_cur: .max, rlim_max: .max)

@@ -94,6 +94,28 @@ struct TemporaryDirectoryTests {
         #expect(PrivateTemporaryDirectory.parent(forBase: "/scratch") == "/scratch")
     }
 
+    @Test("a tree far deeper than the passes could peel 32 levels at a time is removed whole")
+    func veryDeepTreeRemoved() throws {
+        let root = NSTemporaryDirectory() + "drmaa-tmproot-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { _ = system("rm -rf '\(root)'") }
+        let made = try PrivateTemporaryDirectory.make(in: root, jobID: "7")
+        // 5,000 levels (beyond PATH_MAX as a path), made one below the other through descriptors.
+        var fd = open(made.path, O_RDONLY | O_DIRECTORY)
+        try #require(fd >= 0)
+        for _ in 0..<5000 {
+            try #require(mkdirat(fd, "d", 0o700) == 0)
+            let child = openat(fd, "d", O_RDONLY | O_DIRECTORY)
+            close(fd)
+            try #require(child >= 0)
+            fd = child
+        }
+        close(openat(fd, "leaf", O_WRONLY | O_CREAT, 0o600))
+        close(fd)
+        #expect(made.remove() == nil)
+        #expect(!FileManager.default.fileExists(atPath: made.path))
+    }
+
     @Test("removal leaves alone a directory that is no longer the one made")
     func replacedDirectoryLeftAlone() throws {
         let root = NSTemporaryDirectory() + "drmaa-tmproot-" + UUID().uuidString
