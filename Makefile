@@ -12,9 +12,10 @@ build:
 
 ## test: every test — Swift Testing suites (also under ThreadSanitizer), the ten tutorial ports checked
 ## against the Python originals' output, the C binding's tests (also under AddressSanitizer, in
-## hostile hosts and their glibc check), drmaa-python's suite, the benchmark at small sizes (it fails
-## only if something functionally fails, never on times) and a short pass of every fuzz target
-test: test-unit test-tsan test-examples test-c test-c-asan test-hostile check-glibc test-python test-python-hostile bench-quick fuzz-quick
+## hostile hosts and their glibc check), drmaa-python's suite, a Snakemake workflow and a ruffus
+## pipeline, the benchmark at small sizes (it fails only if something functionally fails, never on
+## times) and a short pass of every fuzz target
+test: test-unit test-tsan test-examples test-c test-c-asan test-hostile check-glibc test-python test-python-hostile test-clients bench-quick fuzz-quick
 
 test-unit:
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
@@ -189,6 +190,35 @@ test-python-hostile: lib venv
 	@mkdir -p out/test-python/home
 	HOME=$(CURDIR)/out/test-python/home DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
 		$(CURDIR)/out/venv/bin/python Tests/Python/hostile_fork.py
+
+# ---------------------------------------------------------------------------------------------
+# Real DRMAA clients (Tests/Clients, Docs/Testing.md): Snakemake 9 with its DRMAA executor plugin and
+# ruffus's drmaa_wrapper, pinned in Tests/Clients/requirements.txt, installed from PyPI into their own
+# venv (again only when that file changes). Each client run has a time limit inside the checkers;
+# `timeout` is the last resort, and the checkers kill every process left when it fires.
+CLIENTS_VENV         := out/venv-clients
+CLIENTS_REQUIREMENTS := Tests/Clients/requirements.txt
+CLIENTS_TIMEOUT      ?= 300
+CLIENTS_ARGS         := --lib $(CURDIR)/out/lib/libdrmaa.so --work $(CURDIR)/out/test-clients
+
+.PHONY: venv-clients test-clients
+
+## venv-clients: out/venv-clients with the clients pinned in Tests/Clients/requirements.txt
+venv-clients:
+	@test -x $(CLIENTS_VENV)/bin/python || $(PYTHON) -m venv $(CLIENTS_VENV)
+	@cmp -s $(CLIENTS_REQUIREMENTS) $(CLIENTS_VENV)/requirements.txt || { \
+		$(CLIENTS_VENV)/bin/pip install -q --disable-pip-version-check -r $(CLIENTS_REQUIREMENTS) && \
+		cp $(CLIENTS_REQUIREMENTS) $(CLIENTS_VENV)/requirements.txt; }
+
+## test-clients: a Snakemake workflow (--executor drmaa) and a ruffus pipeline (drmaa_wrapper.run_job)
+## against out/lib/libdrmaa.so, checking the files, exit codes, logs and that every job process ends
+test-clients: lib venv-clients
+	@rm -rf out/test-clients
+	@status=0; \
+	timeout -k 10 1500 $(CLIENTS_VENV)/bin/python Tests/Clients/check_snakemake.py $(CLIENTS_ARGS) \
+		--venv $(CURDIR)/$(CLIENTS_VENV) --timeout $(CLIENTS_TIMEOUT) || status=1; \
+	timeout -k 10 $(CLIENTS_TIMEOUT) $(CLIENTS_VENV)/bin/python Tests/Clients/check_ruffus.py $(CLIENTS_ARGS) || status=1; \
+	exit $$status
 
 # ---------------------------------------------------------------------------------------------
 # Benchmarks (Benchmarks/DRMAABench, Docs/Performance.md): a release build in its own scratch path.
