@@ -473,6 +473,28 @@ final class LocalBackend: Backend {
         })
     }
 
+    /// The session exited: a TERMINATE still in its grace period ends now with SIGKILL. The
+    /// process may end right after `drmaa_exit` (Snakemake's Ctrl-C: cancel, exit, quit), and then
+    /// no timer would be left to send it: a job that ignores SIGTERM would outlive its TERMINATE.
+    /// Other jobs keep running, as DRMAA says.
+    func sessionDidExit() {
+        state.withLock { state in
+            for (id, var run) in state.runs where run.teardownStep > 0 {
+                guard let job = state.jobs[id] else { continue }
+                switch job.phase {
+                case .running(let pid), .suspended(let pid):
+                    let steps = settings.configuration.terminateSequence
+                    run.teardownStep = steps.count
+                    run.sentSignals.append(SentSignal(signal: SIGKILL, reason: "terminated through drmaa_control: SIGKILL at drmaa_exit, during the grace period after \(SignalNames.name(of: steps[0].signal))"))
+                    try? signal(pid, SIGKILL, id)
+                    state.runs[id] = run
+                default:
+                    continue
+                }
+            }
+        }
+    }
+
     /// Seconds as a reason shows them: `5 s`, `0.5 s`.
     private static func seconds(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? "\(Int(value)) s" : "\(value) s"

@@ -73,6 +73,23 @@ struct KillReasonTests {
         #expect(exited.killReason == "terminated through drmaa_control: it exited with status 3 after SIGTERM")
     }
 
+    @Test("drmaa_exit during a TERMINATE's grace period ends it with SIGKILL at once (the process may quit right after)")
+    func exitFinishesTeardown() throws {
+        let f = try Fixture(clock: ManualClock())
+        let stubborn = try f.session.runJob(f.shell("trap '' TERM; echo ready > ready; while :; do sleep 0.05; done"))
+        let bystander = try f.session.runJob(f.sleeper())
+        #expect(f.awaitFile("ready") == "ready")
+        try f.session.control(stubborn, .terminate)
+        let contact = f.session.contact
+        try f.session.exit()  // no time passes: only the exit can send the SIGKILL
+        try f.session.initialize(contact: contact)
+        let killed = try f.session.wait(stubborn, timeout: .seconds(30))
+        #expect(killed.wasAborted)
+        #expect(killed.killReason == "terminated through drmaa_control: SIGKILL at drmaa_exit, during the grace period after SIGTERM")
+        // A job that was not being terminated keeps running.
+        #expect(try f.session.jobStatus(bystander) == .running)
+    }
+
     @Test("grace=0: TERMINATE kills at once and says so")
     func terminateAtOnce() throws {
         let f = try Fixture(contact: "grace=0")
