@@ -182,11 +182,16 @@ enum Syscall {
         _ = try retrying { clocaldrm_prlimit(pid, resource, &limit, nil) }
     }
 
-    /// This process's current working directory. The corresponding C function is `getcwd(3)`.
+    /// This process's current working directory, as an absolute path: `ENOENT` if it was removed
+    /// or lies outside the process's root (Linux then names it `(unreachable)/…`, which older C
+    /// libraries pass on), `ERANGE` if it is longer than `PATH_MAX`. The corresponding C function
+    /// is `getcwd(3)`.
     static func currentDirectory() throws(Errno) -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard getcwd(&buffer, buffer.count) != nil else { throw Errno.current }
-        return buffer.withUnsafeBufferPointer { String(exactCString: $0.baseAddress!) }
+        let path = buffer.withUnsafeBufferPointer { String(exactCString: $0.baseAddress!) }
+        guard path.hasPrefix("/") else { throw Errno(rawValue: ENOENT) }
+        return path
     }
 
     /// This host's name. The corresponding C function is `gethostname(2)`.
@@ -572,13 +577,4 @@ extension Syscall {
 
     /// Closes a directory stream and its descriptor. The corresponding C function is `closedir(3)`.
     static func closeDirectory(_ stream: OpaquePointer) { _ = closedir(stream) }
-
-    /// This process's current directory, `nil` if it cannot be named (removed, or too long).
-    /// The corresponding C function is `getcwd(3)`.
-    static func currentDirectory() -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard getcwd(&buffer, buffer.count) != nil else { return nil }
-        let path = String(exactCString: buffer)
-        return path.hasPrefix("/") ? path : nil  // "(unreachable)/…" on Linux for a directory outside the root
-    }
 }

@@ -52,6 +52,20 @@ struct NativeDialectJobTests {
         #expect(f.read("out") == "hello world|\(ProcessInfo.processInfo.environment["HOME"] ?? "")|template\n")
     }
 
+    @Test("specifications that differ only in their bytes (é as one scalar or two) each give their own bytes to the job")
+    func canonicallyEquivalentSpecifications() throws {
+        let f = try Fixture()
+        var hexes: [String] = []
+        for value in ["caf\u{E9}", "cafe\u{301}"] {
+            var template = f.shell("printf %s \"$WORD\" | od -An -tx1 | tr -d ' \\n'")
+            template.nativeSpecification = "-v WORD=\(value)"
+            _ = try f.session.wait(try f.session.runJob(template))
+            hexes.append(f.read("out"))
+            try FileManager.default.removeItem(atPath: f.path("out"))
+        }
+        #expect(hexes == ["636166c3a9", "63616665cc81"])
+    }
+
     @Test("--export=NONE: the job gets no variable of the submitter, only drmaa_v_env's and LocalDRM's; --export=names: those")
     func exportNone() throws {
         let f = try Fixture()
