@@ -315,8 +315,10 @@ struct NativeParser {
 
     // MARK: Reading
 
+    /// A refusal naming the specification; a NUL byte in it is shown as `\0` (a C caller's
+    /// diagnosis would end there).
     private func denied(_ message: String) -> DRMAAError {
-        .denied("\(source) '\(specification)': \(message)")
+        .denied("\(source) '\(specification)': \(message)".replacing("\0", with: "\\0"))
     }
 
     /// `--name=value`, `-name value`: how an option and its value are shown in messages.
@@ -372,6 +374,11 @@ struct NativeParser {
                     guard let strategy = next() else { throw denied("option \(spelling) \(first) needs a binding strategy") }
                     second = strategy
                 }
+            }
+            // A C string ends at a NUL: the job would get a shorter name, variable or path than the
+            // one given, or fail to start. Only a Swift caller can pass one.
+            if [value, second].contains(where: { $0?.utf8.contains(0) == true }) {
+                throw denied("the value of \(spelling) contains a NUL byte, which no job name, path, argument or environment entry can hold")
             }
             try apply(option.effect, spelling, value, second)
         }

@@ -370,6 +370,18 @@ struct NativeRefusalTests {
         #expect(error?.message.contains("--slots=2000000 is too large: at most 1048576 slots (and no more than this session's 4 to ever start)") == true,
                 "\(error?.message ?? "")")
     }
+
+    @Test("a NUL byte in a value (only a Swift caller can pass one) is refused, naming the option and showing it as \\0", arguments: [
+        ("-N a\0b", "-N"), ("-v A\0B=c", "-v"), ("-v A=b\0c", "-v"), ("--job-name=x\0", "--job-name"),
+        ("-o /tmp/a\0b", "-o"), ("--partition=p\0", "--partition"), ("-l h_rt=1\0", "-l"), ("-pe smp\0 2", "-pe"),
+    ])
+    func nulByte(specification: String, option: String) {
+        let error = #expect(throws: DRMAAError.self) { try read(specification) }
+        #expect(error?.code == .deniedByDRM)
+        #expect(error?.message.contains("the value of \(option) contains a NUL byte") == true, "\(error?.message ?? "")")
+        #expect(error?.message.utf8.contains(0) == false)
+        #expect(error?.message.contains("\\0") == true)
+    }
 }
 
 @Suite("Native specification dialects: effects computed for a job", .timeLimit(.minutes(1)))
