@@ -522,6 +522,15 @@ extension Syscall {
         return (FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)), info.st_uid)
     }
 
+    /// True if the entry `name` of the directory `parent` is a symbolic link (the link itself is
+    /// looked at). The corresponding C function is `fstatat(2)` with `AT_SYMLINK_NOFOLLOW`.
+    static func isSymbolicLink(_ name: String, in parent: Int32) -> Bool {
+        guard !name.utf8.contains(0) else { return false }
+        var info = stat()
+        let result = name.withExactCString { fstatat(parent, $0, &info, AT_SYMLINK_NOFOLLOW) }
+        return result == 0 && info.st_mode & S_IFMT == S_IFLNK
+    }
+
     /// The effective user id of this process. The corresponding C function is `geteuid(2)`.
     static func effectiveUserID() -> uid_t { geteuid() }
 

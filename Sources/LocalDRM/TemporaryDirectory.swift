@@ -7,7 +7,8 @@ import Glibc
 /// Removal never follows a symbolic link (entries are removed with `unlinkat`, directories opened
 /// with `O_NOFOLLOW` relative to their parent), never leaves the directory's file system, and
 /// empties nothing unless the directory is still the one that was made (same inode, owned by
-/// this process's user). It runs on a thread that may block; never on the supervisor's.
+/// this process's user). If a symbolic link took the directory's place, the link is removed. It
+/// runs on a thread that may block; never on the supervisor's.
 struct PrivateTemporaryDirectory: Sendable, Equatable {
     /// The directory it was made in.
     let parent: String
@@ -69,7 +70,22 @@ struct PrivateTemporaryDirectory: Sendable, Equatable {
         do {
             rootFD = try Syscall.openDirectory(name, in: parentFD)
         } catch {
-            return error.rawValue == ENOENT ? nil : "cannot open '\(path)': \(error)"
+            switch error.rawValue {
+            case ENOENT:
+                return nil
+            case ELOOP, ENOTDIR:
+                // The job put a symbolic link (or a file) in its place: a link goes (never what it
+                // points to); anything else is left alone.
+                guard Syscall.isSymbolicLink(name, in: parentFD) else { return "'\(path)' is no longer the directory LocalDRM made; it was left alone" }
+                do {
+                    try Syscall.unlink(name, in: parentFD, directory: false)
+                    return nil
+                } catch {
+                    return error.rawValue == ENOENT ? nil : "cannot remove the symbolic link '\(path)' a job put in place of its TMPDIR: \(error)"
+                }
+            default:
+                return "cannot open '\(path)': \(error)"
+            }
         }
         guard let (found, owner) = try? Syscall.identity(rootFD), found == identity, owner == Syscall.effectiveUserID() else {
             Syscall.close(rootFD)

@@ -129,4 +129,40 @@ struct TemporaryDirectoryTests {
         #expect(made.remove()?.contains("no longer the directory") == true)
         #expect(FileManager.default.fileExists(atPath: made.path + "/file"))
     }
+
+    @Test("a job that replaced its TMPDIR with a symbolic link: the link is removed, never what it points to")
+    func symbolicLinkInItsPlace() throws {
+        let (f, root) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let outside = f.path("outside")
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try "keep".write(toFile: outside + "/precious", atomically: true, encoding: .utf8)
+        for script in ["rmdir \"$TMPDIR\"; ln -s \(outside) \"$TMPDIR\"",
+                       "touch \"$TMPDIR/f\"; mv \"$TMPDIR\" \"$TMPDIR.moved\"; ln -s \(outside) \"$TMPDIR\""] {
+            let info = try f.session.wait(try f.session.runJob(f.shell("echo $TMPDIR > tmpdir; " + script)))
+            #expect(info.exitStatus == 0)
+            let tmpdir = f.read("tmpdir").trimmingCharacters(in: .newlines)
+            #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: tmpdir)) == nil, "\(script)")
+            #expect(files(in: outside) == ["precious"])
+        }
+        // The directory moved away is no longer the job's: it stays.
+        #expect(files(in: root).count == 1 && files(in: root).allSatisfy { $0.hasSuffix(".moved") })
+    }
+
+    @Test("a link in place of the directory is removed, a file in its place left alone")
+    func replacedByLinkOrFile() throws {
+        let root = NSTemporaryDirectory() + "drmaa-tmproot-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { _ = system("rm -rf '\(root)'") }
+        let linked = try PrivateTemporaryDirectory.make(in: root, jobID: "7")
+        try FileManager.default.removeItem(atPath: linked.path)
+        try FileManager.default.createSymbolicLink(atPath: linked.path, withDestinationPath: root)
+        #expect(linked.remove() == nil)
+        #expect(!files(in: root).contains(linked.name))
+        let filed = try PrivateTemporaryDirectory.make(in: root, jobID: "8")
+        try FileManager.default.removeItem(atPath: filed.path)
+        try "job's".write(toFile: filed.path, atomically: false, encoding: .utf8)
+        #expect(filed.remove()?.contains("no longer the directory") == true)
+        #expect(FileManager.default.fileExists(atPath: filed.path))
+    }
 }
