@@ -515,11 +515,35 @@ extension Syscall {
         return try aboveStandardStreams(fd)
     }
 
-    /// The identity and owner of an open file. The corresponding C function is `fstat(2)`.
-    static func identity(_ fd: Int32) throws(Errno) -> (identity: FileIdentity, owner: uid_t) {
+    /// The identity, owner and mode of an open file (also one opened with `O_PATH`). The
+    /// corresponding C function is `fstat(2)`.
+    static func identity(_ fd: Int32) throws(Errno) -> (identity: FileIdentity, owner: uid_t, mode: mode_t) {
         var info = stat()
         _ = try retrying { fstat(fd, &info) }
-        return (FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)), info.st_uid)
+        return (FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)), info.st_uid, info.st_mode)
+    }
+
+    /// A descriptor that only names the directory `name` of the directory `parent`, without
+    /// opening it for reading (so that its mode does not matter) and never following a symbolic
+    /// link; >= 3. The corresponding C function is `openat(2)` with `O_PATH | O_NOFOLLOW | O_DIRECTORY`.
+    static func openPath(_ name: String, in parent: Int32) throws(Errno) -> Int32 {
+        guard !name.utf8.contains(0) else { throw Errno(rawValue: EINVAL) }
+        let flags = clocaldrm_o_path() | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+        let fd = try name.withExactCString { (cName) throws(Errno) in try retrying { openat(parent, cName, flags) } }
+        return try aboveStandardStreams(fd)
+    }
+
+    /// Sets the mode of the file open as `fd`. The corresponding C function is `fchmod(2)`.
+    static func changeMode(_ fd: Int32, _ mode: mode_t) throws(Errno) {
+        _ = try retrying { fchmod(fd, mode) }
+    }
+
+    /// Sets the mode of the file a descriptor opened with `O_PATH` names: that very file, whatever
+    /// its name now is (`fchmod` refuses such descriptors). The corresponding C function is
+    /// `chmod(2)` on `/proc/self/fd/<fd>`, whose magic link leads to the open file itself.
+    static func changeMode(ofPath fd: Int32, _ mode: mode_t) throws(Errno) {
+        let path = "/proc/self/fd/\(fd)"
+        _ = try retrying { chmod(path, mode) }
     }
 
     /// True if the entry `name` of the directory `parent` is a symbolic link (the link itself is

@@ -492,6 +492,71 @@ static int test_init_exit_loop(void) {
     return check_summary();
 }
 
+/* 10. Jobs that take their TMPDIR's permissions away from their own user (root ignores permissions,
+ * so this runs as an ordinary one): removal gives them back inside the directory, removes a link put
+ * in its place, and leaves no drmaa-job-* directory behind. As root, the mode re-runs itself as
+ * nobody through setpriv (skipped, saying so, without it). */
+static int test_tmpdir_modes(const char *self) {
+    watchdog(120);
+    if (geteuid() == 0) {
+        const char *setpriv = access("/usr/bin/setpriv", X_OK) == 0 ? "/usr/bin/setpriv"
+                            : access("/bin/setpriv", X_OK) == 0 ? "/bin/setpriv" : NULL;
+        if (!setpriv) {
+            printf("SKIPPED: running as root, which permissions do not stop, and no setpriv to run as nobody\n");
+            return 0;
+        }
+        char home[] = "/tmp/drmaa-hostile-home-XXXXXX";
+        CHECK(mkdtemp(home) != NULL && chown(home, 65534, 65534) == 0, "a home for nobody: %s", strerror(errno));
+        pid_t child = fork();
+        if (child == 0) {
+            setenv("HOME", home, 1);
+            execl(setpriv, setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--", self, "tmpdir-modes", (char *)NULL);
+            perror("exec setpriv");
+            _exit(127);
+        }
+        int status = 0;
+        waitpid(child, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the run as nobody passed (status %#x)", status);
+        rmdir(home);
+        return check_summary();
+    }
+    char parent[] = "/tmp/drmaa-tmpdir-modes-XXXXXX";
+    CHECK(mkdtemp(parent) != NULL, "mkdtemp: %s", strerror(errno));
+    setenv("TMPDIR", parent, 1);  /* read at each submission: the jobs' directories are made in it */
+    EXPECT(drmaa_init(NULL, D, DL), DRMAA_ERRNO_SUCCESS, "init");
+    char own[200];
+    snprintf(own, sizeof own, "case $TMPDIR in %s/drmaa-job-*) ;; *) exit 1;; esac", parent);
+    const char *scripts[] = {
+        own,  /* each job has a private TMPDIR in the parent */
+        "touch $TMPDIR/a; chmod 000 $TMPDIR",
+        "mkdir $TMPDIR/ro; touch $TMPDIR/ro/f; chmod 500 $TMPDIR/ro",
+        "mkdir $TMPDIR/no; touch $TMPDIR/no/f; chmod 000 $TMPDIR/no",
+        "mkdir -p $TMPDIR/a/b; touch $TMPDIR/a/b/f; chmod 000 $TMPDIR/a/b; chmod 100 $TMPDIR/a; chmod 500 $TMPDIR",
+        "rmdir $TMPDIR; ln -s \"$HOME\" $TMPDIR",
+    };
+    for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++) {
+        char id[DRMAA_JOBNAME_BUFFER];
+        drmaa_job_template_t *jt = job("/bin/sh", (const char *[]){"-c", scripts[i], NULL}, NULL);
+        EXPECT(run(jt, id, sizeof id), DRMAA_ERRNO_SUCCESS, scripts[i]);
+        CHECK(wait_status(id, 20) == 0, "the job '%s' succeeds (%s)", scripts[i], D);
+        drmaa_delete_job_template(jt, NULL, 0);
+    }
+    EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
+    int left = 0;
+    DIR *dir = opendir(parent);
+    CHECK(dir != NULL, "opendir %s: %s", parent, strerror(errno));
+    struct dirent *entry;
+    while (dir && (entry = readdir(dir)) != NULL)
+        if (strncmp(entry->d_name, "drmaa-job-", 10) == 0) {
+            printf("left behind: %s/%s\n", parent, entry->d_name);
+            left++;
+        }
+    if (dir) closedir(dir);
+    CHECK(left == 0, "no job's TMPDIR is left in %s (%d are)", parent, left);
+    if (left == 0) rmdir(parent);
+    return check_summary();
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *mode = argc > 1 ? argv[1] : "";
@@ -506,6 +571,7 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "categories") == 0) return test_categories();
     if (strcmp(mode, "emfile") == 0) return test_emfile();
     if (strcmp(mode, "init-exit-loop") == 0) return test_init_exit_loop();
-    fprintf(stderr, "usage: test_hostile fifo|fork|fork-storm|fork-after-init|bounds|sigchld-ignore|sigchld-nocldwait|sigchld-reaper|bytes|categories|emfile|init-exit-loop\n");
+    if (strcmp(mode, "tmpdir-modes") == 0) return test_tmpdir_modes(argv[0]);
+    fprintf(stderr, "usage: test_hostile fifo|fork|fork-storm|fork-after-init|bounds|sigchld-ignore|sigchld-nocldwait|sigchld-reaper|bytes|categories|emfile|init-exit-loop|tmpdir-modes\n");
     return 2;
 }
