@@ -796,6 +796,8 @@ final class LocalBackend: Backend {
                     killReason = sent.reason
                 } else if case .aborted(let reason)? = termination {
                     killReason = "killed with \(SignalNames.name(of: usage.signal)): \(reason)"
+                } else if let reason = job.options.kernelKillReason(signal: usage.signal, cpuSeconds: usage.userTime + usage.systemTime) {
+                    killReason = reason  // a limit LocalDRM set on the process, enforced by the kernel
                 } else {
                     killReason = "it died of \(SignalNames.name(of: usage.signal)), which LocalDRM did not send (the job itself or another process did)"
                 }
