@@ -557,6 +557,25 @@ static int test_tmpdir_modes(const char *self) {
     return check_summary();
 }
 
+/* 11. A host whose current directory was removed: what depends on it says so (-cwd is refused,
+ * naming it) and nothing else fails (Slurm's SLURM_SUBMIT_DIR is left unset). */
+static int test_cwd_removed(void) {
+    watchdog(30);
+    char dir[600], id[DRMAA_JOBNAME_BUFFER];
+    snprintf(dir, sizeof dir, "%s/cwd-removed", home());
+    rmdir(dir);
+    CHECK(mkdir(dir, 0700) == 0 && chdir(dir) == 0 && rmdir(dir) == 0, "a removed current directory: %s", strerror(errno));
+    EXPECT(drmaa_init("emulate=slurm", D, DL), DRMAA_ERRNO_SUCCESS, "init emulate=slurm");
+    drmaa_job_template_t *jt = job("/bin/sh", (const char *[]){"-c", "test -z \"${SLURM_SUBMIT_DIR+set}\"", NULL}, NULL);
+    EXPECT(run(jt, id, sizeof id), DRMAA_ERRNO_SUCCESS, "run from a removed directory");
+    CHECK(wait_status(id, 10) == 0, "the job runs, without SLURM_SUBMIT_DIR (%s)", D);
+    EXPECT(drmaa_set_attribute(jt, DRMAA_NATIVE_SPECIFICATION, "-cwd", D, DL), DRMAA_ERRNO_SUCCESS, "set -cwd");
+    EXPECT(run(jt, id, sizeof id), DRMAA_ERRNO_DENIED_BY_DRM, "run with -cwd from a removed directory");
+    CHECK(strstr(D, "current directory, which cannot be found") != NULL, "the diagnosis says why: %s", D);
+    EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
+    return check_summary();
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *mode = argc > 1 ? argv[1] : "";
@@ -572,6 +591,7 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "emfile") == 0) return test_emfile();
     if (strcmp(mode, "init-exit-loop") == 0) return test_init_exit_loop();
     if (strcmp(mode, "tmpdir-modes") == 0) return test_tmpdir_modes(argv[0]);
-    fprintf(stderr, "usage: test_hostile fifo|fork|fork-storm|fork-after-init|bounds|sigchld-ignore|sigchld-nocldwait|sigchld-reaper|bytes|categories|emfile|init-exit-loop|tmpdir-modes\n");
+    if (strcmp(mode, "cwd-removed") == 0) return test_cwd_removed();
+    fprintf(stderr, "usage: test_hostile fifo|fork|fork-storm|fork-after-init|bounds|sigchld-ignore|sigchld-nocldwait|sigchld-reaper|bytes|categories|emfile|init-exit-loop|tmpdir-modes|cwd-removed\n");
     return 2;
 }
