@@ -284,8 +284,8 @@ extension JobOptions {
     /// Why a job's process that died of `signal` was probably killed by the kernel for a limit
     /// these options set (Grid Engine's `-l h_cpu`, `s_cpu`, `h_fsize`, `s_fsize`, `h_stack`,
     /// `s_stack`), or `nil` if they set none that sends it. `cpuSeconds`, the process's CPU time,
-    /// tells whether it can have reached a CPU limit; a SIGSEGV may as well be a fault of the
-    /// program's own, which the reason says.
+    /// tells whether it came near enough a CPU limit to have reached it; a SIGSEGV may as well be
+    /// a fault of the program's own, which the reason says.
     func kernelKillReason(signal: Int32, cpuSeconds: Double) -> String? {
         let name = SignalNames.name(of: signal)
         /// The limit in force (soft, or hard alone, which sets both) and the option that set it.
@@ -310,9 +310,12 @@ extension JobOptions {
             return overflow ? "\(text(value)) per slot" : "\(text(value)) per slot, \(text(total)) for its \(slots) slots"
         }
         func reached(_ value: UInt64) -> Bool {
-            // The kernel counts CPU time in whole ticks; rusage rounds down to microseconds.
+            // The kernel checks RLIMIT_CPU against CPU time sampled at each tick (the process that
+            // runs at a tick is charged all of it), while the usage reported is its measured run
+            // time: on a busy machine the sample runs ahead by a few per cent. Three quarters of
+            // the limit tells a limit's signal from one sent early by someone else.
             let (total, overflow) = value.multipliedReportingOverflow(by: UInt64(max(1, slots)))
-            return !overflow && cpuSeconds + 0.05 >= Double(total)
+            return !overflow && cpuSeconds >= 0.75 * Double(total)
         }
         switch signal {
         case SIGXCPU:
