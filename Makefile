@@ -108,7 +108,7 @@ test-c: lib
 		HOME=$(CURDIR)/out/test-c/home out/test-c/test_drmaa_sge_h; \
 	else echo "== ABI check skipped: no $(SGE_DRMAA_INCLUDE)/drmaa.h (apt-get install gridengine-drmaa-dev)"; fi
 
-HOSTILE_MODES := fifo fork fork-storm fork-after-init bounds sigchld-ignore sigchld-nocldwait sigchld-reaper bytes categories emfile init-exit-loop
+HOSTILE_MODES := fifo fork fork-storm fork-after-init bounds sigchld-ignore sigchld-nocldwait sigchld-reaper bytes categories emfile init-exit-loop tmpdir-modes cwd-removed
 
 ## test-hostile: the library inside hostile hosts (Tests/C/test_hostile.c, one process per mode) and dlclose with a live job
 test-hostile: lib

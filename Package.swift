@@ -24,9 +24,11 @@ let package = Package(
         .target(name: "CGlibcCompat"),
         .target(name: "DRMAA", dependencies: ["DRMAACore", "LocalDRM", "CGlibcCompat"], exclude: ["include"]),
         .testTarget(name: "DRMAACoreTests", dependencies: ["DRMAACore", "EmbeddedDRM", "TestSupport"]),
-        .testTarget(name: "LocalDRMTests", dependencies: ["LocalDRM", "DRMAACore", "TestSupport"]),
+        .testTarget(name: "LocalDRMTests", dependencies: ["LocalDRM", "DRMAACore", "TestSupport", "CTestSupport"]),
         // Helpers shared by the test targets (Fixture, makeSession, expectDRMAAError, …).
         .target(name: "TestSupport", dependencies: ["DRMAACore", "EmbeddedDRM", "LocalDRM"], path: "Tests/TestSupport"),
+        // What the tests need from C: dropping a thread's file capabilities (root tests as a user).
+        .target(name: "CTestSupport", path: "Tests/CTestSupport"),
     ] + examples.map {
         .executableTarget(name: $0, dependencies: ["LocalDRM", "DRMAACore"], path: "Examples/\($0)")
     } + [

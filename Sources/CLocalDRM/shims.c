@@ -309,3 +309,5 @@ void clocaldrm_block_all_signals(void) {
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
 }
+
+int clocaldrm_o_path(void) { return O_PATH; }

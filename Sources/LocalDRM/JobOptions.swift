@@ -280,6 +280,71 @@ public struct JobOptions: Sendable, Equatable {
     }
 }
 
+extension JobOptions {
+    /// Why a job's process that died of `signal` was probably killed by the kernel for a limit
+    /// these options set (Grid Engine's `-l h_cpu`, `s_cpu`, `h_fsize`, `s_fsize`, `h_stack`,
+    /// `s_stack`), or `nil` if they set none that sends it. `cpuSeconds`, the process's CPU time,
+    /// tells whether it came near enough a CPU limit to have reached it; a SIGSEGV may as well be
+    /// a fault of the program's own, which the reason says.
+    func kernelKillReason(signal: Int32, cpuSeconds: Double) -> String? {
+        let name = SignalNames.name(of: signal)
+        /// The limit in force (soft, or hard alone, which sets both) and the option that set it.
+        func inForce(_ resource: ResourceLimit.Resource, hard wantHard: Bool = false) -> (value: UInt64, option: String)? {
+            guard let limit = resourceLimits[resource] else { return nil }
+            let value: UInt64?, prefix: String
+            if wantHard {
+                (value, prefix) = (limit.hard, "h_")
+            } else if let soft = limit.soft {
+                (value, prefix) = (soft, "s_")
+            } else {
+                (value, prefix) = (limit.hard, "h_")
+            }
+            guard let value, value != .max else { return nil }
+            return (value, "-l \(prefix)\(resource.rawValue)")
+        }
+        /// `1 s`, or `1 s per slot, 2 s for its 2 slots` where Grid Engine scales it.
+        func shown(_ value: UInt64, _ resource: ResourceLimit.Resource, seconds: Bool) -> String {
+            func text(_ value: UInt64) -> String { seconds ? "\(value) s" : Self.bytes(value) }
+            guard resource.scalesWithSlots, slots > 1 else { return text(value) }
+            let (total, overflow) = value.multipliedReportingOverflow(by: UInt64(slots))
+            return overflow ? "\(text(value)) per slot" : "\(text(value)) per slot, \(text(total)) for its \(slots) slots"
+        }
+        func reached(_ value: UInt64) -> Bool {
+            // The kernel checks RLIMIT_CPU against CPU time sampled at each tick (the process that
+            // runs at a tick is charged all of it), while the usage reported is its measured run
+            // time: on a busy machine the sample runs ahead by a few per cent. Three quarters of
+            // the limit tells a limit's signal from one sent early by someone else.
+            let (total, overflow) = value.multipliedReportingOverflow(by: UInt64(max(1, slots)))
+            return !overflow && cpuSeconds >= 0.75 * Double(total)
+        }
+        switch signal {
+        case SIGXCPU:
+            guard let (value, option) = inForce(.cpu), reached(value) else { return nil }
+            return "killed by the kernel with \(name): it reached its \(option) of \(shown(value, .cpu, seconds: true))"
+        case SIGKILL:
+            guard let (value, option) = inForce(.cpu, hard: true), reached(value) else { return nil }
+            return "killed by the kernel with \(name): it reached its \(option) of \(shown(value, .cpu, seconds: true))"
+        case SIGXFSZ:
+            guard let (value, option) = inForce(.fsize) else { return nil }
+            return "killed by the kernel with \(name): a file it wrote reached its \(option) of \(shown(value, .fsize, seconds: false))"
+        case SIGSEGV:
+            guard let (value, option) = inForce(.stack) else { return nil }
+            return "it died of \(name), probably because its stack reached its \(option) of \(shown(value, .stack, seconds: false)) (a memory fault of its own also gives \(name))"
+        default:
+            return nil
+        }
+    }
+
+    /// An amount of bytes as Grid Engine writes it when it is a whole number of K, M, G or T
+    /// (powers of 1024): `4K`, `1M`; else `1000 bytes`.
+    static func bytes(_ value: UInt64) -> String {
+        for (suffix, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] as [(String, UInt64)] where value >= 1 << shift && value % (1 << shift) == 0 {
+            return "\(value >> shift)\(suffix)"
+        }
+        return "\(value) bytes"
+    }
+}
+
 extension JobOptions.StreamPath {
     /// The path of one job: the scheduler's placeholders replaced, relative to its working directory.
     func expanded(for job: JobRequest, homeDirectory: String) -> String {

@@ -248,6 +248,8 @@ final class LocalBackend: Backend {
     let timers: any TimerClock
     let settings: LocalDRM.Settings
     private let state: Mutex<State>
+    /// The options read last, see ``options(category:nativeSpecification:)``.
+    private let lastOptions = Mutex<ReadOptions?>(nil)
     /// The process that made this backend; in a forked child, the backend is not used.
     private let ownerProcessID = Syscall.processID()
     /// True while a pass of ``schedule()`` is waiting on the launcher.
@@ -284,13 +286,38 @@ final class LocalBackend: Backend {
     // MARK: Submission
 
     /// The options of a template's jobs: its category's native specification, then its own.
+    /// Reading them depends on nothing but these two texts and the session's fixed settings, so the
+    /// last result is kept: ``effectiveTemplate(for:)`` reads them, and the ``submit(_:)`` that
+    /// follows takes them from here instead of reading the same texts again.
     private func options(category: String?, nativeSpecification: String?) throws(DRMAAError) -> JobOptions {
+        if let last = lastOptions.withLock({ $0 }), last.matches(category, nativeSpecification) { return last.options }
         let options = try settings.categories.options(category: category, nativeSpecification: nativeSpecification,
                                                       emulation: settings.emulation, sessionSlots: settings.slots)
         guard options.slots <= settings.slots else {
             throw .denied("the job asks for \(options.slots) slots, more than this session's \(settings.slots): it could never start")
         }
+        lastOptions.withLock { $0 = ReadOptions(category: category, nativeSpecification: nativeSpecification, options: options) }
         return options
+    }
+
+    /// Options and the texts they were read from.
+    private struct ReadOptions {
+        var category: String?
+        var nativeSpecification: String?
+        var options: JobOptions
+
+        /// True if read from exactly these texts. Bytes are compared, not `String`s: those are equal
+        /// when canonically equivalent (`é` as one scalar or two), and the job would see the bytes.
+        func matches(_ category: String?, _ nativeSpecification: String?) -> Bool {
+            func same(_ a: String?, _ b: String?) -> Bool {
+                switch (a, b) {
+                case (nil, nil): true
+                case (let a?, let b?): a.utf8.elementsEqual(b.utf8)
+                default: false
+                }
+            }
+            return same(self.category, category) && same(self.nativeSpecification, nativeSpecification)
+        }
     }
 
     func validate(_ template: JobTemplate) throws(DRMAAError) {
@@ -318,7 +345,7 @@ final class LocalBackend: Backend {
                           environment: JobEnvironment(base: options.inheritsEnvironment ? Syscall.environment() : [],
                                                       overrides: first.environment,
                                                       managed: JobVariables.managedNames(emulation)),
-                          submitDirectory: emulation == .slurm ? Syscall.currentDirectory() : nil)
+                          submitDirectory: emulation == .slurm ? try? Syscall.currentDirectory() : nil)
         let now = timers.monotonicNow()
         let wallNow = clock.now()
         func at(_ instant: Int64) -> Int64 { monotonic(now, plus: Double(instant) - wallNow) }
@@ -791,6 +818,8 @@ final class LocalBackend: Backend {
                     killReason = sent.reason
                 } else if case .aborted(let reason)? = termination {
                     killReason = "killed with \(SignalNames.name(of: usage.signal)): \(reason)"
+                } else if let reason = job.options.kernelKillReason(signal: usage.signal, cpuSeconds: usage.userTime + usage.systemTime) {
+                    killReason = reason  // a limit LocalDRM set on the process, enforced by the kernel
                 } else {
                     killReason = "it died of \(SignalNames.name(of: usage.signal)), which LocalDRM did not send (the job itself or another process did)"
                 }

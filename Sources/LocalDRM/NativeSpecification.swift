@@ -315,8 +315,10 @@ struct NativeParser {
 
     // MARK: Reading
 
+    /// A refusal naming the specification; a NUL byte in it is shown as `\0` (a C caller's
+    /// diagnosis would end there).
     private func denied(_ message: String) -> DRMAAError {
-        .denied("\(source) '\(specification)': \(message)")
+        .denied("\(source) '\(specification)': \(message)".replacing("\0", with: "\\0"))
     }
 
     /// `--name=value`, `-name value`: how an option and its value are shown in messages.
@@ -328,6 +330,14 @@ struct NativeParser {
     private func invalid(_ spelling: String, _ value: String, _ takes: String) -> DRMAAError {
         denied("\(shown(spelling, value)) is invalid: it takes \(takes)")
     }
+
+    /// A value written as the option takes it, but above what it accepts: `bound` says how far it goes.
+    private func tooLarge(_ spelling: String, _ value: String, _ bound: String) -> DRMAAError {
+        denied("\(shown(spelling, value)) is too large: \(bound)")
+    }
+
+    static let timeBound = "a time can be at most \(NativeValues.maximumSeconds) seconds"
+    static let memoryBound = "a memory amount must be below 2^64 bytes (16 EiB, 16777216T)"
 
     mutating func run() throws(DRMAAError) {
         var index = 0
@@ -364,6 +374,11 @@ struct NativeParser {
                     guard let strategy = next() else { throw denied("option \(spelling) \(first) needs a binding strategy") }
                     second = strategy
                 }
+            }
+            // A C string ends at a NUL: the job would get a shorter name, variable or path than the
+            // one given, or fail to start. Only a Swift caller can pass one.
+            if [value, second].contains(where: { $0?.utf8.contains(0) == true }) {
+                throw denied("the value of \(spelling) contains a NUL byte, which no job name, path, argument or environment entry can hold")
             }
             try apply(option.effect, spelling, value, second)
         }
@@ -402,12 +417,29 @@ struct NativeParser {
         return denied("unknown option '\(spelling)'\(hint); LocalDRM takes its own options (\(JobOptions.names.joined(separator: ", "))) and Grid Engine's and Slurm's submission options listed in swift-drmaa's Docs/Semantics.md")
     }
 
-    private func number(_ spelling: String, _ value: String, _ range: ClosedRange<Int>) throws(DRMAAError) -> Int {
+    /// A whole number within `range`; above it (or too many digits to hold), the message says it
+    /// is too large and gives the bound, with `unit` (`slots`) and `note` (`this session has 4`).
+    private func number(_ spelling: String, _ value: String, _ range: ClosedRange<Int>, unit: String = "", note: String = "") throws(DRMAAError) -> Int {
         guard let number = Int(value), range.contains(number) else {
+            if Self.isAbove(value, range.upperBound) {
+                throw tooLarge(spelling, value, "at most \(range.upperBound)\(unit.isEmpty ? "" : " " + unit)\(note.isEmpty ? "" : " (\(note))")")
+            }
             let bounds = range.upperBound == Int.max ? "a whole number >= \(range.lowerBound)" : "a whole number from \(range.lowerBound) to \(range.upperBound)"
             throw invalid(spelling, value, bounds)
         }
         return number
+    }
+
+    /// True if `text` is a whole number above `bound`, also one with too many digits for an `Int`.
+    static func isAbove(_ text: String, _ bound: Int) -> Bool {
+        guard NativeValues.isWholeNumber(Substring(text)) else { return false }
+        if let value = Int(text) { return value > bound }
+        return !text.hasPrefix("-")
+    }
+
+    /// What a message adds to the bound of a slot count: the session's own, if it has fewer.
+    private var sessionSlotsNote: String {
+        sessionSlots < LocalDRM.slotRange.upperBound ? "and no more than this session's \(sessionSlots) to ever start" : ""
     }
 
     private mutating func apply(_ effect: Effect, _ spelling: String, _ value: String?, _ second: String?) throws(DRMAAError) {
@@ -417,7 +449,7 @@ struct NativeParser {
         }
         switch effect {
         case .slots:
-            options.setSlots(try number(spelling, value ?? "", LocalDRM.slotRange))
+            options.setSlots(try number(spelling, value ?? "", LocalDRM.slotRange, unit: "slots", note: sessionSlotsNote))
         case .priority:
             options.priority = try number(spelling, value ?? "", -1023...1024)
         case .processNice:
@@ -425,6 +457,7 @@ struct NativeParser {
             // job yields to others; the level goes up to 19.
             guard let value else { options.nice = 19; break }
             guard let level = Int(value), (0...2_147_483_645).contains(level) else {
+                if Self.isAbove(value, 2_147_483_645) { throw tooLarge(spelling, value, "at most 2147483645, Slurm's bound (above 19 counts as 19)") }
                 throw invalid(spelling, value, "a whole number from 0 to 2147483645, Slurm's bound (only lowering the priority is offered; above 19 counts as 19)")
             }
             options.nice = Int32(min(level, 19))
@@ -433,10 +466,10 @@ struct NativeParser {
         case .parallelEnvironment:
             try parallelEnvironment(spelling, value ?? "", second ?? "")
         case .cpusPerTask:
-            options.cpusPerTask = try number(spelling, value ?? "", LocalDRM.slotRange)
+            options.cpusPerTask = try number(spelling, value ?? "", LocalDRM.slotRange, unit: "CPUs", note: sessionSlotsNote)
             try slurmSlots(spelling)
         case .tasks:
-            options.tasks = try number(spelling, value ?? "", LocalDRM.slotRange)
+            options.tasks = try number(spelling, value ?? "", LocalDRM.slotRange, unit: "tasks", note: sessionSlotsNote)
             try slurmSlots(spelling)
         case .nodes:
             try nodes(spelling, value ?? "")
@@ -459,12 +492,22 @@ struct NativeParser {
         case .hard:
             soft = false
         case .time:
-            guard let time = NativeValues.slurmTime(Substring(value ?? "")) else {
+            let time: NativeValues.Time
+            do {
+                time = try NativeValues.slurmTime(Substring(value ?? ""))
+            } catch .tooLarge {
+                throw tooLarge(spelling, value ?? "", "\(Self.timeBound); UNLIMITED means no limit")
+            } catch {
                 throw invalid(spelling, value ?? "", "minutes, minutes:seconds, hours:minutes:seconds, days-hours, days-hours:minutes, days-hours:minutes:seconds or UNLIMITED")
             }
             options.hardWallclockLimit = JobOptions.TimeLimit(time)
         case .memory(let perCPU):
-            guard let bytes = NativeValues.slurmMemory(Substring(value ?? "")) else {
+            let bytes: UInt64
+            do {
+                bytes = try NativeValues.slurmMemory(Substring(value ?? ""))
+            } catch .tooLarge {
+                throw tooLarge(spelling, value ?? "", Self.memoryBound)
+            } catch {
                 throw invalid(spelling, value ?? "", "a whole number of megabytes, or with a suffix K, M, G or T")
             }
             options.memoryRequest = perCPU ? .perSlot(bytes: bytes) : .perJob(bytes: bytes)
@@ -493,7 +536,13 @@ struct NativeParser {
             case .number:
                 _ = try number(spelling, value ?? "", 0...Int.max)
             case .slurmTime:
-                if NativeValues.slurmTime(Substring(value ?? "")) == nil { throw invalid(spelling, value ?? "", "a Slurm time such as 30, 1:00:00 or 1-0") }
+                do {
+                    _ = try NativeValues.slurmTime(Substring(value ?? ""))
+                } catch .tooLarge {
+                    throw tooLarge(spelling, value ?? "", "\(Self.timeBound); UNLIMITED means no limit")
+                } catch {
+                    throw invalid(spelling, value ?? "", "a Slurm time such as 30, 1:00:00 or 1-0")
+                }
             }
         case .refusedIfYes(let reason):
             guard let yes = NativeValues.yesNo(Substring(value ?? "")) else { throw invalid(spelling, value ?? "", "y or n") }
@@ -512,7 +561,13 @@ struct NativeParser {
         let bounds = range.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
         func count(_ text: Substring?, _ absent: Int) throws(DRMAAError) -> Int {
             guard let text, !text.isEmpty else { return absent }
-            guard let value = Int(text), LocalDRM.slotRange.contains(value) else { throw invalid(spelling, shownValue, takes) }
+            guard let value = Int(text), LocalDRM.slotRange.contains(value) else {
+                if Self.isAbove(String(text), LocalDRM.slotRange.upperBound) {
+                    let note = sessionSlotsNote
+                    throw tooLarge(spelling, shownValue, "a job takes at most \(LocalDRM.slotRange.upperBound) slots\(note.isEmpty ? "" : " (\(note))")")
+                }
+                throw invalid(spelling, shownValue, takes)
+            }
             return value
         }
         guard !range.isEmpty, range != "-" else { throw invalid(spelling, shownValue, takes) }
@@ -534,7 +589,11 @@ struct NativeParser {
     /// Slurm's `--nodes=<n>` or `<min>-<max>`: one machine is one node.
     private func nodes(_ spelling: String, _ value: String) throws(DRMAAError) {
         let bounds = value.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let lower = Int(bounds[0]), lower >= 1, bounds.count == 1 || Int(bounds[1]).map({ $0 >= lower }) == true else {
+        if Int(bounds[0]) == nil, Self.isAbove(String(bounds[0]), 1) {  // more digits than an Int holds
+            throw denied("\(shown(spelling, value)) asks for \(bounds[0]) nodes: LocalDRM runs every job on this one machine")
+        }
+        guard let lower = Int(bounds[0]), lower >= 1,
+              bounds.count == 1 || (Int(bounds[1]).map { $0 >= lower } ?? Self.isAbove(String(bounds[1]), lower)) else {
             throw invalid(spelling, value, "a number of nodes or a range min-max")
         }
         if lower > 1 {
@@ -575,17 +634,23 @@ struct NativeParser {
             }
             func memory() throws(DRMAAError) -> UInt64 {
                 let value = try needsValue()
-                guard let bytes = NativeValues.gridEngineMemory(value) else {
+                do {
+                    return try NativeValues.gridEngineMemory(value)
+                } catch .tooLarge {
+                    throw denied("\(shown(spelling, String(item))) is too large: \(Self.memoryBound); INFINITY means no limit")
+                } catch {
                     throw denied("\(shown(spelling, String(item))) is invalid: \(name) takes a memory amount such as 2G, 512M, 1.5g (k, m, g: powers of 1000; K, M, G: of 1024) or INFINITY")
                 }
-                return bytes
             }
             func time() throws(DRMAAError) -> NativeValues.Time {
                 let value = try needsValue()
-                guard let time = NativeValues.gridEngineTime(value) else {
+                do {
+                    return try NativeValues.gridEngineTime(value)
+                } catch .tooLarge {
+                    throw denied("\(shown(spelling, String(item))) is too large: \(Self.timeBound); INFINITY means no limit")
+                } catch {
                     throw denied("\(shown(spelling, String(item))) is invalid: \(name) takes seconds, hours:minutes:seconds (such as 3600 or 1:00:00) or INFINITY")
                 }
-                return time
             }
             switch resource {
             case .wallclock(let hard):

@@ -75,6 +75,26 @@ enum NativeValues {
         return "'" + word.replacing("'", with: "'\\''") + "'"
     }
 
+    /// Why a time or an amount could not be read.
+    enum ValueError: Error, Equatable {
+        /// Not written as the option takes it.
+        case malformed
+        /// Well formed, but beyond what LocalDRM can represent (``maximumSeconds``, ``maximumBytes``).
+        case tooLarge
+    }
+
+    /// The longest time limit that can be given: `Int.max` seconds.
+    static let maximumSeconds = Int.max
+    /// The largest memory amount that can be given, in bytes: the largest `Double` below 2⁶⁴
+    /// (`UInt64.max` stands for `INFINITY`).
+    static let maximumBytes: UInt64 = 18_446_744_073_709_549_568 - 2048
+
+    /// True if `text` is a whole number as written: an optional sign and at least one ASCII digit.
+    static func isWholeNumber(_ text: Substring) -> Bool {
+        let digits = text.first == "-" || text.first == "+" ? text.dropFirst() : text
+        return !digits.isEmpty && digits.allSatisfy { $0.isASCII && $0.isNumber }
+    }
+
     /// A time limit: a number of seconds, or none (`INFINITY`, `UNLIMITED`).
     enum Time: Equatable {
         case seconds(Int)
@@ -82,51 +102,53 @@ enum NativeValues {
     }
 
     /// Grid Engine's time: `INFINITY`, seconds (`3600`), or `hours:minutes:seconds` with every
-    /// field present as digits or empty for 0 (`1:00:00`, `0:30:0`, `1::1`). `nil` if malformed.
-    static func gridEngineTime(_ text: Substring) -> Time? {
+    /// field present as digits or empty for 0 (`1:00:00`, `0:30:0`, `1::1`).
+    static func gridEngineTime(_ text: Substring) throws(ValueError) -> Time {
         if text.lowercased() == "infinity" { return .unlimited }
         let fields = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard fields.count == 1 || fields.count == 3 else { return nil }
-        if fields.count == 1, fields[0].isEmpty { return nil }
-        return sum(fields, [3600, 60, 1].suffix(fields.count)).map(Time.seconds)
+        guard fields.count == 1 || fields.count == 3 else { throw .malformed }
+        if fields.count == 1, fields[0].isEmpty { throw .malformed }
+        return .seconds(try sum(fields, [3600, 60, 1].suffix(fields.count)))
     }
 
     /// Slurm's time (`--time`): `UNLIMITED`/`INFINITE`; `minutes`, `minutes:seconds`,
     /// `hours:minutes:seconds`, `days-hours`, `days-hours:minutes`, `days-hours:minutes:seconds`;
-    /// 0 means no limit. `nil` if malformed.
-    static func slurmTime(_ text: Substring) -> Time? {
+    /// 0 means no limit.
+    static func slurmTime(_ text: Substring) throws(ValueError) -> Time {
         let upper = text.uppercased()
         if upper == "UNLIMITED" || upper == "INFINITE" { return .unlimited }
-        let seconds: Int?
+        let seconds: Int
         if let dash = text.firstIndex(of: "-") {
             let days = text[..<dash]
             let rest = text[text.index(after: dash)...].split(separator: ":", omittingEmptySubsequences: false)
-            guard (1...3).contains(rest.count) else { return nil }
-            seconds = sum([days] + rest, [86_400, 3600, 60, 1].prefix(rest.count + 1), emptyAllowed: false)
+            guard (1...3).contains(rest.count) else { throw .malformed }
+            seconds = try sum([days] + rest, [86_400, 3600, 60, 1].prefix(rest.count + 1), emptyAllowed: false)
         } else {
             let fields = text.split(separator: ":", omittingEmptySubsequences: false)
             switch fields.count {
-            case 1: seconds = sum(fields, [60], emptyAllowed: false)
-            case 2: seconds = sum(fields, [60, 1], emptyAllowed: false)
-            case 3: seconds = sum(fields, [3600, 60, 1], emptyAllowed: false)
-            default: seconds = nil
+            case 1: seconds = try sum(fields, [60], emptyAllowed: false)
+            case 2: seconds = try sum(fields, [60, 1], emptyAllowed: false)
+            case 3: seconds = try sum(fields, [3600, 60, 1], emptyAllowed: false)
+            default: throw .malformed
             }
         }
-        guard let seconds else { return nil }
         return seconds == 0 ? .unlimited : .seconds(seconds)
     }
 
-    /// Digit fields times their units, added; `nil` on a non-digit, an empty field (unless
-    /// allowed, counting 0) or overflow.
-    private static func sum<S: Sequence, U: Sequence>(_ fields: S, _ units: U, emptyAllowed: Bool = true) -> Int? where S.Element == Substring, U.Element == Int {
+    /// Digit fields times their units, added: malformed on a non-digit or an empty field (unless
+    /// allowed, counting 0), too large beyond ``maximumSeconds``. Every field is checked for
+    /// digits first, so that `99999999999999999999:x` is malformed, not too large.
+    private static func sum<C: Collection, U: Sequence>(_ fields: C, _ units: U, emptyAllowed: Bool = true) throws(ValueError) -> Int where C.Element == Substring, U.Element == Int {
+        for field in fields {
+            guard field.allSatisfy({ $0.isASCII && $0.isNumber }) else { throw .malformed }
+            if field.isEmpty && !emptyAllowed { throw .malformed }
+        }
         var total = 0
         for (field, unit) in zip(fields, units) {
-            guard field.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-            if field.isEmpty && !emptyAllowed { return nil }
-            guard let value = field.isEmpty ? 0 : Int(field) else { return nil }
+            guard let value = field.isEmpty ? 0 : Int(field) else { throw .tooLarge }  // digits only: too many of them
             let (scaled, o1) = value.multipliedReportingOverflow(by: unit)
             let (added, o2) = total.addingReportingOverflow(scaled)
-            guard !o1, !o2 else { return nil }
+            guard !o1, !o2 else { throw .tooLarge }
             total = added
         }
         return total
@@ -134,8 +156,8 @@ enum NativeValues {
 
     /// Grid Engine's memory (`sge_types`): `INFINITY` (`UInt64.max`), or a decimal number, a
     /// fraction allowed, with an optional multiplier `k` 1000, `K` 1024, `m` 1000², `M` 1024²,
-    /// `g`, `G`, `t`, `T`; bytes otherwise. `nil` if malformed or beyond 2⁶⁴ − 2 bytes.
-    static func gridEngineMemory(_ text: Substring) -> UInt64? {
+    /// `g`, `G`, `t`, `T`; bytes otherwise; at most ``maximumBytes``.
+    static func gridEngineMemory(_ text: Substring) throws(ValueError) -> UInt64 {
         if text.lowercased() == "infinity" { return .max }
         var number = text
         var multiplier = 1.0
@@ -143,7 +165,7 @@ enum NativeValues {
             number = text.dropLast()
             multiplier = factor
         }
-        return amount(number, times: multiplier)
+        return try amount(number, times: multiplier)
     }
 
     private static let gridEngineMultipliers: [Character: Double] = [
@@ -151,8 +173,8 @@ enum NativeValues {
     ]
 
     /// Slurm's memory (`--mem`, `--mem-per-cpu`): a whole number of megabytes (MiB), or with a
-    /// suffix `K`, `M`, `G` or `T` (either case, powers of 1024). `nil` if malformed or too large.
-    static func slurmMemory(_ text: Substring) -> UInt64? {
+    /// suffix `K`, `M`, `G` or `T` (either case, powers of 1024); at most ``maximumBytes``.
+    static func slurmMemory(_ text: Substring) throws(ValueError) -> UInt64 {
         var number = text
         var multiplier: Double = 1_048_576
         let powers: [Character: Double] = ["k": 1024, "K": 1024, "m": 1_048_576, "M": 1_048_576, "g": 1_073_741_824,
@@ -161,17 +183,17 @@ enum NativeValues {
             number = text.dropLast()
             multiplier = power
         }
-        guard number.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        return amount(number, times: multiplier)
+        guard number.allSatisfy({ $0.isASCII && $0.isNumber }) else { throw .malformed }
+        return try amount(number, times: multiplier)
     }
 
     /// A decimal number (digits, at most one `.`) times `multiplier`, rounded down.
-    private static func amount(_ number: Substring, times multiplier: Double) -> UInt64? {
+    private static func amount(_ number: Substring, times multiplier: Double) throws(ValueError) -> UInt64 {
         guard !number.isEmpty, number != ".", number.filter({ $0 == "." }).count <= 1,
               number.allSatisfy({ $0 == "." || ($0.isASCII && $0.isNumber) }),
-              let value = Double(number) else { return nil }
+              let value = Double(number) else { throw .malformed }
         let bytes = (value * multiplier).rounded(.down)
-        guard bytes.isFinite, bytes < 18_446_744_073_709_549_568 else { return nil }  // below UInt64.max as a Double
+        guard bytes.isFinite, bytes <= Double(maximumBytes) else { throw .tooLarge }  // below UInt64.max as a Double
         return UInt64(bytes)
     }
 

@@ -182,11 +182,16 @@ enum Syscall {
         _ = try retrying { clocaldrm_prlimit(pid, resource, &limit, nil) }
     }
 
-    /// This process's current working directory. The corresponding C function is `getcwd(3)`.
+    /// This process's current working directory, as an absolute path: `ENOENT` if it was removed
+    /// or lies outside the process's root (Linux then names it `(unreachable)/…`, which older C
+    /// libraries pass on), `ERANGE` if it is longer than `PATH_MAX`. The corresponding C function
+    /// is `getcwd(3)`.
     static func currentDirectory() throws(Errno) -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard getcwd(&buffer, buffer.count) != nil else { throw Errno.current }
-        return buffer.withUnsafeBufferPointer { String(exactCString: $0.baseAddress!) }
+        let path = buffer.withUnsafeBufferPointer { String(exactCString: $0.baseAddress!) }
+        guard path.hasPrefix("/") else { throw Errno(rawValue: ENOENT) }
+        return path
     }
 
     /// This host's name. The corresponding C function is `gethostname(2)`.
@@ -510,11 +515,44 @@ extension Syscall {
         return try aboveStandardStreams(fd)
     }
 
-    /// The identity and owner of an open file. The corresponding C function is `fstat(2)`.
-    static func identity(_ fd: Int32) throws(Errno) -> (identity: FileIdentity, owner: uid_t) {
+    /// The identity, owner and mode of an open file (also one opened with `O_PATH`). The
+    /// corresponding C function is `fstat(2)`.
+    static func identity(_ fd: Int32) throws(Errno) -> (identity: FileIdentity, owner: uid_t, mode: mode_t) {
         var info = stat()
         _ = try retrying { fstat(fd, &info) }
-        return (FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)), info.st_uid)
+        return (FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)), info.st_uid, info.st_mode)
+    }
+
+    /// A descriptor that only names the directory `name` of the directory `parent`, without
+    /// opening it for reading (so that its mode does not matter) and never following a symbolic
+    /// link; >= 3. The corresponding C function is `openat(2)` with `O_PATH | O_NOFOLLOW | O_DIRECTORY`.
+    static func openPath(_ name: String, in parent: Int32) throws(Errno) -> Int32 {
+        guard !name.utf8.contains(0) else { throw Errno(rawValue: EINVAL) }
+        let flags = clocaldrm_o_path() | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+        let fd = try name.withExactCString { (cName) throws(Errno) in try retrying { openat(parent, cName, flags) } }
+        return try aboveStandardStreams(fd)
+    }
+
+    /// Sets the mode of the file open as `fd`. The corresponding C function is `fchmod(2)`.
+    static func changeMode(_ fd: Int32, _ mode: mode_t) throws(Errno) {
+        _ = try retrying { fchmod(fd, mode) }
+    }
+
+    /// Sets the mode of the file a descriptor opened with `O_PATH` names: that very file, whatever
+    /// its name now is (`fchmod` refuses such descriptors). The corresponding C function is
+    /// `chmod(2)` on `/proc/self/fd/<fd>`, whose magic link leads to the open file itself.
+    static func changeMode(ofPath fd: Int32, _ mode: mode_t) throws(Errno) {
+        let path = "/proc/self/fd/\(fd)"
+        _ = try retrying { chmod(path, mode) }
+    }
+
+    /// True if the entry `name` of the directory `parent` is a symbolic link (the link itself is
+    /// looked at). The corresponding C function is `fstatat(2)` with `AT_SYMLINK_NOFOLLOW`.
+    static func isSymbolicLink(_ name: String, in parent: Int32) -> Bool {
+        guard !name.utf8.contains(0) else { return false }
+        var info = stat()
+        let result = name.withExactCString { fstatat(parent, $0, &info, AT_SYMLINK_NOFOLLOW) }
+        return result == 0 && info.st_mode & S_IFMT == S_IFLNK
     }
 
     /// The effective user id of this process. The corresponding C function is `geteuid(2)`.
@@ -572,13 +610,4 @@ extension Syscall {
 
     /// Closes a directory stream and its descriptor. The corresponding C function is `closedir(3)`.
     static func closeDirectory(_ stream: OpaquePointer) { _ = closedir(stream) }
-
-    /// This process's current directory, `nil` if it cannot be named (removed, or too long).
-    /// The corresponding C function is `getcwd(3)`.
-    static func currentDirectory() -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard getcwd(&buffer, buffer.count) != nil else { return nil }
-        let path = String(exactCString: buffer)
-        return path.hasPrefix("/") ? path : nil  // "(unreachable)/…" on Linux for a directory outside the root
-    }
 }

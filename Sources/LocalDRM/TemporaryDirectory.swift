@@ -7,7 +7,10 @@ import Glibc
 /// Removal never follows a symbolic link (entries are removed with `unlinkat`, directories opened
 /// with `O_NOFOLLOW` relative to their parent), never leaves the directory's file system, and
 /// empties nothing unless the directory is still the one that was made (same inode, owned by
-/// this process's user). It runs on a thread that may block; never on the supervisor's.
+/// this process's user). A directory in it whose mode keeps its owner out (a job's `chmod 000`
+/// or `chmod 500`) gets mode 0700 back first — only one of ours, inside the tree, on its file
+/// system, changed through a descriptor of it. If a symbolic link took the directory's place, the
+/// link is removed. It runs on a thread that may block; never on the supervisor's.
 struct PrivateTemporaryDirectory: Sendable, Equatable {
     /// The directory it was made in.
     let parent: String
@@ -67,11 +70,26 @@ struct PrivateTemporaryDirectory: Sendable, Equatable {
         defer { Syscall.close(parentFD) }
         let rootFD: Int32
         do {
-            rootFD = try Syscall.openDirectory(name, in: parentFD)
+            rootFD = try openRestoringAccess(name, in: parentFD, expecting: identity)
         } catch {
-            return error.rawValue == ENOENT ? nil : "cannot open '\(path)': \(error)"
+            switch error.rawValue {
+            case ENOENT:
+                return nil
+            case ELOOP, ENOTDIR:
+                // The job put a symbolic link (or a file) in its place: a link goes (never what it
+                // points to); anything else is left alone.
+                guard Syscall.isSymbolicLink(name, in: parentFD) else { return "'\(path)' is no longer the directory LocalDRM made; it was left alone" }
+                do {
+                    try Syscall.unlink(name, in: parentFD, directory: false)
+                    return nil
+                } catch {
+                    return error.rawValue == ENOENT ? nil : "cannot remove the symbolic link '\(path)' a job put in place of its TMPDIR: \(error)"
+                }
+            default:
+                return "cannot open '\(path)': \(error)"
+            }
         }
-        guard let (found, owner) = try? Syscall.identity(rootFD), found == identity, owner == Syscall.effectiveUserID() else {
+        guard let (found, owner, _) = try? Syscall.identity(rootFD), found == identity, owner == Syscall.effectiveUserID() else {
             Syscall.close(rootFD)
             return "'\(path)' is no longer the directory LocalDRM made; it was left alone"
         }
@@ -82,6 +100,53 @@ struct PrivateTemporaryDirectory: Sendable, Equatable {
             problem = problem ?? "cannot remove '\(path)': \(error)"
         }
         return problem
+    }
+
+    /// Opens the directory `name` of the directory `parent` without following a link. If its mode
+    /// keeps us out (`EACCES`: a job ran `chmod 000` on it), it gets mode 0700 back — if it is a
+    /// directory of ours on the tree's file system (and, given `expected`, that very one), as a
+    /// descriptor that names it without opening it shows; the mode is changed through that
+    /// descriptor, so never on anything else — and it is opened again.
+    private func openRestoringAccess(_ name: String, in parent: Int32, expecting expected: FileIdentity? = nil) throws(Errno) -> Int32 {
+        do {
+            return try Syscall.openDirectory(name, in: parent)
+        } catch {
+            guard error.rawValue == EACCES else { throw error }
+        }
+        let handle = try Syscall.openPath(name, in: parent)
+        defer { Syscall.close(handle) }
+        let (found, owner, _) = try Syscall.identity(handle)
+        guard owner == Syscall.effectiveUserID(), found.device == identity.device, expected == nil || expected == found else {
+            throw Errno(rawValue: EACCES)
+        }
+        do {
+            try Syscall.changeMode(ofPath: handle, 0o700)
+        } catch {
+            throw Errno(rawValue: EACCES)  // the problem stays the mode (without /proc, say): not "gone"
+        }
+        return try Syscall.openDirectory(name, in: parent)
+    }
+
+    /// Removes the entry `name` of the directory open as `directory` (one inside the tree). If
+    /// that directory's mode is in the way (`EACCES`: no write or search permission; `EPERM`: a
+    /// sticky bit), it gets mode 0700 back, if it is ours and not already so, and removal is
+    /// tried once more.
+    private func unlinkRestoringAccess(_ name: String, in directory: Int32, directory isDirectory: Bool) throws(Errno) {
+        do {
+            try Syscall.unlink(name, in: directory, directory: isDirectory)
+            return
+        } catch {
+            guard error.rawValue == EACCES || error.rawValue == EPERM, restoreAccess(directory) else { throw error }
+        }
+        try Syscall.unlink(name, in: directory, directory: isDirectory)
+    }
+
+    /// Gives the directory open as `fd` (one inside the tree) mode 0700 if it is ours, on the
+    /// tree's file system, and its mode is something else. True if it changed.
+    private func restoreAccess(_ fd: Int32) -> Bool {
+        guard let (found, owner, mode) = try? Syscall.identity(fd), owner == Syscall.effectiveUserID(),
+              found.device == identity.device, mode & 0o7777 != 0o700 else { return false }
+        return (try? Syscall.changeMode(fd, 0o700)) != nil
     }
 
     /// One directory being emptied: its stream, its name in the level above, and the progress
@@ -134,7 +199,7 @@ struct PrivateTemporaryDirectory: Sendable, Equatable {
                 Syscall.closeDirectory(top.stream)
                 guard let parent = levels.last else { break }
                 do {
-                    try Syscall.unlink(top.name, in: Syscall.descriptor(of: parent.stream), directory: true)
+                    try unlinkRestoringAccess(top.name, in: Syscall.descriptor(of: parent.stream), directory: true)
                     progress += 1
                 } catch {
                     note("cannot remove a directory in '\(path)': \(error)")
@@ -145,7 +210,7 @@ struct PrivateTemporaryDirectory: Sendable, Equatable {
             // (Linux; POSIX allows EPERM, which also means a file that may not be removed).
             let unlinkError: Errno
             do {
-                try Syscall.unlink(entry, in: directory, directory: false)
+                try unlinkRestoringAccess(entry, in: directory, directory: false)
                 progress += 1
                 continue
             } catch {
@@ -171,7 +236,7 @@ struct PrivateTemporaryDirectory: Sendable, Equatable {
             }
             let child: Int32
             do {
-                child = try Syscall.openDirectory(entry, in: directory)
+                child = try openRestoringAccess(entry, in: directory)
             } catch {
                 if unlinkError.rawValue == EISDIR, error.rawValue == ELOOP || error.rawValue == ENOTDIR {
                     progress += 1  // replaced by a link or a file since: the next pass removes it
@@ -180,7 +245,7 @@ struct PrivateTemporaryDirectory: Sendable, Equatable {
                 }
                 continue
             }
-            guard let (found, _) = try? Syscall.identity(child), found.device == identity.device else {
+            guard let (found, _, _) = try? Syscall.identity(child), found.device == identity.device else {
                 Syscall.close(child)
                 note("'\(entry)' in '\(path)' is another file system mounted there; it was left alone")
                 continue

@@ -492,6 +492,90 @@ static int test_init_exit_loop(void) {
     return check_summary();
 }
 
+/* 10. Jobs that take their TMPDIR's permissions away from their own user (root ignores permissions,
+ * so this runs as an ordinary one): removal gives them back inside the directory, removes a link put
+ * in its place, and leaves no drmaa-job-* directory behind. As root, the mode re-runs itself as
+ * nobody through setpriv (skipped, saying so, without it). */
+static int test_tmpdir_modes(const char *self) {
+    watchdog(120);
+    if (geteuid() == 0) {
+        const char *setpriv = access("/usr/bin/setpriv", X_OK) == 0 ? "/usr/bin/setpriv"
+                            : access("/bin/setpriv", X_OK) == 0 ? "/bin/setpriv" : NULL;
+        if (!setpriv) {
+            printf("SKIPPED: running as root, which permissions do not stop, and no setpriv to run as nobody\n");
+            return 0;
+        }
+        char home[] = "/tmp/drmaa-hostile-home-XXXXXX";
+        CHECK(mkdtemp(home) != NULL && chown(home, 65534, 65534) == 0, "a home for nobody: %s", strerror(errno));
+        pid_t child = fork();
+        if (child == 0) {
+            setenv("HOME", home, 1);
+            execl(setpriv, setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--", self, "tmpdir-modes", (char *)NULL);
+            perror("exec setpriv");
+            _exit(127);
+        }
+        int status = 0;
+        waitpid(child, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the run as nobody passed (status %#x)", status);
+        rmdir(home);
+        return check_summary();
+    }
+    char parent[] = "/tmp/drmaa-tmpdir-modes-XXXXXX";
+    CHECK(mkdtemp(parent) != NULL, "mkdtemp: %s", strerror(errno));
+    setenv("TMPDIR", parent, 1);  /* read at each submission: the jobs' directories are made in it */
+    EXPECT(drmaa_init(NULL, D, DL), DRMAA_ERRNO_SUCCESS, "init");
+    char own[200];
+    snprintf(own, sizeof own, "case $TMPDIR in %s/drmaa-job-*) ;; *) exit 1;; esac", parent);
+    const char *scripts[] = {
+        own,  /* each job has a private TMPDIR in the parent */
+        "touch $TMPDIR/a; chmod 000 $TMPDIR",
+        "mkdir $TMPDIR/ro; touch $TMPDIR/ro/f; chmod 500 $TMPDIR/ro",
+        "mkdir $TMPDIR/no; touch $TMPDIR/no/f; chmod 000 $TMPDIR/no",
+        "mkdir -p $TMPDIR/a/b; touch $TMPDIR/a/b/f; chmod 000 $TMPDIR/a/b; chmod 100 $TMPDIR/a; chmod 500 $TMPDIR",
+        "rmdir $TMPDIR; ln -s \"$HOME\" $TMPDIR",
+    };
+    for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++) {
+        char id[DRMAA_JOBNAME_BUFFER];
+        drmaa_job_template_t *jt = job("/bin/sh", (const char *[]){"-c", scripts[i], NULL}, NULL);
+        EXPECT(run(jt, id, sizeof id), DRMAA_ERRNO_SUCCESS, scripts[i]);
+        CHECK(wait_status(id, 20) == 0, "the job '%s' succeeds (%s)", scripts[i], D);
+        drmaa_delete_job_template(jt, NULL, 0);
+    }
+    EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
+    int left = 0;
+    DIR *dir = opendir(parent);
+    CHECK(dir != NULL, "opendir %s: %s", parent, strerror(errno));
+    struct dirent *entry;
+    while (dir && (entry = readdir(dir)) != NULL)
+        if (strncmp(entry->d_name, "drmaa-job-", 10) == 0) {
+            printf("left behind: %s/%s\n", parent, entry->d_name);
+            left++;
+        }
+    if (dir) closedir(dir);
+    CHECK(left == 0, "no job's TMPDIR is left in %s (%d are)", parent, left);
+    if (left == 0) rmdir(parent);
+    return check_summary();
+}
+
+/* 11. A host whose current directory was removed: what depends on it says so (-cwd is refused,
+ * naming it) and nothing else fails (Slurm's SLURM_SUBMIT_DIR is left unset). */
+static int test_cwd_removed(void) {
+    watchdog(30);
+    char dir[600], id[DRMAA_JOBNAME_BUFFER];
+    snprintf(dir, sizeof dir, "%s/cwd-removed", home());
+    rmdir(dir);
+    CHECK(mkdir(dir, 0700) == 0 && chdir(dir) == 0 && rmdir(dir) == 0, "a removed current directory: %s", strerror(errno));
+    EXPECT(drmaa_init("emulate=slurm", D, DL), DRMAA_ERRNO_SUCCESS, "init emulate=slurm");
+    drmaa_job_template_t *jt = job("/bin/sh", (const char *[]){"-c", "test -z \"${SLURM_SUBMIT_DIR+set}\"", NULL}, NULL);
+    EXPECT(run(jt, id, sizeof id), DRMAA_ERRNO_SUCCESS, "run from a removed directory");
+    CHECK(wait_status(id, 10) == 0, "the job runs, without SLURM_SUBMIT_DIR (%s)", D);
+    EXPECT(drmaa_set_attribute(jt, DRMAA_NATIVE_SPECIFICATION, "-cwd", D, DL), DRMAA_ERRNO_SUCCESS, "set -cwd");
+    EXPECT(run(jt, id, sizeof id), DRMAA_ERRNO_DENIED_BY_DRM, "run with -cwd from a removed directory");
+    CHECK(strstr(D, "current directory, which cannot be found") != NULL, "the diagnosis says why: %s", D);
+    EXPECT(drmaa_exit(D, DL), DRMAA_ERRNO_SUCCESS, "exit");
+    return check_summary();
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *mode = argc > 1 ? argv[1] : "";
@@ -506,6 +590,8 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "categories") == 0) return test_categories();
     if (strcmp(mode, "emfile") == 0) return test_emfile();
     if (strcmp(mode, "init-exit-loop") == 0) return test_init_exit_loop();
-    fprintf(stderr, "usage: test_hostile fifo|fork|fork-storm|fork-after-init|bounds|sigchld-ignore|sigchld-nocldwait|sigchld-reaper|bytes|categories|emfile|init-exit-loop\n");
+    if (strcmp(mode, "tmpdir-modes") == 0) return test_tmpdir_modes(argv[0]);
+    if (strcmp(mode, "cwd-removed") == 0) return test_cwd_removed();
+    fprintf(stderr, "usage: test_hostile fifo|fork|fork-storm|fork-after-init|bounds|sigchld-ignore|sigchld-nocldwait|sigchld-reaper|bytes|categories|emfile|init-exit-loop|tmpdir-modes|cwd-removed\n");
     return 2;
 }

@@ -1,7 +1,7 @@
 import DRMAACore
 import Foundation
 import Glibc
-import LocalDRM
+@testable import LocalDRM
 import Testing
 
 /// Why a started job's process ended (`JobInfo.killReason`; `drmaa_kill_reason` in C).
@@ -111,5 +111,66 @@ struct KillReasonTests {
         let f = try Fixture()
         let info = try f.session.wait(try f.session.runJob(f.shell("exit 2")))
         #expect(info.killReason == nil && info.abortReason == nil)
+    }
+
+    /// A job of `script` with `native`, waited for.
+    private func run(_ script: String, native: String) throws -> JobInfo {
+        let f = try Fixture()
+        var template = f.shell(script)
+        template.nativeSpecification = native
+        return try f.session.wait(try f.session.runJob(template))
+    }
+
+    @Test("-l h_cpu reached: the kernel's SIGKILL is named as the limit's, not as a signal from elsewhere")
+    func hardCPULimit() throws {
+        let info = try run("while :; do :; done", native: "-l h_cpu=1,h_core=0")
+        #expect(info.terminatedSignal == "SIGKILL" && !info.wasAborted)
+        #expect(info.killReason == "killed by the kernel with SIGKILL: it reached its -l h_cpu of 1 s", "\(info.resourceUsage)")
+    }
+
+    @Test("-l s_cpu reached: the kernel's SIGXCPU is named as the limit's")
+    func softCPULimit() throws {
+        let info = try run("while :; do :; done", native: "-l s_cpu=1,h_core=0")
+        #expect(info.terminatedSignal == "SIGXCPU")
+        #expect(info.killReason == "killed by the kernel with SIGXCPU: it reached its -l s_cpu of 1 s", "\(info.resourceUsage)")
+    }
+
+    @Test("-l h_fsize reached: SIGXFSZ is named as the limit's")
+    func fileSizeLimit() throws {
+        // The limit is set just after the job starts: it waits for it, or dd could be done before.
+        let script = "while [ \"$(ulimit -f)\" = unlimited ]; do sleep 0.01; done; exec dd if=/dev/zero of=big bs=1024 count=16 2>/dev/null"
+        let info = try run(script, native: "-l h_fsize=4K,h_core=0")
+        #expect(info.terminatedSignal == "SIGXFSZ")
+        #expect(info.killReason == "killed by the kernel with SIGXFSZ: a file it wrote reached its -l h_fsize of 4K")
+    }
+
+    @Test("SIGSEGV with a stack limit: probably the limit, and the reason says it may be the program's own fault")
+    func stackLimit() throws {
+        let info = try run("kill -SEGV $$", native: "-l h_stack=8M,h_core=0")
+        #expect(info.terminatedSignal == "SIGSEGV")
+        #expect(info.killReason == "it died of SIGSEGV, probably because its stack reached its -l h_stack of 8M (a memory fault of its own also gives SIGSEGV)")
+    }
+
+    @Test("the signal of a limit the job has, but before it could have reached it (CPU time): a signal from elsewhere")
+    func limitNotReached() throws {
+        for (signal, native) in [("KILL", "-l h_cpu=100"), ("XCPU", "-l s_cpu=100,h_core=0")] {
+            let info = try run("kill -\(signal) $$", native: native)
+            #expect(info.killReason == "it died of SIG\(signal), which LocalDRM did not send (the job itself or another process did)")
+        }
+    }
+
+    @Test("the limits as the reason shows them: per slot where Grid Engine scales them, bytes as K, M, G, T")
+    func kernelReasonWording() throws {
+        var options = try JobOptions().applying("--slots=2 -l h_cpu=3,s_cpu=1,h_stack=1000")
+        #expect(options.kernelKillReason(signal: SIGXCPU, cpuSeconds: 2) == "killed by the kernel with SIGXCPU: it reached its -l s_cpu of 1 s per slot, 2 s for its 2 slots")
+        #expect(options.kernelKillReason(signal: SIGXCPU, cpuSeconds: 1.6) != nil)  // ticks may run ahead of the usage
+        #expect(options.kernelKillReason(signal: SIGXCPU, cpuSeconds: 1.4) == nil)
+        #expect(options.kernelKillReason(signal: SIGKILL, cpuSeconds: 6) == "killed by the kernel with SIGKILL: it reached its -l h_cpu of 3 s per slot, 6 s for its 2 slots")
+        #expect(options.kernelKillReason(signal: SIGSEGV, cpuSeconds: 0)?.contains("its -l h_stack of 1000 bytes per slot, 2000 bytes for its 2 slots") == true)
+        #expect(options.kernelKillReason(signal: SIGXFSZ, cpuSeconds: 0) == nil)
+        #expect(options.kernelKillReason(signal: SIGTERM, cpuSeconds: 99) == nil)
+        options = try JobOptions().applying("-l h_cpu=INFINITY,s_fsize=1G")
+        #expect(options.kernelKillReason(signal: SIGKILL, cpuSeconds: 1e9) == nil)
+        #expect(options.kernelKillReason(signal: SIGXFSZ, cpuSeconds: 0) == "killed by the kernel with SIGXFSZ: a file it wrote reached its -l s_fsize of 1G")
     }
 }

@@ -52,6 +52,32 @@ struct NativeDialectJobTests {
         #expect(f.read("out") == "hello world|\(ProcessInfo.processInfo.environment["HOME"] ?? "")|template\n")
     }
 
+    @Test("specifications that differ only in their bytes (é as one scalar or two) each give their own bytes to the job")
+    func canonicallyEquivalentSpecifications() throws {
+        let f = try Fixture()
+        var hexes: [String] = []
+        for value in ["caf\u{E9}", "cafe\u{301}"] {
+            var template = f.shell("printf %s \"$WORD\" | od -An -tx1 | tr -d ' \\n'")
+            template.nativeSpecification = "-v WORD=\(value)"
+            _ = try f.session.wait(try f.session.runJob(template))
+            hexes.append(f.read("out"))
+            try FileManager.default.removeItem(atPath: f.path("out"))
+        }
+        #expect(hexes == ["636166c3a9", "63616665cc81"])
+    }
+
+    @Test("a NUL byte in a native option's value is refused at runJob (DENIED_BY_DRM, naming the option), not cut later")
+    func nulByteRefusedAtSubmission() throws {
+        let f = try Fixture()
+        for (specification, option) in [("-N 'a\0b'", "-N"), ("-v 'A\0B=c'", "-v")] {
+            var template = f.template("/bin/true")
+            template.nativeSpecification = specification
+            let error = expectDRMAAError(.deniedByDRM) { try f.session.runJob(template) }
+            #expect(error?.message.contains("the value of \(option) contains a NUL byte") == true, "\(error?.message ?? "")")
+        }
+        #expect(throws: DRMAAError.self) { try f.session.wait(Session.jobIDsSessionAny, timeout: .noWait) }  // no job was recorded
+    }
+
     @Test("--export=NONE: the job gets no variable of the submitter, only drmaa_v_env's and LocalDRM's; --export=names: those")
     func exportNone() throws {
         let f = try Fixture()

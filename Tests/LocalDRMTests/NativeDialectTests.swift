@@ -289,13 +289,13 @@ struct NativeRefusalTests {
         ("--mem=1.5G", nil, "--mem=1.5G is invalid: it takes a whole number of megabytes"),
         ("--mem-per-cpu=1X", nil, "--mem-per-cpu=1X is invalid"),
         ("-p high", nil, "-p high is invalid: it takes a whole number from -1023 to 1024"),
-        ("-p 2000", Emulation.sge, "-p 2000 is invalid"),
+        ("-p 2000", Emulation.sge, "-p 2000 is too large: at most 1024"),
         ("-pe smp", nil, "option -pe needs a parallel environment name and a number of slots"),
         ("-pe smp x", nil, "-pe smp x is invalid"),
         ("-pe smp 4-2", nil, "-pe smp 4-2 is invalid"),
         ("-pe smp 0", nil, "-pe smp 0 is invalid"),
         ("--cpus-per-task=0", nil, "--cpus-per-task=0 is invalid"),
-        ("--ntasks=2000000", nil, "--ntasks=2000000 is invalid"),
+        ("--ntasks=2000000", nil, "--ntasks=2000000 is too large: at most 1048576 tasks"),
         ("--ntasks=2048 --cpus-per-task=1024", nil, "more than 1048576 slots"),
         ("-b maybe", nil, "-b maybe is invalid: it takes y or n"),
         ("-shell sometimes", nil, "-shell sometimes is invalid"),
@@ -307,7 +307,7 @@ struct NativeRefusalTests {
         ("-v =x", nil, "-v =x is invalid"),
         ("--export=,A", nil, "--export=,A is invalid"),
         ("--nice=-5", nil, "--nice=-5 is invalid: it takes a whole number from 0 to 2147483645"),
-        ("--nice=2147483646", nil, "--nice=2147483646 is invalid"),
+        ("--nice=2147483646", nil, "--nice=2147483646 is too large: at most 2147483645"),
         ("-hold_jid 12", nil, "-hold_jid 12 is not available: LocalDRM does not order jobs by dependencies"),
         ("-hold_jid_ad 12", nil, "-hold_jid_ad 12 is not available"),
         ("--dependency=afterok:1", nil, "--dependency=afterok:1 is not available: LocalDRM does not order jobs by dependencies"),
@@ -338,6 +338,49 @@ struct NativeRefusalTests {
         #expect(error?.code == .deniedByDRM)
         #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
         #expect(error?.message.hasPrefix("drmaa_native_specification '\(specification)': ") == true, "\(error?.message ?? "")")
+    }
+
+    @Test("values too large to hold say so and give the bound (DENIED_BY_DRM)", arguments: [
+        ("-l h_vmem=99999999999999T", "-l h_vmem=99999999999999T is too large: a memory amount must be below 2^64 bytes (16 EiB, 16777216T); INFINITY means no limit"),
+        ("-l s_fsize=1e30", "is invalid"),
+        ("-l h_rt=99999999999999999999", "-l h_rt=99999999999999999999 is too large: a time can be at most 9223372036854775807 seconds; INFINITY means no limit"),
+        ("-l h_cpu=2562047788015216:0:0", "-l h_cpu=2562047788015216:0:0 is too large: a time can be at most 9223372036854775807 seconds"),
+        ("--time=999999999999999999999", "--time=999999999999999999999 is too large: a time can be at most 9223372036854775807 seconds; UNLIMITED means no limit"),
+        ("--time=99999999999999999999:x", "--time=99999999999999999999:x is invalid: it takes minutes"),
+        ("--time-min=999999999999999999999", "--time-min=999999999999999999999 is too large"),
+        ("--mem=99999999999999999999", "--mem=99999999999999999999 is too large: a memory amount must be below 2^64 bytes"),
+        ("-pe smp 99999999999999999999", "-pe smp 99999999999999999999 is too large: a job takes at most 1048576 slots"),
+        ("-pe smp 2-99999999999999999999", "-pe smp 2-99999999999999999999 is too large: a job takes at most 1048576 slots"),
+        ("--slots=9223372036854775808", "--slots=9223372036854775808 is too large: at most 1048576 slots"),
+        ("--cpus-per-task=1048577", "--cpus-per-task=1048577 is too large: at most 1048576 CPUs"),
+        ("-js 99999999999999999999", "-js 99999999999999999999 is too large: at most 9223372036854775807"),
+        ("--nice=99999999999999999999", "--nice=99999999999999999999 is too large: at most 2147483645"),
+        ("--nodes=99999999999999999999", "--nodes=99999999999999999999 asks for 99999999999999999999 nodes"),
+        ("--priority=-99999999999999999999", "--priority=-99999999999999999999 is invalid: it takes a whole number from -1023 to 1024"),
+    ])
+    func tooLarge(specification: String, message: String) {
+        let error = #expect(throws: DRMAAError.self) { try read(specification) }
+        #expect(error?.code == .deniedByDRM)
+        #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
+    }
+
+    @Test("a slot count beyond the session's says how many it has")
+    func slotsBeyondSession() {
+        let error = #expect(throws: DRMAAError.self) { try JobOptions().applying("--slots=2000000", sessionSlots: 4) }
+        #expect(error?.message.contains("--slots=2000000 is too large: at most 1048576 slots (and no more than this session's 4 to ever start)") == true,
+                "\(error?.message ?? "")")
+    }
+
+    @Test("a NUL byte in a value (only a Swift caller can pass one) is refused, naming the option and showing it as \\0", arguments: [
+        ("-N a\0b", "-N"), ("-v A\0B=c", "-v"), ("-v A=b\0c", "-v"), ("--job-name=x\0", "--job-name"),
+        ("-o /tmp/a\0b", "-o"), ("--partition=p\0", "--partition"), ("-l h_rt=1\0", "-l"), ("-pe smp\0 2", "-pe"),
+    ])
+    func nulByte(specification: String, option: String) {
+        let error = #expect(throws: DRMAAError.self) { try read(specification) }
+        #expect(error?.code == .deniedByDRM)
+        #expect(error?.message.contains("the value of \(option) contains a NUL byte") == true, "\(error?.message ?? "")")
+        #expect(error?.message.utf8.contains(0) == false)
+        #expect(error?.message.contains("\\0") == true)
     }
 }
 

@@ -43,7 +43,7 @@ struct NativeSpecificationTests {
               ("--slots=two", "--slots=two is invalid"),
               ("--nice=-1", "--nice=-1 is invalid: it takes a whole number from 0 to 2147483645"),
               ("--nice=x", "--nice=x is invalid"),
-              ("--priority=2000", "--priority=2000 is invalid: it takes a whole number from -1023 to 1024"),
+              ("--priority=2000", "--priority=2000 is too large: at most 1024"),
               ("--task-limit=0", "--task-limit=0 is invalid"),
               ("--", "'--' is not an option"),
           ])

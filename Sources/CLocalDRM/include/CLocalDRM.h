@@ -55,6 +55,8 @@ int clocaldrm_sigchld_disposition(void);
 /// prlimit(2): reads (`old_limit`) and/or sets (`new_limit`) a resource limit of process `pid`.
 /// 0 or -1 with errno.
 int clocaldrm_prlimit(pid_t pid, int resource, const struct rlimit *new_limit, struct rlimit *old_limit);
+/// O_PATH (a GNU flag of open(2), not visible to Swift): a descriptor that only names a file.
+int clocaldrm_o_path(void);
 /// Blocks every signal in the calling thread (for LocalDRM's own threads inside host processes).
 void clocaldrm_block_all_signals(void);
 
