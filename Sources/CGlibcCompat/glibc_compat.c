@@ -99,15 +99,17 @@ GLIBC_COMPAT(double, log, "GLIBC_2.2.5", (double x), (x))
 GLIBC_COMPAT(double, log2, "GLIBC_2.2.5", (double x), (x))
 GLIBC_COMPAT(float, hypotf, "GLIBC_2.2.5", (float x, float y), (x, y))
 
-// --- stat, fstat, lstat: exported functions only since 2.33; before, <sys/stat.h> turned them into
+// --- stat, fstat, lstat, fstatat: exported functions only since 2.33; before, <sys/stat.h> turned them into
 // calls of __xstat & co. with the struct layout version (_STAT_VER, 1 on x86_64), which every
 // glibc still exports. ---
 extern int compat___xstat(int version, const char *path, struct stat *buffer);
 extern int compat___fxstat(int version, int fd, struct stat *buffer);
 extern int compat___lxstat(int version, const char *path, struct stat *buffer);
+extern int compat___fxstatat(int version, int directory, const char *path, struct stat *buffer, int flags);
 __asm__(".symver compat___xstat, __xstat@GLIBC_2.2.5");
 __asm__(".symver compat___fxstat, __fxstat@GLIBC_2.2.5");
 __asm__(".symver compat___lxstat, __lxstat@GLIBC_2.2.5");
+__asm__(".symver compat___fxstatat, __fxstatat@GLIBC_2.4");
 #define COMPAT_STAT_VER 1
 #define GLIBC_COMPAT_STAT(ret, name, params, call)                            \
     HIDDEN ret name params;                                                          \
@@ -115,6 +117,8 @@ __asm__(".symver compat___lxstat, __lxstat@GLIBC_2.2.5");
 GLIBC_COMPAT_STAT(int, stat, (const char *path, struct stat *buffer), compat___xstat(COMPAT_STAT_VER, path, buffer))
 GLIBC_COMPAT_STAT(int, fstat, (int fd, struct stat *buffer), compat___fxstat(COMPAT_STAT_VER, fd, buffer))
 GLIBC_COMPAT_STAT(int, lstat, (const char *path, struct stat *buffer), compat___lxstat(COMPAT_STAT_VER, path, buffer))
+GLIBC_COMPAT_STAT(int, fstatat, (int directory, const char *path, struct stat *buffer, int flags),
+                  compat___fxstatat(COMPAT_STAT_VER, directory, path, buffer, flags))
 
 // --- libstdc++: std::__throw_bad_array_new_length() is GLIBCXX_3.4.29 (GCC 11); the Swift runtime's
 // C++ (`new T[n]`) references it, and RHEL 8 (GCC 8) and Debian 11 (GCC 10) do not have it. It throws
