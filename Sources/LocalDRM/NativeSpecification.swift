@@ -62,12 +62,24 @@ struct NativeParser {
         guard word.hasPrefix("-") else { return nil }
         let name = String(word.dropFirst())
         if gridEngineOptions[name] != nil { return .sge }
+        // `-c4`, `-pdebug`: only Slurm (getopt) takes a value attached to a letter.
+        if attachedSlurmValue(word) != nil { return .slurm }
         guard name.unicodeScalars.count == 1, let letter = letters[Character(name)] else { return nil }
         switch (letter.sge, letter.slurm) {
         case (_?, nil): return .sge
         case (nil, _?): return .slurm
         default: return nil
         }
+    }
+
+    /// `-c4` read as Slurm's `-c 4` (getopt's attached value): the letter's Slurm option, its
+    /// spelling and the value; `nil` if the word is a Grid Engine option or its letter takes no
+    /// value in Slurm.
+    static func attachedSlurmValue(_ word: String) -> (spelling: String, option: Option, value: String)? {
+        guard word.hasPrefix("-"), !word.hasPrefix("--"), case let name = word.dropFirst(), name.count > 1,
+              gridEngineOptions[String(name)] == nil, let first = name.first,
+              let option = letters[first]?.slurm, option.arity == .value else { return nil }
+        return ("-\(first)", option, String(name.dropFirst()))
     }
 
     /// What a single letter means to each scheduler, if they differ.
@@ -402,6 +414,9 @@ struct NativeParser {
         if name.unicodeScalars.count == 1, let letter = Self.letters[Character(name)] {
             let option = dialect == .slurm ? (letter.slurm ?? letter.sge) : (letter.sge ?? letter.slurm)
             if let option { return (word, option, nil) }
+        }
+        if dialect == .slurm, let (spelling, option, value) = Self.attachedSlurmValue(word) {
+            return (spelling, option, value)
         }
         throw unknown(word)
     }

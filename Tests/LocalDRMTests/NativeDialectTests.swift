@@ -79,6 +79,21 @@ struct NativeOptionTableTests {
         })
     }
 
+    @Test("Slurm's attached letter values: -t30, -Jname, -pdebug read as sbatch reads them; Grid Engine's options are never split")
+    func attachedValues() throws {
+        let options = try read("-c2 -t30 -Jname -pdebug -n1")
+        #expect(options.jobName == "name" && options.slots == 2)
+        #expect(options.hardWallclockLimit == .seconds(1800))
+        // -cwd, -pe, -now are Grid Engine's whole words, not -c wd, -p e, -n ow.
+        #expect(try read("-cwd -pe smp 2").slots == 2)
+        // In Grid Engine's dialect an attached value stays an unknown option (a typo is caught).
+        let error = #expect(throws: DRMAAError.self) { try read("-c4", .sge) }
+        #expect(error?.message.contains("'-c4'") == true, "\(error?.message ?? "")")
+        // A bad attached value names the letter.
+        let bad = #expect(throws: DRMAAError.self) { try read("-cfour") }
+        #expect(bad?.message.contains("-c") == true, "\(bad?.message ?? "")")
+    }
+
     @Test("CPUs: -pe, --cpus-per-task, -c, --ntasks, -n, --ntasks-per-node → slots", arguments: [
         ("-pe smp 4", nil, 4),
         ("-pe mpi 2-16", nil, 8),        // the largest the session can give, within the range
@@ -94,6 +109,9 @@ struct NativeOptionTableTests {
         ("-c 2 -n 2", nil, 4),           // -n is Slurm's: so is -c
         ("-c 4", Emulation.slurm, 4),
         ("--ntasks=2 --slots=1 --cpus-per-task=2", nil, 2),
+        ("-c4", nil, 4),                 // a value attached to a letter: Slurm's (getopt) spelling
+        ("-c2 -n3", nil, 6),
+        ("-n2 -c 2", Emulation.slurm, 4),
     ] as [(String, Emulation?, Int)])
     func slots(specification: String, emulation: Emulation?, slots: Int) throws {
         #expect(try read(specification, emulation).slots == slots)
