@@ -11,6 +11,8 @@ struct NativeParser {
     let source: String
     let words: [String]
     let dialect: Emulation
+    /// The session emulates Slurm (not only: the specification reads as Slurm's).
+    let emulatesSlurm: Bool
     let sessionSlots: Int
     var options: JobOptions
     /// Grid Engine's `-soft`: the resources requested after it are wishes, not limits.
@@ -18,6 +20,7 @@ struct NativeParser {
 
     init(_ specification: String, source: String, emulation: Emulation?, sessionSlots: Int, options: JobOptions) throws(DRMAAError) {
         (self.specification, self.source, self.sessionSlots, self.options) = (specification, source, max(1, sessionSlots), options)
+        emulatesSlurm = emulation == .slurm
         do {
             words = try NativeValues.shellWords(specification)
         } catch {
@@ -63,7 +66,7 @@ struct NativeParser {
         let name = String(word.dropFirst())
         if gridEngineOptions[name] != nil { return .sge }
         // `-c4`, `-pdebug`: only Slurm (getopt) takes a value attached to a letter.
-        if attachedSlurmValue(word) != nil { return .slurm }
+        if attachedSlurmValue(word, anyLetter: false) != nil { return .slurm }
         guard name.unicodeScalars.count == 1, let letter = letters[Character(name)] else { return nil }
         switch (letter.sge, letter.slurm) {
         case (_?, nil): return .sge
@@ -74,13 +77,20 @@ struct NativeParser {
 
     /// `-c4` read as Slurm's `-c 4` (getopt's attached value): the letter's Slurm option, its
     /// spelling and the value; `nil` if the word is a Grid Engine option or its letter takes no
-    /// value in Slurm.
-    static func attachedSlurmValue(_ word: String) -> (spelling: String, option: Option, value: String)? {
+    /// value in Slurm. Without `anyLetter` (no Slurm emulation) only the letters whose value is
+    /// checked or that no Grid Engine option begins with: `-pee` stays a typo of `-pe`, not a
+    /// partition `ee`.
+    static func attachedSlurmValue(_ word: String, anyLetter: Bool) -> (spelling: String, option: Option, value: String)? {
         guard word.hasPrefix("-"), !word.hasPrefix("--"), case let name = word.dropFirst(), name.count > 1,
               gridEngineOptions[String(name)] == nil, let first = name.first,
+              anyLetter || Self.attachableWithoutEmulation.contains(first),
               let option = letters[first]?.slurm, option.arity == .value else { return nil }
         return ("-\(first)", option, String(name.dropFirst()))
     }
+
+    /// Slurm letters whose attached value is read without the Slurm emulation: CPUs, tasks, nodes
+    /// and time (numbers, checked) and the job name (`-J`, which no Grid Engine option starts with).
+    static let attachableWithoutEmulation: Set<Character> = ["c", "n", "N", "t", "J"]
 
     /// What a single letter means to each scheduler, if they differ.
     private static func ambiguousLetter(_ word: String) -> String? {
@@ -415,7 +425,7 @@ struct NativeParser {
             let option = dialect == .slurm ? (letter.slurm ?? letter.sge) : (letter.sge ?? letter.slurm)
             if let option { return (word, option, nil) }
         }
-        if dialect == .slurm, let (spelling, option, value) = Self.attachedSlurmValue(word) {
+        if dialect == .slurm, let (spelling, option, value) = Self.attachedSlurmValue(word, anyLetter: emulatesSlurm) {
             return (spelling, option, value)
         }
         throw unknown(word)

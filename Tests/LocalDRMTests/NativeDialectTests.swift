@@ -80,8 +80,16 @@ struct NativeOptionTableTests {
     }
 
     @Test("Slurm's attached letter values: -t30, -Jname, -pdebug read as sbatch reads them; Grid Engine's options are never split")
+    func attachedWithoutEmulation() throws {
+        // Without the Slurm emulation only checked values and -J attach: -pee stays a typo.
+        #expect(try read("-c2 -t30 -Jname -n1").slots == 2)
+        let typo = #expect(throws: DRMAAError.self) { try read("-pee smp 2") }
+        #expect(typo?.message.contains("did you mean -pe?") == true, "\(typo?.message ?? "")")
+    }
+
+    @Test("with the Slurm emulation every Slurm letter takes an attached value")
     func attachedValues() throws {
-        let options = try read("-c2 -t30 -Jname -pdebug -n1")
+        let options = try read("-c2 -t30 -Jname -pdebug -n1", .slurm)
         #expect(options.jobName == "name" && options.slots == 2)
         #expect(options.hardWallclockLimit == .seconds(1800))
         // -cwd, -pe, -now are Grid Engine's whole words, not -c wd, -p e, -n ow.
@@ -290,7 +298,8 @@ struct NativeRefusalTests {
         ("--memory=4G", nil, "unknown option '--memory'"),
         ("--partiton=all.q", nil, "unknown option '--partiton' (did you mean --partition?)"),
         ("-pee smp 2", nil, "unknown option '-pee' (did you mean -pe?)"),
-        ("-c4", nil, "unknown option '-c4'"),
+        ("-c4", Emulation.sge, "unknown option '-c4'"),
+        ("-pdebug", nil, "unknown option '-pdebug'"),
         ("-Z", nil, "unknown option '-Z'"),
         ("-l h_vmme=2G", nil, "-l h_vmme=2G: unknown resource 'h_vmme'"),
         ("-l gpu=1", nil, "unknown resource 'gpu'"),
