@@ -60,7 +60,7 @@ enum NativeTarget {
         do {
             return try options.applying(text, emulation: emulation, sessionSlots: sessionSlots)
         } catch {
-            check(error.code == .deniedByDRM && error.message.hasPrefix("drmaa_native_specification '\(text)'"), "\(quoted(text)): error \(error.code) \(quoted(error.message))")
+            check(error.code == .deniedByDRM && error.message.hasPrefix("drmaa_native_specification '\(text.replacing("\0", with: "\\0"))'"), "\(quoted(text)): error \(error.code) \(quoted(error.message))")
             return nil
         }
     }

@@ -196,7 +196,7 @@ public struct JobOptions: Sendable, Equatable {
         do {
             return try NativeValues.shellWords(specification)
         } catch {
-            throw .denied("drmaa_native_specification '\(specification)' \(error.message)")
+            throw NativeParser.refusal("drmaa_native_specification", specification, error.message, separator: " ")
         }
     }
 

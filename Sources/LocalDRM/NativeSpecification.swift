@@ -11,8 +11,6 @@ struct NativeParser {
     let source: String
     let words: [String]
     let dialect: Emulation
-    /// The session emulates Slurm (not only: the specification reads as Slurm's).
-    let emulatesSlurm: Bool
     let sessionSlots: Int
     var options: JobOptions
     /// Grid Engine's `-soft`: the resources requested after it are wishes, not limits.
@@ -20,11 +18,10 @@ struct NativeParser {
 
     init(_ specification: String, source: String, emulation: Emulation?, sessionSlots: Int, options: JobOptions) throws(DRMAAError) {
         (self.specification, self.source, self.sessionSlots, self.options) = (specification, source, max(1, sessionSlots), options)
-        emulatesSlurm = emulation == .slurm
         do {
             words = try NativeValues.shellWords(specification)
         } catch {
-            throw .denied("\(source) '\(specification)' \(error.message)")
+            throw Self.refusal(source, specification, error.message, separator: " ")
         }
         if let emulation {
             dialect = emulation
@@ -32,8 +29,8 @@ struct NativeParser {
             dialect = inferred
         } else {
             // Both schedulers' options: a letter they spell differently cannot be read.
-            if let letter = words.first(where: { Self.ambiguousLetter($0) != nil }) {
-                throw .denied("\(source) '\(specification)': it mixes Grid Engine and Slurm options, and '\(letter)' means different things to them (\(Self.ambiguousLetter(letter)!)); use the long or Grid Engine spelling, or set the session's emulation")
+            if let (letter, meanings) = words.lazy.compactMap({ word in Self.ambiguousLetter(word).map { (word, $0) } }).first {
+                throw Self.refusal(source, specification, "it mixes Grid Engine and Slurm options, and '\(letter)' means different things to them (\(meanings)); use the long or Grid Engine spelling, or set the session's emulation")
             }
             dialect = .sge
         }
@@ -77,9 +74,9 @@ struct NativeParser {
 
     /// `-c4` read as Slurm's `-c 4` (getopt's attached value): the letter's Slurm option, its
     /// spelling and the value; `nil` if the word is a Grid Engine option or its letter takes no
-    /// value in Slurm. Without `anyLetter` (no Slurm emulation) only the letters whose value is
-    /// checked or that no Grid Engine option begins with: `-pee` stays a typo of `-pe`, not a
-    /// partition `ee`.
+    /// value in Slurm. Without `anyLetter` (to tell the dialect of a specification) only the
+    /// letters whose value is checked or that no Grid Engine option begins with: `-pee smp 2`
+    /// stays Grid Engine's, with a typo of `-pe`, not Slurm's partition `ee`.
     static func attachedSlurmValue(_ word: String, anyLetter: Bool) -> (spelling: String, option: Option, value: String)? {
         guard word.hasPrefix("-"), !word.hasPrefix("--"), case let name = word.dropFirst(), name.count > 1,
               gridEngineOptions[String(name)] == nil, let first = name.first,
@@ -88,7 +85,7 @@ struct NativeParser {
         return ("-\(first)", option, String(name.dropFirst()))
     }
 
-    /// Slurm letters whose attached value is read without the Slurm emulation: CPUs, tasks, nodes
+    /// Slurm letters whose attached value marks a specification as Slurm's: CPUs, tasks, nodes
     /// and time (numbers, checked) and the job name (`-J`, which no Grid Engine option starts with).
     static let attachableWithoutEmulation: Set<Character> = ["c", "n", "N", "t", "J"]
 
@@ -340,7 +337,13 @@ struct NativeParser {
     /// A refusal naming the specification; a NUL byte in it is shown as `\0` (a C caller's
     /// diagnosis would end there).
     private func denied(_ message: String) -> DRMAAError {
-        .denied("\(source) '\(specification)': \(message)".replacing("\0", with: "\\0"))
+        Self.refusal(source, specification, message)
+    }
+
+    /// Every refusal: `DENIED_BY_DRM`, the specification quoted first, then `message`; a NUL byte
+    /// (which would end the text in C) shown as `\0`.
+    static func refusal(_ source: String, _ specification: String, _ message: String, separator: String = ": ") -> DRMAAError {
+        .denied("\(source) '\(specification)'\(separator)\(message)".replacing("\0", with: "\\0"))
     }
 
     /// `--name=value`, `-name value`: how an option and its value are shown in messages.
@@ -425,7 +428,7 @@ struct NativeParser {
             let option = dialect == .slurm ? (letter.slurm ?? letter.sge) : (letter.sge ?? letter.slurm)
             if let option { return (word, option, nil) }
         }
-        if dialect == .slurm, let (spelling, option, value) = Self.attachedSlurmValue(word, anyLetter: emulatesSlurm) {
+        if dialect == .slurm, let (spelling, option, value) = Self.attachedSlurmValue(word, anyLetter: true) {
             return (spelling, option, value)
         }
         throw unknown(word)

@@ -81,8 +81,9 @@ struct NativeOptionTableTests {
 
     @Test("Slurm's attached letter values: -t30, -Jname, -pdebug read as sbatch reads them; Grid Engine's options are never split")
     func attachedWithoutEmulation() throws {
-        // Without the Slurm emulation only checked values and -J attach: -pee stays a typo.
+        // Only checked values and -J attached mark a specification Slurm's: -pee stays a typo.
         #expect(try read("-c2 -t30 -Jname -n1").slots == 2)
+        #expect(try read("-c2 -pdebug").slots == 2)   // Slurm's by -c2, so -pdebug is a partition
         let typo = #expect(throws: DRMAAError.self) { try read("-pee smp 2") }
         #expect(typo?.message.contains("did you mean -pe?") == true, "\(typo?.message ?? "")")
     }
@@ -299,7 +300,7 @@ struct NativeRefusalTests {
         ("--partiton=all.q", nil, "unknown option '--partiton' (did you mean --partition?)"),
         ("-pee smp 2", nil, "unknown option '-pee' (did you mean -pe?)"),
         ("-c4", Emulation.sge, "unknown option '-c4'"),
-        ("-pdebug", nil, "unknown option '-pdebug'"),
+        ("-pdebug", nil, "unknown option '-pdebug'"),   // no Slurm option marks it Slurm's
         ("-Z", nil, "unknown option '-Z'"),
         ("-l h_vmme=2G", nil, "-l h_vmme=2G: unknown resource 'h_vmme'"),
         ("-l gpu=1", nil, "unknown resource 'gpu'"),
