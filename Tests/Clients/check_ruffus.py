@@ -19,13 +19,12 @@ import argparse
 import gc
 import multiprocessing
 import os
-import shutil
 import sys
 import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clientsupport import Report, become_subreaper, end_leftovers  # noqa: E402
+from clientsupport import finish, Report, become_subreaper, end_leftovers  # noqa: E402
 
 SAMPLES = ["a", "b", "c", "d"]
 
@@ -172,12 +171,7 @@ def main():
         child.terminate()
         child.join(10)
     end_leftovers(report, "the pipelines")
-    if not report.failures and not options.keep:
-        os.chdir("/")
-        shutil.rmtree(work)
-    else:
-        print(f"(work directory kept: {work})", flush=True)
-    report.exit()
+    finish(report, work, options.keep)
 
 
 def read(path):

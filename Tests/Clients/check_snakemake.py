@@ -33,7 +33,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clientsupport import Report, become_subreaper, end_leftovers, run, tail  # noqa: E402
+from clientsupport import finish, Report, become_subreaper, end_leftovers, run, tail  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLES = ["a", "b", "c", "d"]
@@ -284,11 +284,7 @@ def main():
         print(f"note   {what}: the cancelled job's TMPDIR was left: {left}", flush=True)
     end_leftovers(report, what)
 
-    if not report.failures and not options.keep:
-        shutil.rmtree(work)
-    else:
-        print(f"(work directory kept: {work})", flush=True)
-    report.exit()
+    finish(report, work, options.keep)
 
 
 def alive(pid):

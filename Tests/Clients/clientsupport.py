@@ -9,6 +9,7 @@ them, so that no job survives the check.
 
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -139,6 +140,17 @@ def end_leftovers(report, after, patience=20.0):
     while live_descendants() and time.monotonic() < deadline:
         time.sleep(0.1)
     reap_orphans()
+
+
+def finish(report, work, keep):
+    """Removes the work directory after a clean run (kept after a failure, or with --keep), then
+    exits with the report's status."""
+    if not report.failures and not keep:
+        os.chdir("/")
+        shutil.rmtree(work)
+    else:
+        print(f"(work directory kept: {work})", flush=True)
+    report.exit()
 
 
 def run(args, timeout, **kwargs):
