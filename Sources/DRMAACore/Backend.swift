@@ -107,6 +107,17 @@ public protocol Backend: AnyObject, Sendable {
     /// ``reportsEveryChange`` is false.
     func updateStates(of jobIDs: [String]) throws(DRMAAError)
 
+    /// The state of a job this session does not hold: another session's or another process's
+    /// job of the same user, which `drmaa_job_ps` accepts on a resource manager that knows it
+    /// (Grid Engine and Slurm do). `nil` (the default) if the backend knows no such job: then it
+    /// is `INVALID_JOB`. The job cannot be waited for from this session.
+    func stateOfOtherJob(_ jobID: String) throws(DRMAAError) -> JobState?
+
+    /// Carries out a control action on a job this session does not hold (as ``stateOfOtherJob(_:)``),
+    /// deciding its legality on the job's current state; false (the default) if the backend knows
+    /// no such job, which is then `INVALID_JOB`.
+    func controlOtherJob(_ jobID: String, _ action: JobControlAction) throws(DRMAAError) -> Bool
+
     /// These jobs were reaped (by `wait`, or `synchronize` with dispose): the session forgets
     /// them, and a backend that keeps outcomes for sessions that re-attach (a daemon, a spool)
     /// may drop theirs. Called after the table reaped them, before the call that reaped them
@@ -146,6 +157,8 @@ extension Backend {
     public var isOwnedByThisProcess: Bool { true }
     public var reportsEveryChange: Bool { true }
     public func jobsReaped(_ jobIDs: [String]) {}
+    public func stateOfOtherJob(_ jobID: String) throws(DRMAAError) -> JobState? { nil }
+    public func controlOtherJob(_ jobID: String, _ action: JobControlAction) throws(DRMAAError) -> Bool { false }
     public func updateStates(of jobIDs: [String]) throws(DRMAAError) {}
     /// Calls ``control(_:_:)-(String,_)`` for each job in turn and collects their errors.
     public func control(_ jobIDs: [String], _ action: JobControlAction) -> [String: DRMAAError] {

@@ -290,6 +290,11 @@ public final class JobTable: Sendable {
         for wake in woken { wake() }
     }
 
+    /// True if `jobID` is an unreaped job, or a bulk job with unreaped tasks, of this session.
+    func knows(_ jobID: String) -> Bool {
+        state.withLock { $0.records[jobID] != nil || $0.bulk(jobID) != nil }
+    }
+
     func status(_ jobID: String) throws(DRMAAError) -> JobState {
         try state.withLock { state throws(DRMAAError) in
             guard let record = state.records[jobID] else {

@@ -254,6 +254,9 @@ public final class Session: Sendable {
     /// holds every queued one at once).
     public func control(_ jobID: String, _ action: JobControlAction) throws(DRMAAError) {
         let session = try active()
+        if jobID != Self.jobIDsSessionAll, !session.table.knows(jobID), try session.backend.controlOtherJob(jobID, action) {
+            return  // another session's job, acted on by the backend
+        }
         var targets = try session.table.controlTargets(jobID)
         if !session.backend.reportsEveryChange {
             // Decide legality on the resource manager's current states, not the last ones heard.
@@ -282,6 +285,9 @@ public final class Session: Sendable {
     /// The state of a job (`drmaa_job_ps`).
     public func jobStatus(_ jobID: String) throws(DRMAAError) -> JobState {
         let session = try active()
+        if !session.table.knows(jobID), let state = try session.backend.stateOfOtherJob(jobID) {
+            return state  // another session's job
+        }
         if !session.backend.reportsEveryChange {
             try session.backend.updateStates(of: [jobID])
         }

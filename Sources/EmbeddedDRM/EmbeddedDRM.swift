@@ -18,6 +18,9 @@ public final class EmbeddedDRM: DRMSystem {
     /// When the session hears of what happens to jobs.
     public let delivery: Delivery
     private let made = Mutex<[EmbeddedBackend]>([])
+    /// Every backend of this system, weakly, so that a session can see and control another
+    /// session's jobs, as on a cluster.
+    let siblings = Siblings()
 
     /// When a backend's changes reach the session's job table.
     public enum Delivery: Sendable {
@@ -56,6 +59,22 @@ public final class EmbeddedDRM: DRMSystem {
     }
 }
 
+/// The backends of one system, held weakly (the system holds them; a backend holding its
+/// siblings strongly would be a cycle).
+final class Siblings: Sendable {
+    final class Reference: Sendable {
+        weak let backend: EmbeddedBackend?
+        init(_ backend: EmbeddedBackend) { self.backend = backend }
+    }
+    private let references = Mutex<[Reference]>([])
+
+    func add(_ backend: EmbeddedBackend) {
+        references.withLock { $0.removeAll { $0.backend == nil }; $0.append(Reference(backend)) }
+    }
+
+    var all: [EmbeddedBackend] { references.withLock { $0.compactMap(\.backend) } }
+}
+
 /// The backend of one ``EmbeddedDRM`` session.
 public final class EmbeddedBackend: Backend {
     /// A job as the embedded backend holds it.
@@ -70,6 +89,7 @@ public final class EmbeddedBackend: Backend {
     public let clock: any WallClock
     public let timeZone: any TimeZoneRule
     private let taskIDSeparator: String
+    private let siblings: Siblings
     private let delivery: EmbeddedDRM.Delivery
     private let table: JobTable
     /// What the table has not heard yet (``EmbeddedDRM/Delivery/whenAsked``), by job, in order.
@@ -89,7 +109,27 @@ public final class EmbeddedBackend: Backend {
         (homeDirectory, clock, timeZone) = (system.homeDirectory, system.clock, system.timeZone)
         taskIDSeparator = system.taskIDSeparator
         delivery = system.delivery
+        siblings = system.siblings
         self.table = table
+        siblings.add(self)
+    }
+
+    /// Another session's job of the same system, and its backend.
+    private func other(_ jobID: String) -> (EmbeddedBackend, Job)? {
+        for backend in siblings.all where backend !== self {
+            if let job = backend.job(jobID) { return (backend, job) }
+        }
+        return nil
+    }
+
+    public func stateOfOtherJob(_ jobID: String) throws(DRMAAError) -> JobState? {
+        other(jobID)?.1.state
+    }
+
+    public func controlOtherJob(_ jobID: String, _ action: JobControlAction) throws(DRMAAError) -> Bool {
+        guard let (backend, _) = other(jobID) else { return false }
+        try backend.control(jobID, action)
+        return true
     }
 
     public var reportsEveryChange: Bool { delivery == .asTheyHappen }

@@ -83,3 +83,31 @@ struct ReattachElsewhereTests {
         expectDRMAAError(.invalidContactString) { try second.initialize(contact: "session=elsewhere-1") }
     }
 }
+
+@Suite("Another session's jobs: job_ps and control accept them, wait stays with the session", .timeLimit(.minutes(1)))
+struct OtherSessionJobTests {
+    @Test("a job of another session of the same system: status and control work, wait is INVALID_JOB")
+    func otherSessionsJob() throws {
+        let system = EmbeddedDRM()
+        let owner = Session(system: system), other = Session(system: system)
+        try owner.initialize()
+        defer { try? owner.exit() }
+        var template = JobTemplate()
+        template.remoteCommand = "/bin/true"
+        let id = try owner.runJob(template)
+        try other.initialize()
+        defer { try? other.exit() }
+        #expect(try other.jobStatus(id) == .queuedActive)
+        try other.control(id, .hold)
+        #expect(try owner.jobStatus(id) == .userOnHold)
+        #expect(try other.jobStatus(id) == .userOnHold)
+        // The legality is the job's: RESUME of a held job is refused as for its own session.
+        expectDRMAAError(.resumeInconsistentState) { try other.control(id, .resume) }
+        expectDRMAAError(.invalidJob) { _ = try other.wait(id, timeout: .noWait) }
+        expectDRMAAError(.invalidJob) { _ = try other.jobStatus("no-such-job") }
+        expectDRMAAError(.invalidJob) { try other.control("no-such-job", .hold) }
+        // SESSION_ALL stays the session's own: the other session has none, the job stays held.
+        try other.control(Session.jobIDsSessionAll, .release)
+        #expect(try owner.jobStatus(id) == .userOnHold)
+    }
+}
