@@ -106,6 +106,7 @@ public struct ProcessIdentity: Sendable, Hashable {
     /// The process's start time in clock ticks after boot (field 22 of `/proc/<pid>/stat`).
     public var startTime: UInt64
 
+    /// The identity of process `pid` started at `startTime`.
     public init(pid: Int32, startTime: UInt64) {
         self.pid = pid
         self.startTime = startTime

@@ -1,9 +1,12 @@
 /// A job in the spool: its submission (the id `run_job` or `run_bulk_jobs` returned) and, for a
 /// task of a bulk job, its index (0 for a single job; bulk indices are at least 1).
 public struct JobKey: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The submission's id.
     public var submission: Int64
+    /// The task's index in a bulk job, 0 for a single job.
     public var task: Int
 
+    /// The job `task` of `submission`.
     public init(submission: Int64, task: Int) {
         self.submission = submission
         self.task = task
@@ -31,6 +34,7 @@ public struct SessionRecord: Sendable, Equatable {
     /// When `drmaa_exit` closed it, nil while it is open.
     public var closedAt: Double?
 
+    /// A session; last attached when created unless told.
     public init(key: String, options: String, createdAt: Double, lastAttachedAt: Double? = nil, closedAt: Double? = nil) {
         self.key = key
         self.options = options
@@ -70,6 +74,7 @@ public struct SubmissionRecord: Sendable, Equatable {
     public var id: Int64
     /// The key of the session it belongs to.
     public var session: String
+    /// One job, or the tasks of a bulk job.
     public var kind: SubmissionKind
     /// Its jobs start on hold (`drmaa_js_state` `drmaa_hold`).
     public var held: Bool
@@ -81,6 +86,7 @@ public struct SubmissionRecord: Sendable, Equatable {
     /// submission is deleted with everything of it when the last one is reaped.
     public internal(set) var unreaped: Int
 
+    /// A submission of which no job is reaped yet.
     public init(id: Int64, session: String, kind: SubmissionKind, held: Bool, submittedAt: Double, payload: [UInt8]) {
         self.id = id
         self.session = session
@@ -108,13 +114,16 @@ public enum StoredJobState: String, Sendable, CaseIterable {
 /// or started (a row is written only then, so 100,000 held tasks cost one submission row). A
 /// finished job has an ``OutcomeRecord`` instead; recording it removes this row.
 public struct JobRecord: Sendable, Equatable {
+    /// The job.
     public var key: JobKey
+    /// Where it is.
     public var state: StoredJobState
     /// The job's shepherd, once started.
     public var shepherd: ProcessIdentity?
     /// When it started, in seconds since the epoch.
     public var startedAt: Double?
 
+    /// A job row.
     public init(key: JobKey, state: StoredJobState, shepherd: ProcessIdentity? = nil, startedAt: Double? = nil) {
         self.key = key
         self.state = state
@@ -125,6 +134,7 @@ public struct JobRecord: Sendable, Equatable {
 
 /// A finished job's outcome and accounting, kept until it is reaped.
 public struct OutcomeRecord: Sendable, Equatable {
+    /// The job.
     public var key: JobKey
     /// The key of the job's session (kept here so that a session's outcomes are found by index).
     public var session: String
@@ -135,6 +145,7 @@ public struct OutcomeRecord: Sendable, Equatable {
     /// True once `wait` or `synchronize(dispose)` delivered it (or the retention purged it).
     public internal(set) var reaped: Bool
 
+    /// An unreaped outcome.
     public init(key: JobKey, session: String, finishedAt: Double, payload: [UInt8]) {
         self.key = key
         self.session = session

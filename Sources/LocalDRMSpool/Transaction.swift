@@ -213,10 +213,15 @@ public struct SpoolTransaction: ~Copyable {
     // MARK: Outcomes
 
     /// Records a finished job's outcome and removes its job row. Idempotent: an outcome already
-    /// recorded for the job (an outcome file ingested twice) is kept, and false returned.
+    /// recorded for the job (an outcome file ingested twice) is kept, and false returned; so is
+    /// one of a submission that was issued but is gone (reaped whole, or its session deleted).
     @discardableResult
     public func recordOutcome(_ outcome: OutcomeRecord) throws(DRMAAError) -> Bool {
         try mutating("recording an outcome")
+        if try submission(outcome.key.submission) == nil {
+            let next = try database.query("SELECT value FROM counters WHERE name = 'job'") { $0.integer(0) }.first ?? 1
+            if outcome.key.submission >= 1 && outcome.key.submission < next { return false }
+        }
         try checkJob(outcome.key)
         let submission = outcome.key.submission, task = Int64(outcome.key.task)
         let inserted = try database.run("""

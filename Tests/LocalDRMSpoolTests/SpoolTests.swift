@@ -158,6 +158,13 @@ struct SpoolRoundTripTests {
         try reopened.write { tx throws(DRMAAError) in _ = try tx.markReaped([JobKey(submission: bulk, task: 3)]) }
         #expect(try reopened.read { tx throws(DRMAAError) in try tx.submission(bulk) } == nil, "fully reaped: gone")
         #expect(try reopened.read { tx throws(DRMAAError) in try tx.outcome(first) } == nil)
+        // An outcome file ingested again after its submission was reaped whole is skipped; a
+        // job id never issued is refused.
+        let late = OutcomeRecord(key: first, session: "s1", finishedAt: 6, payload: [1])
+        #expect(try reopened.write { tx throws(DRMAAError) in try tx.recordOutcome(late) } == false)
+        #expect(try reopened.read { tx throws(DRMAAError) in try tx.submission(bulk) } == nil)
+        let never = OutcomeRecord(key: .single(bulk + 100), session: "s1", finishedAt: 6, payload: [1])
+        expectDRMAAError(.invalidJob) { try reopened.write { tx throws(DRMAAError) in try tx.recordOutcome(never) } }
     }
 }
 
