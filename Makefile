@@ -121,8 +121,11 @@ test-hostile: lib
 	HOME=$(CURDIR)/out/test-hostile/home out/test-hostile/test_dlclose $(CURDIR)/out/lib/libdrmaa.so
 
 ## check-glibc: libdrmaa.so needs no glibc symbol version newer than GLIBC_MAX, nor libstdc++ newer than
-## GCC 8's (RHEL 8): GLIBCXX_MAX, CXXABI_MAX (x86_64; Docs/C-API.md)
+## GCC 8's (RHEL 8): GLIBCXX_MAX, CXXABI_MAX (x86_64; Docs/C-API.md); and it does not link SQLite (only the
+## durable mode's daemon does, through LocalDRMSpool)
 check-glibc: lib
+	@if objdump -p out/lib/libdrmaa.so | grep NEEDED | grep -qi sqlite; then \
+		echo "check-glibc: FAILED: out/lib/libdrmaa.so links SQLite"; exit 1; fi
 	@if [ "$$(uname -m)" != x86_64 ]; then echo "check-glibc: skipped (the glibc compatibility is for x86_64)"; exit 0; fi; \
 	status=0; \
 	for limit in GLIBC_$(GLIBC_MAX) GLIBCXX_$(GLIBCXX_MAX) CXXABI_$(CXXABI_MAX); do \

@@ -20,11 +20,18 @@ let package = Package(
         .target(name: "CLocalDRM"),
         .target(name: "LocalDRM", dependencies: ["DRMAACore", "CLocalDRM"]),
         .target(name: "EmbeddedDRM", dependencies: ["DRMAACore"]),
+        // The durable mode's spool (Docs/Architecture.md, Spool) over the system's SQLite; for the
+        // daemon only: libdrmaa.so does not link it.
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "LocalDRMSpool", dependencies: ["DRMAACore", "CSQLite"]),
         // Linked into libdrmaa.so only; `make lib` routes too-new glibc symbols through it (Docs/C-API.md).
         .target(name: "CGlibcCompat"),
         .target(name: "DRMAA", dependencies: ["DRMAACore", "LocalDRM", "CGlibcCompat"], exclude: ["include"]),
         .testTarget(name: "DRMAACoreTests", dependencies: ["DRMAACore", "EmbeddedDRM", "TestSupport"]),
         .testTarget(name: "LocalDRMTests", dependencies: ["LocalDRM", "DRMAACore", "TestSupport", "CTestSupport"]),
+        .testTarget(name: "LocalDRMSpoolTests", dependencies: ["LocalDRMSpool", "DRMAACore", "CSQLite", "TestSupport"]),
+        // Writes outcomes into a spool until the crash test kills it (Tests/LocalDRMSpoolTests).
+        .executableTarget(name: "SpoolCrashHelper", dependencies: ["LocalDRMSpool", "DRMAACore"], path: "Tests/SpoolCrashHelper"),
         // Helpers shared by the test targets (Fixture, makeSession, expectDRMAAError, …).
         .target(name: "TestSupport", dependencies: ["DRMAACore", "EmbeddedDRM", "LocalDRM"], path: "Tests/TestSupport"),
         // What the tests need from C: dropping a thread's file capabilities (root tests as a user).
