@@ -103,13 +103,16 @@ public struct WireEncoder: Sendable {
 
     /// A string as its exact bytes, length-prefixed.
     public mutating func write(_ value: String) {
-        if let done = value.utf8.withContiguousStorageIfAvailable({ utf8 -> Bool in
-            // The common case: no escaped bytes, so the UTF-8 is the exact bytes.
-            guard !value.utf8.containsEscapedBytes else { return false }
-            write(bytes: utf8)
+        var value = value
+        // The common case: no byte F4, so no code point of the escape range, so the UTF-8 is
+        // the exact bytes (what `exactBytes` returns, without its generic, unspecialised path).
+        let done = value.withUTF8 { (utf8) -> Bool in
+            guard !utf8.containsByteF4 else { return false }
+            write(unsigned: utf8.count)
+            bytes.append(contentsOf: utf8)
             return true
-        }), done { return }
-        write(bytes: value.exactBytes)
+        }
+        if !done { write(bytes: value.exactBytes) }
     }
 
     /// Bytes as they are, without a length (a tail already encoded, such as an unknown message's body).
@@ -145,20 +148,21 @@ public struct WireEncoder: Sendable {
     }
 }
 
-extension String.UTF8View {
-    /// True if the UTF-8 holds code points of the exact-bytes escape range (U+10FF80…U+10FFFF:
-    /// F4 8F BE xx or F4 8F BF xx), which stand for single bytes.
-    var containsEscapedBytes: Bool {
-        var state = 0
-        for byte in self {
-            switch (state, byte) {
-            case (_, 0xF4): state = 1
-            case (1, 0x8F): state = 2
-            case (2, 0xBE), (2, 0xBF): return true
-            default: state = 0
-            }
-        }
-        return false
+extension UnsafeBufferPointer<UInt8> {
+    /// True if a byte is F4, the lead byte of every code point of the exact-bytes escape range
+    /// (U+10FF80…U+10FFFF): without one, a string's UTF-8 is its exact bytes. A plain loop,
+    /// which the compiler vectorises.
+    var containsByteF4: Bool {
+        var found = false
+        for byte in self { found = found || byte == 0xF4 }
+        return found
+    }
+
+    /// True if every byte is ASCII (then the bytes are valid UTF-8 and hold no escaped byte).
+    var isASCII: Bool {
+        var bits: UInt8 = 0
+        for byte in self { bits |= byte }
+        return bits < 0x80
     }
 }
 
@@ -295,7 +299,17 @@ public struct WireDecoder: Sendable {
 
     /// A length-prefixed string of exact bytes.
     public mutating func readString(_ what: @autoclosure () -> String = "a string") throws(WireError) -> String {
-        String(exactBytes: try readBytes(what()))
+        let length = try readCount("the length of \(what())")
+        let start = position
+        position += length
+        return bytes.withUnsafeBufferPointer { buffer in
+            let slice = UnsafeBufferPointer(rebasing: buffer[start..<start + length])
+            // Valid UTF-8 without a byte F4 is what `String(exactBytes:)` keeps as it is;
+            // anything else takes its escaping path.
+            if slice.isASCII { return String(decoding: slice, as: UTF8.self) }  // the fast, specialised path
+            if !slice.containsByteF4, let plain = String(validating: slice, as: UTF8.self) { return plain }
+            return String(exactBytes: slice)
+        }
     }
 
     /// One byte as it is (no length, no varint): fixed-layout fields such as a magic.
@@ -360,7 +374,7 @@ public protocol WireCodable {
 extension WireCodable {
     /// This value's encoding on its own (a spool payload, a message body).
     public var wireBytes: [UInt8] {
-        var encoder = WireEncoder()
+        var encoder = WireEncoder(capacity: 256)
         encode(to: &encoder)
         return encoder.bytes
     }
