@@ -21,7 +21,8 @@ public enum Frame {
     public static func append<Bytes: Collection<UInt8>>(_ payload: Bytes, to output: inout [UInt8],
                                                         maximumPayloadSize: Int = Frame.maximumPayloadSize) throws(WireError) {
         let length = payload.count
-        guard length <= maximumPayloadSize else {
+        // The length field has 32 bits, whatever maximum the caller gives.
+        guard length <= min(maximumPayloadSize, Int(UInt32.max)) else {
             throw WireError(.frameTooLarge, "a message of \(length) bytes is larger than the maximum frame size of \(maximumPayloadSize) bytes")
         }
         let value = UInt32(length)

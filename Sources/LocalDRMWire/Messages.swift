@@ -369,7 +369,7 @@ extension WireCodable {
         encode(to: &encoder)
         var bytes = encoder.bytes
         let length = bytes.count - Frame.headerSize
-        guard length <= maximumPayloadSize else {
+        guard length <= min(maximumPayloadSize, Int(UInt32.max)) else {
             throw WireError(.frameTooLarge, "a message of \(length) bytes is larger than the maximum frame size of \(maximumPayloadSize) bytes")
         }
         for index in 0..<Frame.headerSize { bytes[index] = UInt8(truncatingIfNeeded: length >> (8 * index)) }

@@ -94,9 +94,19 @@ extension ResourceUsage.Entry: WireCodable {
 extension ResourceUsage: WireCodable {
     /// The five times as doubles, the eight counters (zigzag), exit status and signal, then the extra entries.
     public func encode(to encoder: inout WireEncoder) {
-        for time in [submissionTime, startTime, endTime, userTime, systemTime] { encoder.write(time) }
-        for counter in [maxRSS, minorFaults, majorFaults, blockInputs, blockOutputs,
-                        voluntarySwitches, involuntarySwitches, signalsReceived] { encoder.write(counter) }
+        encoder.write(submissionTime)
+        encoder.write(startTime)
+        encoder.write(endTime)
+        encoder.write(userTime)
+        encoder.write(systemTime)
+        encoder.write(maxRSS)
+        encoder.write(minorFaults)
+        encoder.write(majorFaults)
+        encoder.write(blockInputs)
+        encoder.write(blockOutputs)
+        encoder.write(voluntarySwitches)
+        encoder.write(involuntarySwitches)
+        encoder.write(signalsReceived)
         encoder.write(exitStatus)
         encoder.write(signal)
         encoder.write(extraEntries) { $0.write($1) }
