@@ -250,7 +250,7 @@ bench-quick: lib venv
 FUZZ_SCRATCH       ?= .build-fuzz
 FUZZ_FLAGS         := -c release --scratch-path $(FUZZ_SCRATCH) --product DRMAAFuzz --sanitize=fuzzer \
                       -Xswiftc -sanitize=fuzzer,address -Xswiftc -DDRMAA_LIBFUZZER
-FUZZ_TARGETS       ?= timestamp time-amount native categories contact template c-api
+FUZZ_TARGETS       ?= timestamp time-amount native categories contact template c-api wire
 FUZZ_SECONDS       ?= 60
 FUZZ_QUICK_SECONDS ?= 15
 

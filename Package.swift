@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "DRMAACore", targets: ["DRMAACore"]),
         .library(name: "LocalDRM", targets: ["LocalDRM"]),
         .library(name: "EmbeddedDRM", targets: ["EmbeddedDRM"]),
+        .library(name: "LocalDRMWire", targets: ["LocalDRMWire"]),
         .library(name: "drmaa", type: .dynamic, targets: ["DRMAA"]),
     ] + examples.map { .executable(name: $0, targets: [$0]) },
     targets: [
@@ -24,10 +25,13 @@ let package = Package(
         // daemon only: libdrmaa.so does not link it.
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "LocalDRMSpool", dependencies: ["DRMAACore", "CSQLite"]),
+        // The binary codec, framing and messages of LocalDRM's durable mode (daemon protocol, spool payloads).
+        .target(name: "LocalDRMWire", dependencies: ["DRMAACore"]),
         // Linked into libdrmaa.so only; `make lib` routes too-new glibc symbols through it (Docs/C-API.md).
         .target(name: "CGlibcCompat"),
         .target(name: "DRMAA", dependencies: ["DRMAACore", "LocalDRM", "CGlibcCompat"], exclude: ["include"]),
         .testTarget(name: "DRMAACoreTests", dependencies: ["DRMAACore", "EmbeddedDRM", "TestSupport"]),
+        .testTarget(name: "LocalDRMWireTests", dependencies: ["LocalDRMWire", "DRMAACore"]),
         .testTarget(name: "LocalDRMTests", dependencies: ["LocalDRM", "DRMAACore", "TestSupport", "CTestSupport"]),
         .testTarget(name: "LocalDRMSpoolTests", dependencies: ["LocalDRMSpool", "DRMAACore", "CSQLite", "TestSupport"]),
         // Writes outcomes into a spool until the crash test kills it (Tests/LocalDRMSpoolTests).
@@ -44,7 +48,7 @@ let package = Package(
         .executableTarget(name: "DRMAABench", dependencies: ["LocalDRM", "DRMAACore", "CDRMAABench"], path: "Benchmarks/DRMAABench"),
         // The fuzz harness (make fuzz, Docs/Testing.md): libFuzzer targets when built with
         // --sanitize=fuzzer -Xswiftc -DDRMAA_LIBFUZZER, otherwise a program that replays inputs.
-        .executableTarget(name: "DRMAAFuzz", dependencies: ["DRMAACore", "LocalDRM", "EmbeddedDRM", "DRMAA"], path: "Fuzz/DRMAAFuzz"),
+        .executableTarget(name: "DRMAAFuzz", dependencies: ["DRMAACore", "LocalDRM", "EmbeddedDRM", "DRMAA", "LocalDRMWire"], path: "Fuzz/DRMAAFuzz"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -21,6 +21,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     case contact
     case template
     case cAPI = "c-api"
+    case wire
 
     /// Runs one input; 0 keeps it for the corpus, -1 asks libFuzzer not to.
     func run(_ data: [UInt8]) -> Int32 {
@@ -32,6 +33,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         case .contact: ContactTarget.run(data)
         case .template: TemplateTarget.run(data)
         case .cAPI: CAPITarget.run(data)
+        case .wire: WireTarget.run(data)
         }
     }
 
