@@ -3,17 +3,25 @@ import DRMAACore
 // The wire encodings of the DRMAACore values the protocol and the spool carry.
 // Numbers and tags written here are part of the format: never renumber, only add.
 
+extension WireDecoder {
+    /// A DRMAA constant (`DRMAA_PS_*`, `DRMAA_CONTROL_*`) written as its C value; `what` and
+    /// `family` name it in the error.
+    mutating func readConstant<T: RawRepresentable>(_ type: T.Type, _ what: String, _ family: String) throws(WireError) -> T where T.RawValue == Int32 {
+        let start = position
+        let raw = try readUInt64("a \(what)")
+        guard raw <= UInt64(Int32.max), let value = T(rawValue: Int32(raw)) else {
+            throw WireError(.unknownTag, "\(what) \(raw) at offset \(start) is not a \(family) value")
+        }
+        return value
+    }
+}
+
 extension JobState: WireCodable {
     /// The `DRMAA_PS_*` value.
     public func encode(to encoder: inout WireEncoder) { encoder.write(UInt64(UInt32(bitPattern: rawValue))) }
 
     public init(from decoder: inout WireDecoder) throws(WireError) {
-        let start = decoder.position
-        let raw = try decoder.readUInt64("a job state")
-        guard raw <= UInt64(Int32.max), let state = JobState(rawValue: Int32(raw)) else {
-            throw WireError(.unknownTag, "job state \(raw) at offset \(start) is not a DRMAA_PS_* value")
-        }
-        self = state
+        self = try decoder.readConstant(JobState.self, "job state", "DRMAA_PS_*")
     }
 }
 
@@ -22,12 +30,7 @@ extension JobControlAction: WireCodable {
     public func encode(to encoder: inout WireEncoder) { encoder.write(UInt64(UInt32(bitPattern: rawValue))) }
 
     public init(from decoder: inout WireDecoder) throws(WireError) {
-        let start = decoder.position
-        let raw = try decoder.readUInt64("a control action")
-        guard raw <= UInt64(Int32.max), let action = JobControlAction(rawValue: Int32(raw)) else {
-            throw WireError(.unknownTag, "control action \(raw) at offset \(start) is not a DRMAA_CONTROL_* value")
-        }
-        self = action
+        self = try decoder.readConstant(JobControlAction.self, "control action", "DRMAA_CONTROL_*")
     }
 }
 
