@@ -86,12 +86,9 @@ final class LocalBackend: Backend {
         }
     }
 
-    func validate(_ template: JobTemplate) throws(DRMAAError) {
-        _ = try options(category: template.jobCategory, nativeSpecification: template.nativeSpecification)
-    }
-
     /// The template with what its native specification and category say for the attributes it
-    /// leaves unset (Grid Engine's precedence: explicit attributes win).
+    /// leaves unset (Grid Engine's precedence: explicit attributes win). Reading the options is
+    /// also the validation: a bad one is `DENIED_BY_DRM` here, before any job id is allocated.
     func effectiveTemplate(for template: JobTemplate) throws(DRMAAError) -> JobTemplate {
         let options = try options(category: template.jobCategory, nativeSpecification: template.nativeSpecification)
         return try options.filling(template, environmentValue: Syscall.environmentValue, currentDirectory: Syscall.currentDirectory)
