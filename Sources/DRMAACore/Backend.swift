@@ -34,6 +34,21 @@ extension DRMSystem {
     }
 }
 
+/// Where a backend reports what happens to jobs: the session's ``JobTable``, or (in a daemon
+/// that runs jobs for sessions in other processes) whatever forwards the reports to them.
+public protocol JobReports: AnyObject, Sendable {
+    /// ``JobTable/reportState(_:_:)``.
+    func reportState(_ jobID: String, _ newState: JobState)
+    /// ``JobTable/reportTerminating(_:)``.
+    func reportTerminating(_ jobID: String)
+    /// ``JobTable/reportNote(_:_:)``.
+    func reportNote(_ jobID: String, _ note: String?)
+    /// ``JobTable/reportFinished(_:_:)``.
+    func reportFinished(_ jobID: String, _ outcome: JobOutcome)
+}
+
+extension JobTable: JobReports {}
+
 /// The seam every backend implements: it runs jobs and carries out control actions, and
 /// reports states and outcomes into the session's ``JobTable``. All DRMAA rules (states, legality,
 /// waiting, reaping, placeholders, templates) stay in DRMAACore.
@@ -136,8 +151,10 @@ public protocol Backend: AnyObject, Sendable {
     var isOwnedByThisProcess: Bool { get }
 
     /// The id of the next job (or bulk job) submitted, unique among the backend's jobs; called
-    /// after ``validate(_:)`` succeeded, so refused submissions use up no id.
-    func newJobID() -> String
+    /// after ``effectiveTemplate(for:)`` succeeded, so refused submissions use up no id. A backend
+    /// whose ids come from elsewhere (a daemon, a resource manager) may fail to get one: then the
+    /// submission fails with that error.
+    func newJobID() throws(DRMAAError) -> String
 
     /// The id of task `taskIndex` of bulk job `bulkJobID`. The default is DRMAA's usual
     /// `"<bulk id>.<index>"` (Grid Engine's spelling); a resource manager with its own spelling

@@ -244,3 +244,30 @@ struct RequestBuilder: Sendable {
         return base.hasSuffix("/") ? base + path : base + "/" + path
     }
 }
+
+extension Submission {
+    /// A submission made again from what a client sent (a daemon that receives `run_job` and
+    /// `run_bulk_jobs` from library processes): `template` is the effective template the client's
+    /// session submitted, checked again here as the session checks it (`DENIED_BY_DRM` as there).
+    /// `submissionTime` and `homeDirectory` are the client's, so every request comes out as the
+    /// client's session would have made it; partial timestamps resolve against `submissionTime` in
+    /// `timeZone` (a client that sends them fully specified, zone included, makes that moot).
+    public init(jobID: String, taskIndexes: StrideThrough<Int>?, template: JobTemplate, homeDirectory: String,
+                submissionTime: Double, timeZone: any TimeZoneRule,
+                taskID: @escaping @Sendable (_ bulkJobID: String, _ taskIndex: Int) -> String = { "\($0).\($1)" }) throws(DRMAAError) {
+        let builder = try RequestBuilder(template: template, homeDirectory: homeDirectory, now: submissionTime,
+                                         timeZone: timeZone, bulk: taskIndexes != nil)
+        self.init(jobID: jobID, taskIndexes: taskIndexes, builder: builder, taskID: taskID)
+    }
+}
+
+extension PartialTimestamp {
+    /// The fully specified timestamp of an instant, in UTC (`2026/12/02 07:30:00 +00:00`): it
+    /// resolves to exactly that instant whatever the time zone and the time of resolution.
+    public static func fullySpecified(_ instant: Int64) -> String {
+        let civil = CivilTime(epochSeconds: instant)
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let year = String(civil.year)
+        return "\(String(repeating: "0", count: max(0, 4 - year.count)))\(year)/\(two(civil.month))/\(two(civil.day)) \(two(civil.hour)):\(two(civil.minute)):\(two(civil.second)) +00:00"
+    }
+}

@@ -270,6 +270,28 @@ public final class JobTable: Sendable {
         }
     }
 
+    /// Brings the table up to date with what a backend that lives elsewhere says of these jobs
+    /// after it was out of touch (its connection to a daemon broke and came back, or a forked child
+    /// connected anew): a job the table holds takes the reported state, or its outcome (which
+    /// wakes its waiters); a job it does not hold is restored (``restore(_:)``).
+    public func merge(_ jobs: [RestoredJob]) {
+        var unknown: [RestoredJob] = []
+        for job in jobs {
+            guard knows(job.id) else {
+                unknown.append(job)
+                continue
+            }
+            if let outcome = job.outcome {
+                reportFinished(job.id, outcome)
+            } else if job.state == .failed {
+                reportTerminating(job.id)
+            } else {
+                reportState(job.id, job.state)
+            }
+        }
+        if !unknown.isEmpty { restore(unknown) }
+    }
+
     // MARK: Used by Session
 
     func add(_ ids: [String], bulkJobID: String?, state initial: JobState) {

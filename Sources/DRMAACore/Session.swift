@@ -214,7 +214,7 @@ public final class Session: Sendable {
         // placeholders, relative paths and default names resolve against.
         let effective = try session.backend.effectiveTemplate(for: template)
         let builder = try session.builder(effective, bulk: false)
-        let submission = Submission(jobID: session.backend.newJobID(), taskIndexes: nil, builder: builder,
+        let submission = Submission(jobID: try session.backend.newJobID(), taskIndexes: nil, builder: builder,
                                     taskID: Self.taskID(session.backend))
         try session.submit(submission, ids: [submission.jobID], template: effective)
         return submission.jobID
@@ -233,7 +233,7 @@ public final class Session: Sendable {
         }
         let effective = try session.backend.effectiveTemplate(for: template)
         let builder = try session.builder(effective, bulk: true)
-        let submission = Submission(jobID: session.backend.newJobID(), taskIndexes: stride(from: beginIndex, through: endIndex, by: step),
+        let submission = Submission(jobID: try session.backend.newJobID(), taskIndexes: stride(from: beginIndex, through: endIndex, by: step),
                                     builder: builder, taskID: Self.taskID(session.backend))
         let ids = submission.jobIDs
         try session.submit(submission, ids: ids, template: effective)
@@ -425,7 +425,8 @@ final class Attachment: Sendable {
     /// Distinguishes this process's session keys from another process's.
     private static let processNonce: String = {
         var generator = SystemRandomNumberGenerator()
-        return String(generator.next() & 0xFFFF_FFFF, radix: 16)
+        // 64 bits: keys of the durable mode's sessions must differ across every process of the user.
+        return String(generator.next() as UInt64, radix: 16)
     }()
 
     static func newKey() -> String {
