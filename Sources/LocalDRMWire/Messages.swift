@@ -89,8 +89,9 @@ public enum Request: Sendable, Equatable {
     case openSession(options: [NamedValue], key: String)
     /// Tag 2: attach this connection to an existing session. Reply: `reattached` (its unreaped jobs).
     case reattach(key: String)
-    /// Tag 3: one `run_job` / `run_bulk_jobs`. Reply: `submitted` (the job id, or the bulk job id).
-    case submit(SubmissionInputs)
+    /// Tag 3: one `run_job` / `run_bulk_jobs` under an id from `reserveJobID` (the job id, or the
+    /// bulk job id). Reply: `submitted` (that id).
+    case submit(jobID: String, SubmissionInputs)
     /// Tag 4: one control action on these jobs, as one batch. Reply: `controlled` (the jobs it could not act on).
     case control(jobIDs: [String], action: JobControlAction)
     /// Tag 5: the current state of these jobs. Reply: `statuses`.
@@ -99,6 +100,9 @@ public enum Request: Sendable, Equatable {
     case reap(jobIDs: [String])
     /// Tag 7: the session exits (its jobs go on; it can be re-attached). Reply: `ok`.
     case exitSession
+    /// Tag 8: a new job id, unique for the user across processes and restarts, for the next
+    /// submission. Reply: `submitted` (the id, not yet used by any job).
+    case reserveJobID
     /// A request of a later version, kept as its tag and the bytes after it.
     case unknown(tag: UInt64, body: [UInt8])
 }
@@ -127,6 +131,10 @@ public enum Event: Sendable, Equatable {
     case stateChanged(jobID: String, state: JobState)
     /// Tag 2: a job of the session finished.
     case finished(jobID: String, outcome: JobOutcome)
+    /// Tag 3: TERMINATE was accepted for a started job of the session; its outcome follows.
+    case terminating(jobID: String)
+    /// Tag 4: why a job of the session waits (a FIFO without a writer…), `nil` once it no longer does.
+    case note(jobID: String, text: String?)
     /// An event of a later version, kept as its tag and the bytes after it.
     case unknown(tag: UInt64, body: [UInt8])
 }
@@ -157,8 +165,9 @@ extension Request: WireCodable {
         case .reattach(let key):
             encoder.write(UInt64(2))
             encoder.write(key)
-        case .submit(let inputs):
+        case .submit(let id, let inputs):
             encoder.write(UInt64(3))
+            encoder.write(id)
             encoder.write(inputs)
         case .control(let ids, let action):
             encoder.write(UInt64(4))
@@ -172,6 +181,8 @@ extension Request: WireCodable {
             encoder.write(ids)
         case .exitSession:
             encoder.write(UInt64(7))
+        case .reserveJobID:
+            encoder.write(UInt64(8))
         case .unknown(let tag, let body):
             encoder.write(tag)
             encoder.append(raw: body)
@@ -186,11 +197,14 @@ extension Request: WireCodable {
             }
             self = .openSession(options: options, key: try decoder.readString("the session key"))
         case 2: self = .reattach(key: try decoder.readString("the session key"))
-        case 3: self = .submit(try decoder.read(SubmissionInputs.self))
+        case 3:
+            let id = try decoder.readString("the job id")
+            self = .submit(jobID: id, try decoder.read(SubmissionInputs.self))
         case 4: self = .control(jobIDs: try decoder.readStrings("the job ids"), action: try decoder.read(JobControlAction.self))
         case 5: self = .status(jobIDs: try decoder.readStrings("the job ids"))
         case 6: self = .reap(jobIDs: try decoder.readStrings("the job ids"))
         case 7: self = .exitSession
+        case 8: self = .reserveJobID
         case let tag: self = .unknown(tag: tag, body: decoder.readRest())
         }
     }
@@ -255,6 +269,13 @@ extension Event: WireCodable {
             encoder.write(UInt64(2))
             encoder.write(id)
             encoder.write(outcome)
+        case .terminating(let id):
+            encoder.write(UInt64(3))
+            encoder.write(id)
+        case .note(let id, let text):
+            encoder.write(UInt64(4))
+            encoder.write(id)
+            encoder.write(text)
         case .unknown(let tag, let body):
             encoder.write(tag)
             encoder.append(raw: body)
@@ -265,6 +286,8 @@ extension Event: WireCodable {
         switch try decoder.readUInt64("an event tag") {
         case 1: self = .stateChanged(jobID: try decoder.readString("the job id"), state: try decoder.read(JobState.self))
         case 2: self = .finished(jobID: try decoder.readString("the job id"), outcome: try decoder.read(JobOutcome.self))
+        case 3: self = .terminating(jobID: try decoder.readString("the job id"))
+        case 4: self = .note(jobID: try decoder.readString("the job id"), text: try decoder.readOptionalString("the note"))
         case let tag: self = .unknown(tag: tag, body: decoder.readRest())
         }
     }

@@ -141,9 +141,9 @@ enum Samples {
             .openSession(options: [], key: ""),
             .openSession(options: [NamedValue(name: "slots", value: "4"), NamedValue(name: "categories", value: String(exactBytes: [0xFF]))], key: "k-1"),
             .reattach(key: String(exactBytes: [0x00, 0xFF])),
-            .status(jobIDs: []), .status(jobIDs: strings), .reap(jobIDs: ["1", "2.3"]), .exitSession,
+            .status(jobIDs: []), .status(jobIDs: strings), .reap(jobIDs: ["1", "2.3"]), .exitSession, .reserveJobID,
         ]
-        requests += inputs.map { .submit($0) }
+        requests += inputs.map { .submit(jobID: "17", $0) }
         requests += JobControlAction.allCases.map { .control(jobIDs: ["1", "7.2"], action: $0) }
         return requests
     }
@@ -156,6 +156,7 @@ enum Samples {
 
     static var events: [Event] {
         JobState.allCases.map { .stateChanged(jobID: "3", state: $0) } + outcomes.map { .finished(jobID: "3.1", outcome: $0) }
+            + [.terminating(jobID: "4"), .note(jobID: "5.2", text: "it waits"), .note(jobID: "5.2", text: nil)]
     }
 
     static var clientMessages: [ClientMessage] {
