@@ -3,7 +3,7 @@ import ShepherdProtocol
 import Testing
 
 /// A job that burns some CPU (about 0.2 s in a shell loop), then exits with 5.
-let busyJob = ["/bin/sh", "sh", "-c", "i=0; while [ $i -lt 150000 ]; do i=$((i+1)); done; exit 5"]
+let busyJob = ["/bin/sh", "sh", "-c", "i=0; while [ $i -lt 250000 ]; do i=$((i+1)); done; exit 5"]
 let sleepingJob = ["/bin/sleep", "sleep", "60"]
 
 @Suite("drmaa-shepherd runs a job, reports it and keeps its outcome", .timeLimit(.minutes(1)), needsShepherdBinary)
@@ -52,6 +52,34 @@ struct ShepherdProcessTests {
         #expect(outcome.terminatingSignal == SIGTERM)
         #expect(try run.waitForExit() == 0)
         #expect(try ShepherdOutcomeFile.read(directory: run.directory.path, jobID: run.jobID) == outcome)
+    }
+
+    @Test("a malformed or unexpected message from the daemon is ignored, reported on stderr; the next signal works")
+    func malformedMessageIgnored() throws {
+        let run = try ShepherdRun(command: sleepingJob)
+        defer { run.cleanUp() }
+        try run.receiveStarted()
+        let garbage: [UInt8] = [0x51, 1, 2]
+        #expect(garbage.withUnsafeBytes { send(run.control, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == 3)
+        try run.send(.started(jobPID: 1, startTime: 0))
+        try run.send(.signal(SIGTERM))
+        #expect(try run.receiveFinished().terminatingSignal == SIGTERM)
+        #expect(try run.waitForExit() == 0)
+        let errors = readFile(run.directory.file("stderr"))
+        #expect(errors.contains("ignored a malformed message from the daemon: unknown shepherd message tag 0x51"), "\(errors)")
+        #expect(errors.contains("ignored an unexpected message from the daemon"), "\(errors)")
+    }
+
+    @Test("an outcome file that cannot be written: finished is still sent, the shepherd exits 1 and says why")
+    func outcomeNotWritable() throws {
+        let run = try ShepherdRun(command: ["/bin/sh", "sh", "-c", "exit 3"], outcomes: "/nonexistent-shepherd-outcomes")
+        defer { run.cleanUp() }
+        try run.receiveStarted()
+        #expect(try run.receiveFinished().exitCode == 3)
+        #expect(try run.waitForExit() == 1)
+        let errors = readFile(run.directory.file("stderr"))
+        #expect(errors.contains("cannot keep the outcome of job job.1: cannot create the outcome file '/nonexistent-shepherd-outcomes/.job.1.tmp': No such file or directory (errno 2)"),
+                "\(errors)")
     }
 
     @Test("SIGSTOP and SIGCONT through the socket stop and resume the job")
@@ -128,10 +156,12 @@ struct ShepherdProcessTests {
         // The shepherd got the forgotten descriptors (the test really offers them to the job).
         let shepherdFDs = TemporaryDirectory.list("/proc/\(run.pid)/fd")
         #expect(shepherdFDs.contains("4") && shepherdFDs.contains("7"), "the shepherd's fds: \(shepherdFDs)")
+        // Once it has listed them it waits on its input: seen from outside too, it has no other.
+        try eventually("the job has listed its descriptors") { readFile(run.directory.file("stdout")).hasSuffix("\n2\n") }
+        #expect(readFile(run.directory.file("stdout")) == "0\n1\n2\n")
         #expect(TemporaryDirectory.list("/proc/\(run.jobPID)/fd") == ["0", "1", "2"])
         input.write("done\n")
         #expect(try run.receiveFinished().exitCode == 0)
-        #expect(readFile(run.directory.file("stdout")) == "0\n1\n2\n")
     }
 
     @Test("--nice and --rlimit are in force in the job")

@@ -132,11 +132,11 @@ final class ShepherdRun {
     /// The shepherd's wait status, once reaped.
     private(set) var exitStatus: Int32?
 
-    /// Starts `drmaa-shepherd --job <jobID> --outcomes <dir> <options> -- <command>`.
+    /// Starts `drmaa-shepherd --job <jobID> --outcomes <outcomes or dir> <options> -- <command>`.
     /// `stdin`: the job's standard input (/dev/null if nil). `forgottenFDs`: descriptors (>= 4) the
     /// "daemon" leaves open by mistake.
     init(_ options: [String] = [], command: [String], stdin: Int32? = nil, forgottenFDs: [Int32] = [],
-         jobID: String = "job.1", directory: TemporaryDirectory? = nil) throws {
+         jobID: String = "job.1", directory: TemporaryDirectory? = nil, outcomes: String? = nil) throws {
         guard let binary = shepherdBinary else { throw TestFailure("drmaa-shepherd is not built") }
         self.directory = try directory ?? TemporaryDirectory()
         self.jobID = jobID
@@ -174,7 +174,7 @@ final class ShepherdRun {
         } else {
             try #require(clocaldrm_spawn_addclosefrom(&actions, 4) == 0)
         }
-        let arguments = [binary, "--job", jobID, "--outcomes", self.directory.path] + options + ["--"] + command
+        let arguments = [binary, "--job", jobID, "--outcomes", outcomes ?? self.directory.path] + options + ["--"] + command
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
         argv.append(nil)
         defer { argv.forEach { free($0) } }
