@@ -12,15 +12,25 @@ public struct ShepherdProtocolError: Error, Sendable, Equatable, CustomStringCon
 /// The resource usage of a reaped job, from `wait4(2)`'s `struct rusage`; times in microseconds,
 /// `maxRSS` in KiB, the rest counts.
 public struct ShepherdUsage: Sendable, Equatable {
+    /// CPU time in user mode (`ru_utime`), in microseconds.
     public var userMicroseconds: Int64
+    /// CPU time in the kernel (`ru_stime`), in microseconds.
     public var systemMicroseconds: Int64
+    /// Peak resident set size in KiB (`ru_maxrss`).
     public var maxRSS: Int64
+    /// Page faults served without I/O (`ru_minflt`).
     public var minorFaults: Int64
+    /// Page faults that needed I/O (`ru_majflt`).
     public var majorFaults: Int64
+    /// File system reads (`ru_inblock`).
     public var blockInputs: Int64
+    /// File system writes (`ru_oublock`).
     public var blockOutputs: Int64
+    /// Context switches while waiting (`ru_nvcsw`).
     public var voluntarySwitches: Int64
+    /// Context switches by preemption (`ru_nivcsw`).
     public var involuntarySwitches: Int64
+    /// Signals received (`ru_nsignals`; Linux leaves it 0).
     public var signalsReceived: Int64
 
     /// A usage with the given values (all 0 by default: a job that never started).

@@ -109,10 +109,13 @@ func parseCommandLine() -> Options {
             fail("the socket path '\(path)' is longer than \(Syscall.maximumSocketPathLength) bytes")
         }
     }
+    // The job's command is used as the bytes it is (not necessarily UTF-8), only checked here.
     options.executableIndex = index + 1
-    let executable = argument(options.executableIndex, "EXECUTABLE")
-    guard executable.hasPrefix("/") else { fail("EXECUTABLE '\(executable)' is not an absolute path") }
-    _ = argument(options.executableIndex + 1, "ARGV0")
+    guard options.executableIndex < count, let executable = argv[options.executableIndex] else { fail("EXECUTABLE is missing") }
+    guard executable.pointee == CChar(UInt8(ascii: "/")) else {
+        fail("EXECUTABLE '\(String(cString: executable))' is not an absolute path")
+    }
+    guard options.executableIndex + 1 < count else { fail("ARGV0 is missing") }
     return options
 }
 
@@ -145,6 +148,11 @@ struct Shepherd {
         guard let fd = control else { return }
         Syscall.close(fd)
         control = nil
+        listen()
+    }
+
+    /// With --listen, binds the socket the next daemon connects to (once: it stays until the end).
+    mutating func listen() {
         guard let path = listenPath, listener == nil, !listenerFailed else { return }
         do {
             listener = try Syscall.listen(at: path)
@@ -291,82 +299,92 @@ struct Shepherd {
 /// error it reports instead of killing it. The job gets every default back (POSIX_SPAWN_SETSIGDEF).
 let ignoredSignals = [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGUSR1, SIGUSR2, SIGTSTP, SIGTTIN, SIGTTOU, SIGXFSZ]
 
-let options = parseCommandLine()
-var shepherd = Shepherd(options: options)
+/// The shepherd's whole life: set up, spawn the job, run until it is reaped and its outcome kept.
+/// (In a function, not top-level code: no global mutable state.)
+func shepherdMain() -> Never {
+    let options = parseCommandLine()
+    var shepherd = Shepherd(options: options)
 
-// 1. The control connection. A shepherd started without one runs the job all the same.
-if Syscall.isSeqPacketSocket(inheritedControlFD) {
-    shepherd.control = inheritedControlFD
-    do {
-        try Syscall.setCloseOnExec(inheritedControlFD)
-    } catch {
-        shepherd.failToStart("cannot make the control socket close-on-exec: \(error)")
-    }
-} else {
-    Syscall.report("fd \(inheritedControlFD) is not a SOCK_SEQPACKET socket: no daemon to report to")
-}
-
-// 2. Its own session and group: signals to the daemon's group or from a terminal do not reach it.
-do {
-    try Syscall.startSession()
-    for signal in ignoredSignals { try Syscall.setSignal(signal, ignore: true) }
-    try Syscall.setSignal(SIGCHLD, ignore: false)  // ignored, the kernel would reap the job itself
-} catch {
-    shepherd.failToStart("cannot set up the shepherd (setsid, sigaction): \(error)")
-}
-
-// 3. The job's nice level and limits, set on the shepherd so that the job inherits them from its
-// first instruction. The shepherd's own soft limits are put back after the spawn (below).
-var ownLimits: [(resource: Int32, limit: rlimit)] = []
-if let nice = options.nice {
-    do { try Syscall.setNice(nice) } catch { shepherd.failToStart("cannot set the nice level \(nice): \(error)") }
-}
-for (resource, limit) in options.limits {
-    func text(_ value: rlim_t) -> String { value == rlim_t.max ? "inf" : String(value) }
-    do {
-        ownLimits.append((resource, try Syscall.resourceLimit(resource)))
-        try Syscall.setResourceLimit(resource, limit)
-    } catch {
-        shepherd.failToStart("cannot set resource limit \(resource) to \(text(limit.rlim_cur)):\(text(limit.rlim_max)): \(error)")
-    }
-}
-
-// 4. The job. Out of processes or memory for a moment: a few more tries, 10 to 80 ms apart.
-let executablePointer = CommandLine.unsafeArgv[options.executableIndex]
-let executable = executablePointer.map { String(cString: $0) } ?? ""
-// The job's argv: the very C strings of ours (any bytes, exactly), NULL-terminated.
-var jobArguments = ((options.executableIndex + 1)..<Int(CommandLine.argc)).map { CommandLine.unsafeArgv[$0] }
-jobArguments.append(nil)
-var jobPID: pid_t = 0
-var startTime = 0.0
-var attempt = 0
-while jobPID == 0 {
-    do {
-        guard let executablePointer else { shepherd.failToStart("EXECUTABLE is missing") }
-        jobPID = try jobArguments.withUnsafeBufferPointer { (argv) throws(SpawnError) in
-            try Syscall.spawn(executablePointer, argv.baseAddress!)
+    // 1. The control connection. A shepherd started without one runs the job all the same.
+    if Syscall.isSeqPacketSocket(inheritedControlFD) {
+        shepherd.control = inheritedControlFD
+        do {
+            try Syscall.setCloseOnExec(inheritedControlFD)
+        } catch {
+            shepherd.failToStart("cannot make the control socket close-on-exec: \(error)")
         }
-        startTime = Syscall.realtimeSeconds()
-    } catch where error.error.isTransient && attempt < 4 {
-        Syscall.sleep(milliseconds: 10 << attempt)
-        attempt += 1
-    } catch where error.call == "posix_spawn" {
-        shepherd.failToStart("cannot execute '\(executable)': \(error.error)")
-    } catch {
-        shepherd.failToStart("cannot prepare the job's process (\(error.call)): \(error.error)")
+    } else {
+        Syscall.report("fd \(inheritedControlFD) is not a SOCK_SEQPACKET socket: no daemon to report to")
     }
+
+    // 2. Its own session and group: signals to the daemon's group or from a terminal do not reach it.
+    do {
+        try Syscall.startSession()
+        for signal in ignoredSignals { try Syscall.setSignal(signal, ignore: true) }
+        try Syscall.setSignal(SIGCHLD, ignore: false)  // ignored, the kernel would reap the job itself
+    } catch {
+        shepherd.failToStart("cannot set up the shepherd (setsid, sigaction): \(error)")
+    }
+
+    // 3. The job's nice level and limits, set on the shepherd so that the job inherits them from its
+    // first instruction. The shepherd's own soft limits are put back after the spawn (below).
+    var ownLimits: [(resource: Int32, limit: rlimit)] = []
+    if let nice = options.nice {
+        do { try Syscall.setNice(nice) } catch { shepherd.failToStart("cannot set the nice level \(nice): \(error)") }
+    }
+    for (resource, limit) in options.limits {
+        func text(_ value: rlim_t) -> String { value == rlim_t.max ? "inf" : String(value) }
+        do {
+            ownLimits.append((resource, try Syscall.resourceLimit(resource)))
+            try Syscall.setResourceLimit(resource, limit)
+        } catch {
+            shepherd.failToStart("cannot set resource limit \(resource) to \(text(limit.rlim_cur)):\(text(limit.rlim_max)): \(error)")
+        }
+    }
+
+    // 4. The job. Out of processes or memory for a moment: a few more tries, 10 to 80 ms apart.
+    let executablePointer = CommandLine.unsafeArgv[options.executableIndex]
+    let executable = executablePointer.map { String(cString: $0) } ?? ""
+    // The job's argv: the very C strings of ours (any bytes, exactly), NULL-terminated.
+    var jobArguments = ((options.executableIndex + 1)..<Int(CommandLine.argc)).map { CommandLine.unsafeArgv[$0] }
+    jobArguments.append(nil)
+    var jobPID: pid_t = 0
+    var startTime = 0.0
+    var attempt = 0
+    while jobPID == 0 {
+        do {
+            guard let executablePointer else { shepherd.failToStart("EXECUTABLE is missing") }
+            jobPID = try jobArguments.withUnsafeBufferPointer { (argv) throws(SpawnError) in
+                try Syscall.spawn(executablePointer, argv.baseAddress!)
+            }
+            startTime = Syscall.realtimeSeconds()
+        } catch where error.error.isTransient && attempt < 4 {
+            Syscall.sleep(milliseconds: 10 << attempt)
+            attempt += 1
+        } catch where error.call == "posix_spawn" {
+            shepherd.failToStart("cannot execute '\(executable)': \(error.error)")
+        } catch {
+            shepherd.failToStart("cannot prepare the job's process (\(error.call)): \(error.error)")
+        }
+    }
+
+    // The shepherd's own soft limits back (up to the hard limit the job got): a small file size or
+    // descriptor limit meant for the job must not keep the shepherd from writing the outcome.
+    for (resource, limit) in ownLimits {
+        guard let current = try? Syscall.resourceLimit(resource) else { continue }
+        try? Syscall.setResourceLimit(resource, rlimit(rlim_cur: min(limit.rlim_cur, current.rlim_max), rlim_max: current.rlim_max))
+    }
+
+    // 5. Running: report it, pass signals on, wait for the end. Without a pidfd (Linux < 5.3, or no
+    // descriptor left) the job is polled every 50 ms instead.
+    let pidfd = try? Syscall.pidfdOpen(jobPID)
+    if shepherd.control == nil {
+        shepherd.listen()  // started without a daemon: wait for one at once
+    } else {
+        shepherd.send(.started(jobPID: jobPID, startTime: startTime))
+    }
+
+    shepherd.run(jobPID: jobPID, startTime: startTime, pidfd: pidfd)
 }
 
-// The shepherd's own soft limits back (up to the hard limit the job got): a small file size or
-// descriptor limit meant for the job must not keep the shepherd from writing the outcome.
-for (resource, limit) in ownLimits {
-    guard let current = try? Syscall.resourceLimit(resource) else { continue }
-    try? Syscall.setResourceLimit(resource, rlimit(rlim_cur: min(limit.rlim_cur, current.rlim_max), rlim_max: current.rlim_max))
-}
-
-// 5. Running: report it, pass signals on, wait for the end. Without a pidfd (Linux < 5.3, or no
-// descriptor left) the job is polled every 50 ms instead.
-let pidfd = try? Syscall.pidfdOpen(jobPID)
-shepherd.send(.started(jobPID: jobPID, startTime: startTime))
-
-shepherd.run(jobPID: jobPID, startTime: startTime, pidfd: pidfd)
+shepherdMain()
