@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "EmbeddedDRM", targets: ["EmbeddedDRM"]),
         .library(name: "LocalDRMWire", targets: ["LocalDRMWire"]),
         .library(name: "drmaa", type: .dynamic, targets: ["DRMAA"]),
+        .library(name: "ShepherdProtocol", targets: ["ShepherdProtocol"]),
+        .executable(name: "drmaa-shepherd", targets: ["drmaa-shepherd"]),
     ] + examples.map { .executable(name: $0, targets: [$0]) },
     targets: [
         .target(name: "DRMAACore"),
@@ -27,12 +29,18 @@ let package = Package(
         .target(name: "LocalDRMSpool", dependencies: ["DRMAACore", "CSQLite"]),
         // The binary codec, framing and messages of LocalDRM's durable mode (daemon protocol, spool payloads).
         .target(name: "LocalDRMWire", dependencies: ["DRMAACore"]),
+        // The messages and outcome file of a durable-mode job's shepherd, shared by it and the daemon.
+        .target(name: "ShepherdProtocol"),
+        // The per-job shepherd of the durable mode: the job's parent, which outlives the daemon.
+        .executableTarget(name: "drmaa-shepherd", dependencies: ["ShepherdProtocol", "CLocalDRM"]),
         // Linked into libdrmaa.so only; `make lib` routes too-new glibc symbols through it (Docs/C-API.md).
         .target(name: "CGlibcCompat"),
         .target(name: "DRMAA", dependencies: ["DRMAACore", "LocalDRM", "CGlibcCompat"], exclude: ["include"]),
         .testTarget(name: "DRMAACoreTests", dependencies: ["DRMAACore", "EmbeddedDRM", "TestSupport"]),
         .testTarget(name: "LocalDRMWireTests", dependencies: ["LocalDRMWire", "DRMAACore"]),
         .testTarget(name: "LocalDRMTests", dependencies: ["LocalDRM", "DRMAACore", "TestSupport", "CTestSupport"]),
+        // Depends on the executable so that `swift build --build-tests` builds the binary the tests run.
+        .testTarget(name: "ShepherdTests", dependencies: ["ShepherdProtocol", "drmaa-shepherd", "CLocalDRM"]),
         .testTarget(name: "LocalDRMSpoolTests", dependencies: ["LocalDRMSpool", "DRMAACore", "CSQLite", "TestSupport"]),
         // Writes outcomes into a spool until the crash test kills it (Tests/LocalDRMSpoolTests).
         .executableTarget(name: "SpoolCrashHelper", dependencies: ["LocalDRMSpool", "DRMAACore"], path: "Tests/SpoolCrashHelper"),

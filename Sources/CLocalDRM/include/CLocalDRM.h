@@ -60,4 +60,9 @@ int clocaldrm_o_path(void);
 /// Blocks every signal in the calling thread (for LocalDRM's own threads inside host processes).
 void clocaldrm_block_all_signals(void);
 
+/// accept4(2) with SOCK_CLOEXEC (a GNU function, not visible to Swift): 0 or more, or -1 with errno.
+int clocaldrm_accept_cloexec(int fd);
+/// The user id of the peer of a Unix socket (SO_PEERCRED's struct ucred, a GNU type): 0 or -1 with errno.
+int clocaldrm_peer_uid(int fd, uid_t *uid);
+
 #endif
