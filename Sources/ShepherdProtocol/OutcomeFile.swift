@@ -19,8 +19,11 @@ public enum ShepherdOutcomeFile {
 
     /// Writes the record atomically: "<directory>/.<jobID>.tmp" then rename(2). Throws with errno text.
     ///
-    /// The temporary file is flushed (`fsync`) before the rename, and the directory after it, so
-    /// that once this returns the outcome survives a crash of the machine too.
+    /// The rename makes it atomic: a reader sees the whole record or none, whichever process
+    /// dies when (`kill -9` of the shepherd, the daemon or the client loses nothing). It is not
+    /// flushed to storage (an `fsync` would cost more than the job's own start): after a crash of
+    /// the machine, a job that ended in its last seconds may have no outcome, as the spool may
+    /// lose its last transactions (Docs/Architecture.md, failure table).
     public static func write(_ outcome: ShepherdOutcome, jobID: String, directory: String) throws(ShepherdProtocolError) {
         try checkJobID(jobID)
         let temporary = file("." + jobID + ".tmp", in: directory)
@@ -38,7 +41,6 @@ public enum ShepherdOutcomeFile {
         }
         let written = Result { () throws(Errno) in
             try Syscall.writeAll(fd, writer.bytes)
-            try Syscall.sync(fd)
         }
         Syscall.close(fd)
         if case .failure(let error) = written {
@@ -50,11 +52,6 @@ public enum ShepherdOutcomeFile {
         } catch {
             Syscall.unlink(temporary)
             throw ShepherdProtocolError("cannot rename '\(temporary)' to '\(target)': \(error)")
-        }
-        do {
-            try Syscall.syncDirectory(directory)
-        } catch {
-            throw ShepherdProtocolError("cannot flush the directory '\(directory)' of the outcome file '\(target)': \(error)")
         }
     }
 

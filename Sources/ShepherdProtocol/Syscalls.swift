@@ -70,19 +70,6 @@ enum Syscall {
         return (info.st_mode & S_IFMT, Int(info.st_size))
     }
 
-    /// Flushes a file (or a directory's entries) to storage. The corresponding C function is `fsync(2)`.
-    static func sync(_ fd: Int32) throws(Errno) {
-        _ = try retrying { fsync(fd) }
-    }
-
-    /// Flushes a directory's entries (a rename in it) to storage. The corresponding C functions are
-    /// `open(2)` and `fsync(2)`.
-    static func syncDirectory(_ path: String) throws(Errno) {
-        let fd = try open(path, O_RDONLY | O_DIRECTORY)
-        defer { close(fd) }
-        try sync(fd)
-    }
-
     /// Replaces `target` with `source` atomically. The corresponding C function is `rename(2)`.
     static func rename(_ source: String, _ target: String) throws(Errno) {
         guard !source.utf8.contains(0), !target.utf8.contains(0) else { throw Errno(rawValue: EINVAL) }

@@ -210,14 +210,15 @@ enum Syscall {
     /// Accepts one connection, close-on-exec; `EAGAIN` if none is pending.
     /// The corresponding C function is `accept4(2)` with `SOCK_CLOEXEC`.
     static func accept(_ fd: Int32) throws(Errno) -> Int32 {
-        try retrying { clocaldrm_accept_cloexec(fd) }
+        try retrying { clocaldrm_unix_accept(fd) }
     }
 
     /// The user id of the process at the other end of a Unix socket.
     /// The corresponding C function is `getsockopt(2)` with `SO_PEERCRED`.
     static func peerUserID(_ fd: Int32) throws(Errno) -> uid_t {
         var uid: uid_t = 0
-        _ = try retrying { clocaldrm_peer_uid(fd, &uid) }
+        var pid: pid_t = 0
+        _ = try retrying { clocaldrm_peer_credentials(fd, &uid, &pid) }
         return uid
     }
 

@@ -273,6 +273,12 @@ struct Shepherd {
     /// Reaps the job (it has ended, or `hang` is false and it may not have) and finishes with its outcome.
     mutating func reap(jobPID: pid_t, startTime: Double, hang: Bool) {
         let reaped: (status: Int32, usage: rusage)?
+        if hang {
+            // The leader has exited (its pidfd said so) and is not reaped: its zombie holds the
+            // group id, so this reaches only what the job left running in its group. A job ends
+            // whole, as on a cluster (and as in LocalDRM's embedded mode).
+            try? Syscall.signalGroup(jobPID, SIGKILL)
+        }
         do {
             reaped = try Syscall.reap(jobPID, hang: hang)
         } catch {
