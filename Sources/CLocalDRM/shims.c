@@ -313,12 +313,85 @@ void clocaldrm_block_all_signals(void) {
 
 int clocaldrm_o_path(void) { return O_PATH; }
 
-int clocaldrm_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
-int clocaldrm_peer_uid(int fd, uid_t *uid) {
+static int unix_address(const char *path, struct sockaddr_un *address) {
+    size_t length = strlen(path);
+    if (length == 0 || length >= sizeof(address->sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memset(address, 0, sizeof(*address));
+    address->sun_family = AF_UNIX;
+    memcpy(address->sun_path, path, length + 1);
+    return 0;
+}
+
+int clocaldrm_unix_listen(const char *path, int type, int backlog, unsigned mode) {
+    struct sockaddr_un address;
+    if (unix_address(path, &address) != 0) return -1;
+    int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    // No umask juggling (it is process-wide, and other threads create files): the socket lives
+    // in a 0700 directory, so nobody else can reach it while its mode is still the default.
+    if (bind(fd, (struct sockaddr *)&address, sizeof(address)) != 0 || chmod(path, (mode_t)mode) != 0
+        || listen(fd, backlog) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+int clocaldrm_unix_connect(const char *path, int type) {
+    struct sockaddr_un address;
+    if (unix_address(path, &address) != 0) return -1;
+    int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int result;
+    do {
+        result = connect(fd, (struct sockaddr *)&address, sizeof(address));
+    } while (result != 0 && errno == EINTR);
+    if (result != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+int clocaldrm_unix_accept(int listener) {
+    int fd;
+    do {
+        fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+int clocaldrm_peer_credentials(int fd, uid_t *uid, pid_t *pid) {
     struct ucred credentials;
-    socklen_t length = sizeof credentials;
+    socklen_t length = sizeof(credentials);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -1;
     *uid = credentials.uid;
+    *pid = credentials.pid;
     return 0;
+}
+
+int clocaldrm_socketpair(int type, int fds[2]) { return socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds); }
+int clocaldrm_msg_nosignal(void) { return MSG_NOSIGNAL; }
+int clocaldrm_msg_dontwait(void) { return MSG_DONTWAIT; }
+int clocaldrm_sock_seqpacket(void) { return SOCK_SEQPACKET; }
+int clocaldrm_sock_stream(void) { return SOCK_STREAM; }
+
+#include <sys/eventfd.h>
+int clocaldrm_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+const char *clocaldrm_own_object_path(void) {
+    Dl_info info;
+    if (dladdr((void *)&clocaldrm_own_object_path, &info) == 0 || info.dli_fname == NULL) return NULL;
+    return info.dli_fname;
 }

@@ -175,14 +175,23 @@ enum Spawner {
     }
 
     /// Spawns the job with its open files and returns its pid; the files stay open (the caller closes them).
+    ///
+    /// `through` a shepherd (the durable mode), the shepherd is spawned instead, with the same
+    /// streams, directory, environment and signal state, its arguments (which name the job's
+    /// executable and argv), and its control socket as fd 3. It is not made a group leader: it
+    /// makes a session of its own (setsid), and starts the job in the job's own group.
     static func spawn(_ job: JobRequest, _ files: JobFiles, environment: JobEnvironment,
-                      variables: [(name: String, value: String)]) throws(StartFailure) -> pid_t {
+                      variables: [(name: String, value: String)],
+                      through shepherd: (executable: String, arguments: [String], control: Int32)? = nil) throws(StartFailure) -> pid_t {
         func check(_ result: Int32, _ call: String) throws(StartFailure) {
             guard result == 0 else { throw StartFailure("cannot prepare the job's process (\(call))", Errno(rawValue: result)) }
         }
 
         // glibc < 2.29 has no chdir file action for posix_spawn: the same child, started another way.
         if clocaldrm_spawn_has_fchdir() == 0 {
+            guard shepherd == nil else {
+                throw StartFailure(reason: "LocalDRM's durable mode needs glibc 2.29 or later (posix_spawn_file_actions_addfchdir_np); use mode=embedded")
+            }
             do {
                 return try environment.withEnvironment(variables) { (envp) throws(Errno) in
                     try Syscall.spawnWithoutChdirAction(files.executable, [job.remoteCommand] + job.arguments, envp,
@@ -203,8 +212,12 @@ enum Spawner {
         try check(posix_spawn_file_actions_adddup2(&actions, files.error, 2), "posix_spawn_file_actions_adddup2")
         // 2. The working directory, by descriptor: it was checked above, and cannot be swapped now.
         try check(clocaldrm_spawn_addfchdir(&actions, files.directory), "posix_spawn_file_actions_addfchdir_np")
+        // A shepherd's control socket: fd 3 (>= 3 too, and distinct from every stream's source).
+        if let shepherd {
+            try check(posix_spawn_file_actions_adddup2(&actions, shepherd.control, 3), "posix_spawn_file_actions_adddup2")
+        }
         // 3. Nothing else is inherited (our fds are O_CLOEXEC, but the host's may not be).
-        try check(clocaldrm_spawn_addclosefrom(&actions, 3), "posix_spawn_file_actions_addclosefrom_np")
+        try check(clocaldrm_spawn_addclosefrom(&actions, shepherd == nil ? 3 : 4), "posix_spawn_file_actions_addclosefrom_np")
 
         var attributes = posix_spawnattr_t()
         try check(posix_spawnattr_init(&attributes), "posix_spawnattr_init")
@@ -216,16 +229,18 @@ enum Spawner {
         try check(posix_spawnattr_setsigmask(&attributes, &noSignals), "posix_spawnattr_setsigmask")
         try check(posix_spawnattr_setsigdefault(&attributes, &allSignals), "posix_spawnattr_setsigdefault")
         try check(posix_spawnattr_setpgroup(&attributes, 0), "posix_spawnattr_setpgroup")
-        try check(posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)),
+        let groupFlag = shepherd == nil ? POSIX_SPAWN_SETPGROUP : 0
+        try check(posix_spawnattr_setflags(&attributes, Int16(groupFlag | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)),
                   "posix_spawnattr_setflags")
 
-        let argv = [job.remoteCommand] + job.arguments
+        let executable = shepherd?.executable ?? files.executable
+        let argv = shepherd.map { [$0.executable] + $0.arguments } ?? [job.remoteCommand] + job.arguments
         do {
             return try environment.withEnvironment(variables) { (envp) throws(Errno) in
-                try Syscall.spawn(files.executable, argv, envp, &actions, &attributes)
+                try Syscall.spawn(executable, argv, envp, &actions, &attributes)
             }
         } catch {
-            throw StartFailure("cannot execute '\(files.executable)'", error)
+            throw StartFailure(shepherd == nil ? "cannot execute '\(executable)'" : "cannot start the job's shepherd '\(executable)'", error)
         }
     }
 

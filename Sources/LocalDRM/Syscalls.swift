@@ -30,7 +30,7 @@ struct ReapedProcess {
 enum Syscall {
     /// Runs `body` until it does not fail with `EINTR`; a result of -1 throws `errno`.
     @inline(__always)
-    private static func retrying<T: FixedWidthInteger>(_ body: () -> T) throws(Errno) -> T {
+    static func retrying<T: FixedWidthInteger>(_ body: () -> T) throws(Errno) -> T {
         while true {
             let result = body()
             if result != -1 { return result }
@@ -76,7 +76,7 @@ enum Syscall {
     /// The corresponding C function is `poll(2)` with a zero timeout.
     static func isReadable(_ fd: Int32) -> Bool {
         var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard (try? retrying { poll(&entry, 1, 0) }) == 1 else { return false }
+        guard (try? retrying { Glibc.poll(&entry, 1, 0) }) == 1 else { return false }
         return entry.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0
     }
 
@@ -610,4 +610,162 @@ extension Syscall {
 
     /// Closes a directory stream and its descriptor. The corresponding C function is `closedir(3)`.
     static func closeDirectory(_ stream: OpaquePointer) { _ = closedir(stream) }
+}
+
+// MARK: Sockets, locks and processes of the durable mode
+
+extension Syscall {
+    /// `SOCK_STREAM` and `SOCK_SEQPACKET`.
+    static let streamSocket = clocaldrm_sock_stream()
+    static let packetSocket = clocaldrm_sock_seqpacket()
+
+    /// A listening Unix socket at `path` (in a directory only this user can enter), then given
+    /// `mode`. The corresponding C functions are `socket(2)`, `bind(2)`, `chmod(2)` and `listen(2)`.
+    static func listenUnix(_ path: String, type: Int32, backlog: Int32 = 128, mode: mode_t = 0o600) throws(Errno) -> Int32 {
+        try moveAboveStandardStreams(try retrying { path.withExactCString { clocaldrm_unix_listen($0, type, backlog, UInt32(mode)) } })
+    }
+
+    /// A Unix socket connected to `path`. The corresponding C functions are `socket(2)` and `connect(2)`.
+    static func connectUnix(_ path: String, type: Int32) throws(Errno) -> Int32 {
+        try moveAboveStandardStreams(try retrying { path.withExactCString { clocaldrm_unix_connect($0, type) } })
+    }
+
+    /// The corresponding C function is `accept4(2)` with `SOCK_CLOEXEC`.
+    static func accept(_ listener: Int32) throws(Errno) -> Int32 {
+        try moveAboveStandardStreams(try retrying { clocaldrm_unix_accept(listener) })
+    }
+
+    /// The uid and pid of a Unix socket's peer. The corresponding C function is
+    /// `getsockopt(2)` with `SO_PEERCRED`.
+    static func peerCredentials(_ fd: Int32) throws(Errno) -> (uid: uid_t, pid: pid_t) {
+        var uid: uid_t = 0
+        var pid: pid_t = 0
+        _ = try retrying { clocaldrm_peer_credentials(fd, &uid, &pid) }
+        return (uid, pid)
+    }
+
+    /// A connected pair of Unix sockets, close-on-exec. The corresponding C function is `socketpair(2)`.
+    static func socketPair(type: Int32) throws(Errno) -> (Int32, Int32) {
+        var fds: [Int32] = [-1, -1]
+        _ = try retrying { clocaldrm_socketpair(type, &fds) }
+        do {
+            return (try moveAboveStandardStreams(fds[0]), try moveAboveStandardStreams(fds[1]))
+        } catch {
+            close(fds[0])
+            close(fds[1])
+            throw error
+        }
+    }
+
+    /// A descriptor that is 0, 1 or 2 (the host closed its standard streams) moved to >= 3, so
+    /// that dup2 onto a job's streams can never clobber it; the original is closed.
+    private static func moveAboveStandardStreams(_ fd: Int32) throws(Errno) -> Int32 {
+        guard fd < 3 else { return fd }
+        defer { close(fd) }
+        return try retrying { fcntl(fd, F_DUPFD_CLOEXEC, 3) }
+    }
+
+    /// Sends all of `bytes` on a socket, blocking; never raises SIGPIPE (a closed peer is `EPIPE`).
+    /// The corresponding C function is `send(2)` with `MSG_NOSIGNAL`.
+    static func sendAll(_ fd: Int32, _ bytes: [UInt8]) throws(Errno) {
+        var offset = 0
+        let flags = clocaldrm_msg_nosignal()
+        while offset < bytes.count {
+            let sent = try retrying {
+                bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, flags) }
+            }
+            offset += sent
+        }
+    }
+
+    /// Sends as much of `bytes` as the socket takes now (0 if none); `EAGAIN` is not an error.
+    /// The corresponding C function is `send(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT`.
+    static func sendSome(_ fd: Int32, _ bytes: ArraySlice<UInt8>) throws(Errno) -> Int {
+        let flags = clocaldrm_msg_nosignal() | clocaldrm_msg_dontwait()
+        do throws(Errno) {
+            return try retrying { bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, $0.count, flags) } }
+        } catch where error == .wouldBlock {
+            return 0
+        }
+    }
+
+    /// Sends one packet (a `SOCK_SEQPACKET` message) without blocking. The corresponding C function
+    /// is `send(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT`.
+    static func sendPacket(_ fd: Int32, _ bytes: [UInt8]) throws(Errno) {
+        let flags = clocaldrm_msg_nosignal() | clocaldrm_msg_dontwait()
+        _ = try retrying { bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, $0.count, flags) } }
+    }
+
+    /// Receives up to `buffer.count` bytes (a stream's next bytes, or one packet); 0 at the end
+    /// of the stream. `nonBlocking`: `EAGAIN` when nothing is there. The corresponding C function is `recv(2)`.
+    static func receive(_ fd: Int32, into buffer: inout [UInt8], nonBlocking: Bool = false) throws(Errno) -> Int {
+        let flags = nonBlocking ? clocaldrm_msg_dontwait() : 0
+        return try retrying { buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, flags) } }
+    }
+
+    /// Waits for any of `fds` to be ready (`events` each); returns their `revents`. `timeout` in
+    /// milliseconds, -1 for none. The corresponding C function is `poll(2)`.
+    static func poll(_ fds: [(fd: Int32, events: Int16)], timeoutMilliseconds timeout: Int32) throws(Errno) -> [Int16] {
+        var entries = fds.map { pollfd(fd: $0.fd, events: $0.events, revents: 0) }
+        _ = try retrying { Glibc.poll(&entries, nfds_t(entries.count), timeout) }
+        return entries.map(\.revents)
+    }
+
+    /// An `eventfd(2)` counter (close-on-exec, non-blocking), to wake a thread in `poll`.
+    static func eventFD() throws(Errno) -> Int32 {
+        try moveAboveStandardStreams(try retrying { clocaldrm_eventfd() })
+    }
+
+    /// Adds one to an eventfd. The corresponding C function is `write(2)`.
+    static func notify(_ eventFD: Int32) {
+        var one: UInt64 = 1
+        _ = try? retrying { write(eventFD, &one, 8) }
+    }
+
+    /// Opens (creating, mode 0600) and locks `path` exclusively without waiting: the descriptor
+    /// holds the lock until closed (or the process dies); `nil` if another process holds it.
+    /// The corresponding C functions are `open(2)` and `flock(2)`.
+    static func tryLock(_ path: String) throws(Errno) -> Int32? {
+        let fd = try open(path, O_RDWR | O_CREAT, mode: 0o600)
+        do throws(Errno) {
+            _ = try retrying { flock(fd, LOCK_EX | LOCK_NB) }
+            return fd
+        } catch where error == .wouldBlock {
+            close(fd)
+            return nil
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    /// Removes a file; a missing one is not an error. The corresponding C function is `unlink(2)`.
+    static func removeFile(_ path: String) {
+        _ = path.withExactCString { Glibc.unlink($0) }
+    }
+
+    /// The corresponding C function is `mkdir(2)`; an existing directory is not an error.
+    static func makeDirectory(_ path: String, mode: mode_t = 0o700) throws(Errno) {
+        do throws(Errno) {
+            _ = try retrying { path.withExactCString { Glibc.mkdir($0, mode) } }
+        } catch where error.rawValue == EEXIST {
+        }
+    }
+
+    /// The calling process's own limit of `resource` (what a child it spawns inherits). The
+    /// corresponding C function is `getrlimit(2)`.
+    static func ownResourceLimit(_ resource: Int32) throws(Errno) -> rlimit {
+        var limit = rlimit()
+        _ = try retrying { clocaldrm_prlimit(0, resource, nil, &limit) }
+        return limit
+    }
+}
+
+extension Syscall {
+    /// The target of a symbolic link. The corresponding C function is `readlink(2)`.
+    static func readLink(_ path: String) throws(Errno) -> String {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = try retrying { path.withExactCString { name in buffer.withUnsafeMutableBytes { readlink(name, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) } } }
+        return String(exactBytes: buffer[..<count])
+    }
 }

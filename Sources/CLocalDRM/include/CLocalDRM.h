@@ -60,9 +60,30 @@ int clocaldrm_o_path(void);
 /// Blocks every signal in the calling thread (for LocalDRM's own threads inside host processes).
 void clocaldrm_block_all_signals(void);
 
-/// accept4(2) with SOCK_CLOEXEC (a GNU function, not visible to Swift): 0 or more, or -1 with errno.
-int clocaldrm_accept_cloexec(int fd);
-/// The user id of the peer of a Unix socket (SO_PEERCRED's struct ucred, a GNU type): 0 or -1 with errno.
-int clocaldrm_peer_uid(int fd, uid_t *uid);
+
+/// AF_UNIX sockets of the durable mode (sockaddr_un is awkward in Swift). Every descriptor is
+/// O_CLOEXEC. Each returns the descriptor, or -1 with errno (ENAMETOOLONG for a path longer than
+/// sun_path holds).
+/// A listening socket of `type` (SOCK_STREAM, SOCK_SEQPACKET) bound at `path`, then given mode
+/// `mode`: `path` must be in a directory only this user can enter.
+int clocaldrm_unix_listen(const char *path, int type, int backlog, unsigned mode);
+/// A socket of `type` connected to `path`.
+int clocaldrm_unix_connect(const char *path, int type);
+/// accept4(2) with SOCK_CLOEXEC.
+int clocaldrm_unix_accept(int listener);
+/// The peer's uid and pid (SO_PEERCRED); 0 or -1 with errno.
+int clocaldrm_peer_credentials(int fd, uid_t *uid, pid_t *pid);
+/// socketpair(AF_UNIX, type | SOCK_CLOEXEC); 0 or -1 with errno.
+int clocaldrm_socketpair(int type, int fds[2]);
+/// MSG_NOSIGNAL and MSG_DONTWAIT, which Swift does not see as constants.
+int clocaldrm_msg_nosignal(void);
+int clocaldrm_msg_dontwait(void);
+int clocaldrm_sock_seqpacket(void);
+int clocaldrm_sock_stream(void);
+/// The path of the object this code is loaded from (libdrmaa.so, or the executable), through
+/// dladdr(3); NULL if unknown.
+const char *clocaldrm_own_object_path(void);
+/// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK).
+int clocaldrm_eventfd(void);
 
 #endif

@@ -64,12 +64,12 @@ extension LocalBackend {
         }
         switch (action, job.phase) {
         case (.suspend, .running(let pid)):
-            try signal(pid, SIGSTOP, jobID)
+            try signal(pid, SIGSTOP, jobID, via: run.shepherd)
             job.phase = .suspended(pid: pid)
             pauseRunLimits(&run, now: timers.monotonicNow())
             table.reportState(jobID, .userSuspended)
         case (.resume, .suspended(let pid)):
-            try signal(pid, SIGCONT, jobID)
+            try signal(pid, SIGCONT, jobID, via: run.shepherd)
             job.phase = .running(pid: pid)
             armRunLimits(jobID, job.batch.request, &run, now: timers.monotonicNow())
             table.reportState(jobID, .running)
@@ -110,9 +110,9 @@ extension LocalBackend {
     }
 
     /// Signals a job's process group; called with the state lock held, so the group cannot be reaped meanwhile.
-    private func signal(_ pid: pid_t, _ signal: Int32, _ jobID: String) throws(DRMAAError) {
+    private func signal(_ pid: pid_t, _ signal: Int32, _ jobID: String, via shepherd: ShepherdLink?) throws(DRMAAError) {
         do {
-            try Syscall.signalGroup(pid, signal)
+            try Self.deliver(signal, toGroup: pid, via: shepherd)
         } catch {
             if error == .noSuchProcess { return }
             throw DRMAAError(.internalError, "cannot send \(SignalNames.name(of: signal)) to job \(jobID) (process group \(pid)): \(error)")
@@ -123,20 +123,20 @@ extension LocalBackend {
     /// to the group and a timer for the step after, or SIGKILL once the steps are used up. A
     /// suspended job is continued so that it can act on the signal.
     private func advanceTeardown(_ id: String, _ job: inout Job, _ run: inout RunState, pid: pid_t) throws(DRMAAError) {
-        let steps = settings.configuration.terminateSequence
+        let steps = job.batch.settings.configuration.terminateSequence
         guard run.teardownStep < steps.count else {
             // SIGKILL ends stopped processes too.
             let after = run.teardownStep > 0 ? ", \(Self.seconds(steps[run.teardownStep - 1].seconds)) after \(SignalNames.name(of: steps[run.teardownStep - 1].signal))" : ""
             run.sentSignals.append(SentSignal(signal: SIGKILL, reason: "terminated through drmaa_control: SIGKILL\(after)"))
-            try signal(pid, SIGKILL, id)
+            try signal(pid, SIGKILL, id, via: run.shepherd)
             return
         }
         let step = steps[run.teardownStep]
         run.teardownStep += 1
         run.sentSignals.append(SentSignal(signal: step.signal, reason: "terminated through drmaa_control: \(SignalNames.name(of: step.signal))"))
-        try signal(pid, step.signal, id)
+        try signal(pid, step.signal, id, via: run.shepherd)
         if case .suspended = job.phase {
-            try signal(pid, SIGCONT, id)
+            try signal(pid, SIGCONT, id, via: run.shepherd)
             job.phase = .running(pid: pid)
         }
         run.timers.append(timers.schedule(at: monotonic(timers.monotonicNow(), plus: step.seconds)) { [weak self] in
@@ -154,10 +154,10 @@ extension LocalBackend {
                 guard let job = state.jobs[id] else { continue }
                 switch job.phase {
                 case .running(let pid), .suspended(let pid):
-                    let steps = settings.configuration.terminateSequence
+                    let steps = job.batch.settings.configuration.terminateSequence
                     run.teardownStep = steps.count
                     run.sentSignals.append(SentSignal(signal: SIGKILL, reason: "terminated through drmaa_control: SIGKILL at drmaa_exit, during the grace period after \(SignalNames.name(of: steps[0].signal))"))
-                    try? signal(pid, SIGKILL, id)
+                    try? signal(pid, SIGKILL, id, via: run.shepherd)
                     state.runs[id] = run
                 default:
                     continue

@@ -94,7 +94,8 @@ extension LocalBackend {
 
     private func start(_ id: String, _ job: Job, heldInput: Int32?) {
         let startTime = clock.now()
-        let request = job.options.resolvingStreams(job.batch.submission.request(taskIndex: job.taskIndex), homeDirectory: homeDirectory)
+        let request = job.options.resolvingStreams(job.batch.submission.request(taskIndex: job.taskIndex),
+                                                   homeDirectory: job.batch.settings.configuration.homeDirectory)
         if let failure = supervisor.failure {
             if let heldInput { Syscall.close(heldInput) }
             finish(id, .aborted(reason: "\(failure) before the job started"), reaped: nil, startTime: startTime, reschedule: false, usage: false)
@@ -103,7 +104,7 @@ extension LocalBackend {
         let files: JobFiles
         do {
             switch try Spawner.openFiles(request, environment: job.batch.environment, heldInput: heldInput,
-                                         emulation: settings.emulation) {
+                                         emulation: job.batch.settings.emulation) {
             case .ready(let opened): files = opened
             case .notReady(let reason, let heldInput):
                 deferStart(id, reason: reason, heldInput: heldInput)
@@ -123,15 +124,23 @@ extension LocalBackend {
             return
         }
         let pid: pid_t
+        let shepherd: ShepherdLink?
         do {
             defer { files.close() }  // the child has its own copies; closing first frees fds for pidfd_open
-            pid = try Spawner.spawn(request, files, environment: job.batch.environment, variables: variables)
+            if let shepherds {
+                (pid, shepherd) = try shepherds.spawn(jobID: id, request: request, files: files, environment: job.batch.environment,
+                                                      variables: variables, options: job.options)
+            } else {
+                pid = try Spawner.spawn(request, files, environment: job.batch.environment, variables: variables)
+                shepherd = nil
+            }
         } catch {
             temporary?.remove()
             startFailed(id, error, startTime: startTime)
             return
         }
-        if let nice = job.options.nice {
+        // A shepherd sets the nice level and the limits on itself before it starts the job.
+        if shepherd == nil, let nice = job.options.nice {
             // posix_spawn cannot set a nice level; the group is reniced before the job can have
             // left it, and whatever it starts later inherits the level.
             do {
@@ -142,7 +151,7 @@ extension LocalBackend {
                 return
             }
         }
-        if !job.options.resourceLimits.isEmpty {
+        if shepherd == nil, !job.options.resourceLimits.isEmpty {
             // Nor resource limits: they are set on the job's process the same way, before it can
             // have done much (it may have forked a child meanwhile, which keeps the old limits).
             do {
@@ -162,6 +171,7 @@ extension LocalBackend {
             job.phase = .running(pid: pid)
             var run = RunState(startTime: startTime)
             run.temporaryDirectory = temporary
+            run.shepherd = shepherd
             let now = timers.monotonicNow()
             armWallclockLimits(id, request, &run, now: now)
             armRunLimits(id, request, &run, now: now)
@@ -171,7 +181,7 @@ extension LocalBackend {
                 run.sentSignals.append(SentSignal(signal: SIGKILL, reason: job.terminateRequested
                     ? "terminated through drmaa_control while it was being started: SIGKILL"
                     : "killed with SIGKILL: its drmaa_deadline_time passed while it was being started"))
-                try? Syscall.signalGroup(pid, SIGKILL)
+                try? Self.deliver(SIGKILL, toGroup: pid, via: shepherd)
             }
             state.jobs[id] = job
             state.runs[id] = run
@@ -185,10 +195,25 @@ extension LocalBackend {
             try supervisor.watch(pid: pid, willReap: { [self] in
                 state.withLock { $0.jobs[id]?.phase = .exited }
             }, didReap: { [self] reaped in
-                finish(id, nil, reaped: reaped, startTime: startTime, onSupervisor: true)
+                if let shepherd, let shepherds {
+                    // The shepherd reaped the job and said how it ended, on its socket or in its file.
+                    let outcome = shepherd.outcome(jobID: id, directory: shepherds.directory)
+                    let (termination, job, hasUsage) = ShepherdLaunch.result(of: outcome, shepherd: reaped, shepherdPID: pid)
+                    finish(id, termination, reaped: job, startTime: startTime, usage: hasUsage, onSupervisor: true)
+                } else {
+                    finish(id, nil, reaped: reaped, startTime: startTime, onSupervisor: true)
+                }
             })
         } catch {
             // Without a pidfd the job cannot be supervised: end it now rather than lose track of it.
+            if let shepherd {
+                // Killing the shepherd would leave the job running: it kills the job, then ends.
+                try? shepherd.signal(SIGKILL)
+                _ = try? Syscall.reap(pid)
+                Syscall.close(shepherd.descriptor)
+                finish(id, .aborted(reason: "the job could not be supervised: \(error)"), reaped: nil, startTime: startTime, reschedule: false)
+                return
+            }
             abandon(id, pid: pid, reason: "the job could not be supervised: \(error)", startTime: startTime, reschedule: false)
         }
     }
@@ -200,7 +225,7 @@ extension LocalBackend {
         let environment = job.batch.environment
         var temporary: PrivateTemporaryDirectory?
         if !environment.sets(JobVariables.temporaryDirectoryVariable) {
-            let parent = settings.configuration.temporaryRoot ?? PrivateTemporaryDirectory.parent(forBase: environment.temporaryBase)
+            let parent = job.batch.settings.configuration.temporaryRoot ?? PrivateTemporaryDirectory.parent(forBase: environment.temporaryBase)
             do {
                 temporary = try PrivateTemporaryDirectory.make(in: parent, jobID: id)
             } catch {
@@ -209,7 +234,7 @@ extension LocalBackend {
                 throw failure
             }
         }
-        let emulation = settings.emulation
+        let emulation = job.batch.settings.emulation
         let facts = JobFacts(request: request, slots: job.options.slots, files: files,
                              temporaryDirectory: temporary?.path, tasks: job.batch.tasks,
                              submitDirectory: job.batch.submitDirectory,
@@ -296,7 +321,7 @@ extension LocalBackend {
             final = outcome
         }
         var failed = false
-        if settings.nonzeroExit == .failed {
+        if job.batch.settings.nonzeroExit == .failed {
             switch final {
             case .exited(let status): failed = status != 0
             case .signaled: failed = true

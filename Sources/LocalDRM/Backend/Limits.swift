@@ -20,7 +20,7 @@ extension LocalBackend {
                 state.jobs[id]?.killWhenStarted = true
             case .running(let pid), .suspended(let pid):
                 state.runs[id]?.sentSignals.append(SentSignal(signal: SIGKILL, reason: "killed with SIGKILL: its drmaa_deadline_time passed"))
-                try? Syscall.signalGroup(pid, SIGKILL)
+                try? Self.deliver(SIGKILL, toGroup: pid, via: state.runs[id]?.shepherd)
             case .exited:
                 break
             }
@@ -37,7 +37,7 @@ extension LocalBackend {
             switch state.jobs[id]?.phase {
             case .running(let pid)?, .suspended(let pid)?:
                 state.runs[id]?.sentSignals.append(SentSignal(signal: signal, reason: reason))
-                try? Syscall.signalGroup(pid, signal)
+                try? Self.deliver(signal, toGroup: pid, via: state.runs[id]?.shepherd)
             default: break
             }
         }
@@ -92,7 +92,7 @@ extension LocalBackend {
             case .running(let pid)?, .suspended(let pid)?:
                 run.sentSignals.append(SentSignal(signal: signal, reason: reason))
                 state.runs[id] = run
-                try? Syscall.signalGroup(pid, signal)
+                try? Self.deliver(signal, toGroup: pid, via: run.shepherd)
             default:
                 state.runs[id] = run
             }

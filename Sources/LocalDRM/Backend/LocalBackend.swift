@@ -6,7 +6,8 @@ import Synchronization
 /// The backend of one LocalDRM session: a slot-limited priority queue of jobs that run as child
 /// processes of this process, supervised by the process-wide ``Supervisor``.
 final class LocalBackend: Backend {
-    let table: JobTable
+    /// Where jobs' states and outcomes go: the session's table, or the daemon's forwarding.
+    let table: any JobReports
     let supervisor: Supervisor
     let launcher: Launcher
     /// Removes the temporary directories of jobs reaped on the supervisor thread.
@@ -22,12 +23,16 @@ final class LocalBackend: Backend {
     let scheduleRequested = Atomic<Bool>(false)
     /// Whether timer actions run on the supervisor thread (the default clock), where nothing may spawn.
     let timersOnSupervisor: Bool
+    /// In the durable mode's daemon: jobs start through shepherds. `nil`: jobs are children of this process.
+    let shepherds: ShepherdLaunch?
 
     var homeDirectory: String { settings.configuration.homeDirectory }
     var clock: any WallClock { settings.configuration.clock }
     var timeZone: any TimeZoneRule { settings.configuration.timeZone }
 
-    init(settings: LocalDRM.Settings, table: JobTable, runtime: Runtime, timers: (any TimerClock)?) {
+    init(settings: LocalDRM.Settings, table: any JobReports, runtime: Runtime, timers: (any TimerClock)?,
+         shepherds: ShepherdLaunch? = nil) {
+        self.shepherds = shepherds
         LocalJobIDs.noteProcess()
         self.settings = settings
         self.table = table
@@ -57,12 +62,19 @@ final class LocalBackend: Backend {
     /// follows takes them from here instead of reading the same texts again.
     private func options(category: String?, nativeSpecification: String?) throws(DRMAAError) -> JobOptions {
         if let last = lastOptions.withLock({ $0 }), last.matches(category, nativeSpecification) { return last.options }
+        let options = try Self.options(category: category, nativeSpecification: nativeSpecification, settings: settings)
+        lastOptions.withLock { $0 = ReadOptions(category: category, nativeSpecification: nativeSpecification, options: options) }
+        return options
+    }
+
+    /// The options of a template's jobs read with a session's `settings` (its categories, its
+    /// emulation); a job that needs more slots than there are is refused.
+    static func options(category: String?, nativeSpecification: String?, settings: LocalDRM.Settings) throws(DRMAAError) -> JobOptions {
         let options = try settings.categories.options(category: category, nativeSpecification: nativeSpecification,
                                                       emulation: settings.emulation, sessionSlots: settings.slots)
         guard options.slots <= settings.slots else {
             throw .denied("the job asks for \(options.slots) slots, more than this session's \(settings.slots): it could never start")
         }
-        lastOptions.withLock { $0 = ReadOptions(category: category, nativeSpecification: nativeSpecification, options: options) }
         return options
     }
 
@@ -100,15 +112,25 @@ final class LocalBackend: Backend {
     }
 
     func submit(_ submission: Submission) throws(DRMAAError) {
+        let first = submission.first
+        let options = try options(category: first.jobCategory, nativeSpecification: first.nativeSpecification)
+        try submit(submission, options: options, settings: settings, environment: { Syscall.environment() },
+                   currentDirectory: { try? Syscall.currentDirectory() })
+    }
+
+    /// Accepts a submission whose jobs run with `settings` (a daemon's backend runs the jobs of many
+    /// sessions, each with its own), `options` read with them, and the submitter's environment and
+    /// current directory (read only if the jobs need them).
+    func submit(_ submission: Submission, options: JobOptions, settings: LocalDRM.Settings,
+                environment: () -> [String], currentDirectory: () -> String?) throws(DRMAAError) {
         if let failure = supervisor.failure { throw Self.supervisionEndedError(failure) }
         let first = submission.first
         let emulation = settings.emulation
-        let options = try options(category: first.jobCategory, nativeSpecification: first.nativeSpecification)
-        let batch = Batch(submission: submission, options: options,
-                          environment: JobEnvironment(base: options.inheritsEnvironment ? Syscall.environment() : [],
+        let batch = Batch(submission: submission, options: options, settings: settings,
+                          environment: JobEnvironment(base: options.inheritsEnvironment ? environment() : [],
                                                       overrides: first.environment,
                                                       managed: JobVariables.managedNames(emulation)),
-                          submitDirectory: emulation == .slurm ? try? Syscall.currentDirectory() : nil)
+                          submitDirectory: emulation == .slurm ? currentDirectory() : nil)
         let now = timers.monotonicNow()
         let wallNow = clock.now()
         func at(_ instant: Int64) -> Int64 { monotonic(now, plus: Double(instant) - wallNow) }

@@ -23,14 +23,17 @@ extension LocalBackend {
     final class Batch: Sendable {
         let submission: Submission
         let options: JobOptions
+        /// The settings of the session that submitted it (its emulation, terminate sequence…).
+        let settings: LocalDRM.Settings
         let environment: JobEnvironment
         /// The bulk job's task indexes, for the scheduler variables; `nil` for a single job.
         let tasks: TaskRange?
         /// The submitter's current directory, for Slurm's `SLURM_SUBMIT_DIR`; `nil` otherwise.
         let submitDirectory: String?
 
-        init(submission: Submission, options: JobOptions, environment: JobEnvironment, submitDirectory: String? = nil) {
-            (self.submission, self.options, self.environment) = (submission, options, environment)
+        init(submission: Submission, options: JobOptions, settings: LocalDRM.Settings, environment: JobEnvironment,
+             submitDirectory: String? = nil) {
+            (self.submission, self.options, self.settings, self.environment) = (submission, options, settings, environment)
             tasks = TaskRange(submission.taskIndexes)
             self.submitDirectory = submitDirectory
         }
@@ -87,6 +90,18 @@ extension LocalBackend {
         var sentSignals: [SentSignal] = []
         /// Its private `TMPDIR`, removed when it ends.
         var temporaryDirectory: PrivateTemporaryDirectory?
+        /// Its shepherd's control socket, in the durable mode: signals go through it.
+        var shepherd: ShepherdLink?
+    }
+
+    /// Sends `signal` to a started job's process group: directly, or through its shepherd, which
+    /// holds the job unreaped (so the group cannot be a reused one). Called with the lock held.
+    static func deliver(_ signal: Int32, toGroup pid: pid_t, via shepherd: ShepherdLink?) throws(Errno) {
+        if let shepherd {
+            try shepherd.signal(signal)
+        } else {
+            try Syscall.signalGroup(pid, signal)
+        }
     }
 
     /// A signal LocalDRM sent to a started job's process group, and why.
