@@ -44,7 +44,7 @@ demo: build
 	@echo "=== job output files (the jobs' \$$HOME is $(DEMO_HOME)):"; ls "$(DEMO_HOME)"
 
 clean:
-	rm -rf .build .build-clib .build-tsan .build-bench .build-asan .build-fuzz out
+	rm -rf .build .build-clib .build-daemon .build-tsan .build-bench .build-asan .build-fuzz out
 
 # ---------------------------------------------------------------------------------------------
 # The DRMAA 1.0 C binding: libdrmaa.so + drmaa.h (Sources/DRMAA). Built in its own scratch path.
@@ -70,6 +70,10 @@ CLIB_FLAGS   += -Xcc -DDRMAA_GLIBC_COMPAT \
                 -Xlinker --pop-state
 endif
 CTEST_FLAGS  := -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra
+# The durable mode's daemon and shepherd, installed beside libdrmaa.so (where the library looks first):
+# release builds with the Swift runtime linked statically, in their own scratch path.
+DAEMON_SCRATCH ?= .build-daemon
+DAEMON_FLAGS   := -c release --scratch-path $(DAEMON_SCRATCH) -Xswiftc -static-stdlib
 
 .PHONY: lib install test-c test-c-asan test-hostile check-glibc test-debian11 test-python test-python-hostile venv
 
@@ -80,13 +84,18 @@ lib:
 	$(SWIFT) build --scratch-path $(CLIB_SCRATCH) $(CLIB_FLAGS)
 	cp "$$($(SWIFT) build --scratch-path $(CLIB_SCRATCH) $(CLIB_FLAGS) --show-bin-path)/libdrmaa.so" out/lib/libdrmaa.so
 	ln -sf libdrmaa.so out/lib/libdrmaa.so.1
+	$(SWIFT) build $(DAEMON_FLAGS) --product drmaad
+	$(SWIFT) build $(DAEMON_FLAGS) --product drmaa-shepherd
+	@bin="$$($(SWIFT) build $(DAEMON_FLAGS) --show-bin-path)"; 		cp "$$bin/drmaad" "$$bin/drmaa-shepherd" out/lib/
 	@n=$$(nm -D --defined-only out/lib/libdrmaa.so | grep -c ' T drmaa_'); \
 		if [ "$$n" -ne 36 ]; then echo "libdrmaa.so exports $$n drmaa_* functions, expected 36"; exit 1; fi; \
 		echo "out/lib/libdrmaa.so: 36 drmaa_* functions exported"
 
-## install: PREFIX=/usr/local — lib/libdrmaa.so.1, lib/libdrmaa.so, include/drmaa.h, lib/pkgconfig/drmaa.pc
+## install: PREFIX=/usr/local — lib/libdrmaa.so.1, lib/libdrmaa.so, include/drmaa.h, lib/pkgconfig/drmaa.pc,
+## and the durable mode's programs in libexec/swift-drmaa (drmaad, drmaa-shepherd), where the library finds them
 install: lib
-	install -d "$(DESTDIR)$(PREFIX)/lib/pkgconfig" "$(DESTDIR)$(PREFIX)/include"
+	install -d "$(DESTDIR)$(PREFIX)/lib/pkgconfig" "$(DESTDIR)$(PREFIX)/include" "$(DESTDIR)$(PREFIX)/libexec/swift-drmaa"
+	install -m 755 out/lib/drmaad out/lib/drmaa-shepherd "$(DESTDIR)$(PREFIX)/libexec/swift-drmaa/"
 	install -m 755 out/lib/libdrmaa.so "$(DESTDIR)$(PREFIX)/lib/libdrmaa.so.1"
 	ln -sf libdrmaa.so.1 "$(DESTDIR)$(PREFIX)/lib/libdrmaa.so"
 	install -m 644 Sources/DRMAA/include/drmaa.h "$(DESTDIR)$(PREFIX)/include/drmaa.h"

@@ -15,24 +15,26 @@ let package = Package(
         .library(name: "EmbeddedDRM", targets: ["EmbeddedDRM"]),
         .library(name: "LocalDRMWire", targets: ["LocalDRMWire"]),
         .library(name: "drmaa", type: .dynamic, targets: ["DRMAA"]),
-        .library(name: "ShepherdProtocol", targets: ["ShepherdProtocol"]),
         .executable(name: "drmaa-shepherd", targets: ["drmaa-shepherd"]),
+        .executable(name: "drmaad", targets: ["drmaad"]),
     ] + examples.map { .executable(name: $0, targets: [$0]) },
     targets: [
         .target(name: "DRMAACore"),
         .target(name: "CLocalDRM"),
-        .target(name: "LocalDRM", dependencies: ["DRMAACore", "CLocalDRM"]),
+        .target(name: "LocalDRM", dependencies: ["DRMAACore", "CLocalDRM", "LocalDRMWire", "ShepherdProtocol"]),
         .target(name: "EmbeddedDRM", dependencies: ["DRMAACore"]),
         // The durable mode's spool (Docs/Architecture.md, Spool) over the system's SQLite; for the
         // daemon only: libdrmaa.so does not link it.
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
-        .target(name: "LocalDRMSpool", dependencies: ["DRMAACore", "CSQLite"]),
+        .target(name: "LocalDRMSpool", dependencies: ["DRMAACore", "CSQLite", "LocalDRM"]),
         // The binary codec, framing and messages of LocalDRM's durable mode (daemon protocol, spool payloads).
         .target(name: "LocalDRMWire", dependencies: ["DRMAACore"]),
         // The messages and outcome file of a durable-mode job's shepherd, shared by it and the daemon.
         .target(name: "ShepherdProtocol"),
         // The per-job shepherd of the durable mode: the job's parent, which outlives the daemon.
         .executableTarget(name: "drmaa-shepherd", dependencies: ["ShepherdProtocol", "CLocalDRM"]),
+        // The durable mode's per-user daemon (its logic is in LocalDRM; this adds the SQLite spool).
+        .executableTarget(name: "drmaad", dependencies: ["LocalDRM", "LocalDRMSpool", "LocalDRMWire", "DRMAACore"]),
         // Linked into libdrmaa.so only; `make lib` routes too-new glibc symbols through it (Docs/C-API.md).
         .target(name: "CGlibcCompat"),
         .target(name: "DRMAA", dependencies: ["DRMAACore", "LocalDRM", "CGlibcCompat"], exclude: ["include"]),
@@ -41,7 +43,7 @@ let package = Package(
         .testTarget(name: "LocalDRMTests", dependencies: ["LocalDRM", "DRMAACore", "TestSupport", "CTestSupport"]),
         // Depends on the executable so that `swift build --build-tests` builds the binary the tests run.
         .testTarget(name: "ShepherdTests", dependencies: ["ShepherdProtocol", "drmaa-shepherd", "CLocalDRM"]),
-        .testTarget(name: "LocalDRMSpoolTests", dependencies: ["LocalDRMSpool", "DRMAACore", "CSQLite", "TestSupport"]),
+                .testTarget(name: "LocalDRMSpoolTests", dependencies: ["LocalDRMSpool", "DRMAACore", "CSQLite", "TestSupport", "LocalDRM"]),
         // Writes outcomes into a spool until the crash test kills it (Tests/LocalDRMSpoolTests).
         .executableTarget(name: "SpoolCrashHelper", dependencies: ["LocalDRMSpool", "DRMAACore"], path: "Tests/SpoolCrashHelper"),
         // Helpers shared by the test targets (Fixture, makeSession, expectDRMAAError, …).

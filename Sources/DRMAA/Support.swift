@@ -17,7 +17,14 @@ import Musl
 /// all threads). `Session` is itself thread-safe; `init`/`exit` toggle it, and a new `init` after
 /// `exit` opens a new session on the same object (or re-attaches with `session=<key>`). No lock of
 /// this layer is held around its calls, so blocking waits never block other threads here.
-let session = Session(system: LocalDRM())
+/// LocalDRM in the durable mode unless told otherwise (`mode=embedded`, `DRMAA_LOCAL_MODE`): C
+/// and Python programs expect jobs to outlive them and to be visible to other processes, as on a
+/// cluster.
+let session: Session = {
+    var configuration = LocalDRM.Configuration()
+    configuration.defaultMode = .durable
+    return Session(system: LocalDRM(configuration: configuration))
+}()
 
 /// Throws `NO_ACTIVE_SESSION` unless a session is active (for the template calls, whose rules
 /// DRMAACore keeps in value types that have no session of their own).

@@ -1,4 +1,5 @@
 import DRMAACore
+import LocalDRMWire
 import Glibc
 
 /// LocalDRM: a DRMAA resource manager that runs jobs as child processes of this process.
@@ -41,6 +42,16 @@ public struct LocalDRM: DRMSystem {
         /// Where jobs' private temporary directories (their `TMPDIR`) are made; `nil`: the
         /// submitting process's `$TMPDIR` when it submits (if it is an absolute path), else `/tmp`.
         public var temporaryRoot: String?
+        /// Where jobs run: in this process (``Mode/embedded``) or under the user's daemon
+        /// (``Mode/durable``). `nil`: the contact's `mode=`, else `$DRMAA_LOCAL_MODE`, else
+        /// ``defaultMode``. Set, it wins over `$DRMAA_LOCAL_MODE` (the contact still wins).
+        public var mode: Mode?
+        /// The mode when neither the contact, ``mode`` nor `$DRMAA_LOCAL_MODE` names one:
+        /// embedded for Swift programs, durable for `libdrmaa.so`.
+        public var defaultMode: Mode = .embedded
+        /// The durable mode's state directory (daemon socket, spool); `nil`: `$DRMAA_LOCAL_STATE_DIR`,
+        /// else `$XDG_STATE_HOME/swift-drmaa`, else `~/.local/state/swift-drmaa`.
+        public var stateDirectory: String?
 
         /// Settings; each one left `nil` takes its default: the slots as described at ``slots``;
         /// `$HOME` (else the password database); the system clock, timers and time zone.
@@ -68,6 +79,20 @@ public struct LocalDRM: DRMSystem {
             self.temporaryRoot = temporaryRoot
         }
     }
+
+    /// Where a session's jobs run.
+    public enum Mode: String, Sendable, CaseIterable {
+        /// As children of the process that submits them (supervised by its threads); they end
+        /// with it. For Swift programs and their tests.
+        case embedded
+        /// Under the user's daemon (`drmaad`), each with a shepherd: they outlive the process
+        /// that submitted them, any process of the user can see and control them, and a
+        /// session can be re-attached from another process, as on a cluster.
+        case durable
+    }
+
+    /// The environment variable that chooses the mode (`embedded` or `durable`).
+    public static let modeVariable = "DRMAA_LOCAL_MODE"
 
     /// The DRMAA state of a job that ran to its end but did not exit with status 0 (a non-zero exit
     /// status, or a signal not sent through DRMAA). `wait` reports how it ended either way.
@@ -137,12 +162,20 @@ public struct LocalDRM: DRMSystem {
     public var drmsInfo: String { "LocalDRM (local processes)" }
     public var drmaaImplementation: String { Self.implementation }
 
-    public func makeBackend(options: [(name: String, value: String)], jobs: JobTable) throws(DRMAAError) -> any Backend {
-        var configuration = configuration
+    /// A configuration with the contact options applied: `categoriesPath` if `categories=` names
+    /// one, `emulationChosen` if `emulate=` was given (`none` included).
+    static func parseOptions(_ options: [(name: String, value: String)], into base: Configuration) throws(DRMAAError)
+        -> (configuration: Configuration, categoriesPath: String?, emulationChosen: Bool) {
+        var configuration = base
         var categoriesPath: String?
         var emulationChosen = false
         for (name, value) in options {
             switch name {
+            case "mode":
+                guard let mode = Mode(rawValue: value) else {
+                    throw DRMAAError(.invalidContactString, "contact option mode=\(value) is invalid: it takes \(Mode.allCases.map(\.rawValue).joined(separator: " or "))")
+                }
+                configuration.mode = mode
             case "slots":
                 guard let slots = Int(value), Self.slotRange.contains(slots) else {
                     throw DRMAAError(.invalidContactString, "contact option slots=\(value) is invalid: it takes a whole number from 1 to \(Self.slotRange.upperBound)")
@@ -170,9 +203,67 @@ public struct LocalDRM: DRMSystem {
                 }
                 configuration.nonzeroExit = state
             default:
-                throw DRMAAError(.invalidContactString, "contact option '\(name)' is unknown to LocalDRM (known: session, slots, grace, categories, emulate, nonzero_exit)")
+                throw DRMAAError(.invalidContactString, "contact option '\(name)' is unknown to LocalDRM (known: session, mode, slots, grace, categories, emulate, nonzero_exit)")
             }
         }
+        return (configuration, categoriesPath, emulationChosen)
+    }
+
+    public func makeBackend(sessionKey: String, options: [(name: String, value: String)], jobs: JobTable) throws(DRMAAError) -> any Backend {
+        let (configuration, categoriesPath, emulationChosen) = try Self.parseOptions(options, into: configuration)
+        guard try Self.mode(of: configuration) == .durable else { return try makeBackend(options: options, jobs: jobs) }
+        let (settings, sent, directory) = try durableSession(configuration, categoriesPath: categoriesPath, emulationChosen: emulationChosen)
+        return try DurableBackend.open(key: sessionKey, settings: settings, table: jobs, stateDirectory: directory, options: sent)
+    }
+
+    public func reattachBackend(sessionKey: String, options: [(name: String, value: String)], jobs: JobTable) throws(DRMAAError) -> (any Backend)? {
+        let (configuration, categoriesPath, emulationChosen) = try Self.parseOptions(options, into: configuration)
+        guard try Self.mode(of: configuration) == .durable else { return nil }
+        let (settings, sent, directory) = try durableSession(configuration, categoriesPath: categoriesPath, emulationChosen: emulationChosen)
+        return try DurableBackend.reattached(key: sessionKey, settings: settings, table: jobs, stateDirectory: directory, options: sent)
+    }
+
+    /// The mode a configuration (with the contact's options applied) runs in.
+    static func mode(of configuration: Configuration) throws(DRMAAError) -> Mode {
+        if let mode = configuration.mode { return mode }
+        if let text = Syscall.environmentValue(modeVariable), !text.isEmpty {
+            guard let mode = Mode(rawValue: text) else {
+                throw DRMAAError(.drmsInitFailed, "\(modeVariable)='\(text)' is invalid: it takes \(Mode.allCases.map(\.rawValue).joined(separator: " or "))")
+            }
+            return mode
+        }
+        return configuration.defaultMode
+    }
+
+    /// A durable session's settings as this process reads them (for templates), the options the
+    /// daemon opens it with (every default resolved here, from this process's environment), and
+    /// the state directory.
+    private func durableSession(_ configuration: Configuration, categoriesPath: String?, emulationChosen: Bool) throws(DRMAAError)
+        -> (Settings, [NamedValue], String) {
+        guard configuration.jobCategories == nil else {
+            throw DRMAAError(.drmsInitFailed, "LocalDRM's durable mode reads job categories from a file (categories=<path> or $\(Self.categoriesVariable)), not from LocalDRM.Configuration.jobCategories")
+        }
+        let steps = configuration.terminateSequence
+        guard steps.isEmpty || (steps.count == 1 && steps[0].signal == 15) else {
+            throw DRMAAError(.drmsInitFailed, "LocalDRM's durable mode ends terminated jobs with SIGTERM, then SIGKILL after grace= seconds: it cannot use another terminateSequence")
+        }
+        let settings = try Settings(configuration, categoriesPath: categoriesPath, emulationChosen: emulationChosen,
+                                    environment: Syscall.environmentValue)
+        var sent = [NamedValue(name: "slots", value: String(settings.slots)),
+                    NamedValue(name: "grace", value: steps.isEmpty ? "0" : "\(steps[0].seconds)"),
+                    NamedValue(name: "emulate", value: settings.emulation?.rawValue ?? "none"),
+                    NamedValue(name: "nonzero_exit", value: settings.nonzeroExit.rawValue)]
+        if var path = categoriesPath ?? Syscall.environmentValue(Self.categoriesVariable), !path.isEmpty {
+            if !path.hasPrefix("/"), let directory = try? Syscall.currentDirectory() { path = directory + "/" + path }
+            sent.append(NamedValue(name: "categories", value: path))
+        }
+        let directory: String
+        if let chosen = configuration.stateDirectory { directory = chosen } else { directory = try StateDirectory.path() }
+        return (settings, sent, directory)
+    }
+
+    public func makeBackend(options: [(name: String, value: String)], jobs: JobTable) throws(DRMAAError) -> any Backend {
+        let (configuration, categoriesPath, emulationChosen) = try Self.parseOptions(options, into: configuration)
         let settings = try Settings(configuration, categoriesPath: categoriesPath, emulationChosen: emulationChosen,
                                     environment: Syscall.environmentValue)
         switch Syscall.childStatusDiscarding() {

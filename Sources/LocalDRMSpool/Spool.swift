@@ -1,4 +1,5 @@
 import DRMAACore
+import LocalDRM
 import Glibc
 import Synchronization
 
@@ -41,7 +42,7 @@ public final class Spool: Sendable {
     /// that group or others can access, a database file that is not a regular file, a database
     /// that is not a spool, and one with a newer schema version than this code knows.
     public init(directory: String) throws(DRMAAError) {
-        try SpoolFiles.prepareDirectory(directory)
+        try StateDirectory.prepare(directory)
         let path = directory.hasSuffix("/") ? directory + "spool.db" : directory + "/spool.db"
         try SpoolFiles.prepareDatabaseFile(path)
         let database = try Database(path: path, busyTimeoutMilliseconds: 5_000)
@@ -62,9 +63,9 @@ public final class Spool: Sendable {
         self.database = Mutex(database)
     }
 
-    /// Opens the spool at the directory `SpoolLocation.directory()` names.
+    /// Opens the spool at the user's state directory (`StateDirectory.path()`).
     public convenience init() throws(DRMAAError) {
-        try self.init(directory: SpoolLocation.directory())
+        try self.init(directory: StateDirectory.path())
     }
 
     /// Runs `body` in one write transaction (`BEGIN IMMEDIATE`), committed when it returns and

@@ -3,6 +3,7 @@ import DRMAACore
 import Foundation
 import Glibc
 import LocalDRMSpool
+import LocalDRM
 import Testing
 import TestSupport
 
@@ -310,11 +311,11 @@ struct SpoolRefusalTests {
 
     @Test("the spool's place: DRMAA_LOCAL_STATE_DIR, else XDG_STATE_HOME, else HOME")
     func location() throws {
-        #expect(try SpoolLocation.directory(environment: ["DRMAA_LOCAL_STATE_DIR": "/x/y", "XDG_STATE_HOME": "/s", "HOME": "/h"]) == "/x/y")
-        #expect(try SpoolLocation.directory(environment: ["XDG_STATE_HOME": "/s/", "HOME": "/h"]) == "/s/swift-drmaa")
-        #expect(try SpoolLocation.directory(environment: ["XDG_STATE_HOME": "rel", "HOME": "/h"]) == "/h/.local/state/swift-drmaa")
-        #expect(try SpoolLocation.directory(environment: ["HOME": "/h"]) == "/h/.local/state/swift-drmaa")
-        let error = expectDRMAAError(.drmsInitFailed) { try SpoolLocation.directory(environment: ["DRMAA_LOCAL_STATE_DIR": "rel/x"]) }
+        #expect(try StateDirectory.path(environment: ["DRMAA_LOCAL_STATE_DIR": "/x/y", "XDG_STATE_HOME": "/s", "HOME": "/h"]) == "/x/y")
+        #expect(try StateDirectory.path(environment: ["XDG_STATE_HOME": "/s/", "HOME": "/h"]) == "/s/swift-drmaa")
+        #expect(try StateDirectory.path(environment: ["XDG_STATE_HOME": "rel", "HOME": "/h"]) == "/h/.local/state/swift-drmaa")
+        #expect(try StateDirectory.path(environment: ["HOME": "/h"]) == "/h/.local/state/swift-drmaa")
+        let error = expectDRMAAError(.drmsInitFailed) { try StateDirectory.path(environment: ["DRMAA_LOCAL_STATE_DIR": "rel/x"]) }
         #expect(error?.message.contains("'rel/x'") == true)
     }
 }

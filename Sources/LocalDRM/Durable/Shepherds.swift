@@ -1,0 +1,125 @@
+import CLocalDRM
+import DRMAACore
+import Glibc
+import ShepherdProtocol
+
+/// How the daemon's scheduler starts jobs: each through its own `drmaa-shepherd`, the job's
+/// real parent, which outlives the daemon if it must (Docs/Architecture.md, Shepherd).
+///
+/// The shepherd is spawned exactly as the job would be (its streams on 0-2, the working
+/// directory, the environment, a clean signal state) plus its control socket on fd 3; it then
+/// starts the job in a process group of its own, with the limits and nice level already set on
+/// itself, so the job never runs without them.
+struct ShepherdLaunch: Sendable {
+    /// The `drmaa-shepherd` executable.
+    let executable: String
+    /// Where shepherds write outcome files and, once the daemon is gone, listen.
+    let directory: String
+
+    /// Spawns the shepherd of job `jobID`; its pid and the daemon's end of its control socket.
+    func spawn(jobID: String, request: JobRequest, files: JobFiles, environment: JobEnvironment,
+               variables: [(name: String, value: String)], options: JobOptions) throws(StartFailure) -> (pid_t, ShepherdLink) {
+        guard ShepherdOutcomeFile.isValidJobID(jobID) else {
+            throw StartFailure(reason: "job id '\(jobID)' cannot name a shepherd's files")
+        }
+        var arguments = ["--job", jobID, "--outcomes", directory, "--listen", directory]
+        if let nice = options.nice { arguments += ["--nice", String(nice)] }
+        for (resource, limit) in options.resourceLimits.sorted(by: { $0.key < $1.key }) {
+            let current: rlimit
+            do {
+                current = try Syscall.ownResourceLimit(resource.rlimit)
+            } catch {
+                throw StartFailure("cannot read the daemon's own resource limit \(resource.rlimit)", error)
+            }
+            let wanted = limit.applied(to: current, resource: resource, slots: options.slots)
+            func text(_ value: rlim_t) -> String { value == rlim_t.max ? "inf" : String(value) }
+            arguments += ["--rlimit", "\(resource.rlimit)=\(text(wanted.rlim_cur)):\(text(wanted.rlim_max))"]
+        }
+        arguments += ["--", files.executable, request.remoteCommand] + request.arguments
+        let (daemonEnd, shepherdEnd): (Int32, Int32)
+        do {
+            (daemonEnd, shepherdEnd) = try Syscall.socketPair(type: Syscall.packetSocket)
+        } catch {
+            throw StartFailure("cannot make the control socket of the job's shepherd", error)
+        }
+        defer { Syscall.close(shepherdEnd) }
+        do {
+            let pid = try Spawner.spawn(request, files, environment: environment, variables: variables,
+                                        through: (executable, arguments, shepherdEnd))
+            return (pid, ShepherdLink(descriptor: daemonEnd))
+        } catch {
+            Syscall.close(daemonEnd)
+            throw error
+        }
+    }
+
+    /// Forgets a job's outcome file once its outcome is in the spool.
+    static func removeOutcomeFile(directory: String, jobID: String) {
+        guard ShepherdOutcomeFile.isValidJobID(jobID) else { return }
+        Syscall.removeFile(ShepherdOutcomeFile.path(directory: directory, jobID: jobID))
+    }
+
+    /// What a reaped shepherd says became of its job: the job's own wait status and usage, or why
+    /// it could not start, or why nothing is known.
+    static func result(of outcome: ShepherdOutcome?, shepherd: Reaped, shepherdPID: pid_t) -> (Termination?, Reaped?, hasUsage: Bool) {
+        guard let outcome else {
+            let how: String
+            switch shepherd {
+            case .process(let reaped):
+                how = clocaldrm_wifsignaled(reaped.status) != 0
+                    ? "was killed by \(SignalNames.name(of: clocaldrm_wtermsig(reaped.status)))"
+                    : "exited with status \(clocaldrm_wexitstatus(reaped.status))"
+            case .lost(let reason):
+                how = "ended (\(reason))"
+            }
+            return (nil, .lost(reason: "its shepherd (pid \(shepherdPID)) \(how) without recording how the job ended"), true)
+        }
+        if let failure = outcome.spawnFailure {
+            return (.aborted(reason: "the job could not be started: \(failure)"), nil, false)
+        }
+        var usage = rusage()
+        let u = outcome.usage
+        usage.ru_utime = timeval(tv_sec: Int(u.userMicroseconds / 1_000_000), tv_usec: Int(u.userMicroseconds % 1_000_000))
+        usage.ru_stime = timeval(tv_sec: Int(u.systemMicroseconds / 1_000_000), tv_usec: Int(u.systemMicroseconds % 1_000_000))
+        usage.ru_maxrss = Int(u.maxRSS)
+        usage.ru_minflt = Int(u.minorFaults)
+        usage.ru_majflt = Int(u.majorFaults)
+        usage.ru_inblock = Int(u.blockInputs)
+        usage.ru_oublock = Int(u.blockOutputs)
+        usage.ru_nvcsw = Int(u.voluntarySwitches)
+        usage.ru_nivcsw = Int(u.involuntarySwitches)
+        usage.ru_nsignals = Int(u.signalsReceived)
+        return (nil, .process(ReapedProcess(status: outcome.waitStatus, usage: usage)), true)
+    }
+}
+
+/// The daemon's end of one shepherd's control socket.
+final class ShepherdLink: Sendable {
+    let descriptor: Int32
+
+    init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    /// Asks the shepherd to send `signal` to the job's process group. A shepherd that is gone
+    /// has reaped the job already: nothing is left to signal (`ESRCH`, as for a gone group).
+    func signal(_ signal: Int32) throws(Errno) {
+        do throws(Errno) {
+            try Syscall.sendPacket(descriptor, ShepherdMessage.signal(signal).encoded())
+        } catch where [EPIPE, ECONNRESET, ENOTCONN].contains(error.rawValue) {
+            throw .noSuchProcess
+        }
+    }
+
+    /// After the shepherd was reaped: the outcome it sent, else the one in its file; closes the socket.
+    func outcome(jobID: String, directory: String) -> ShepherdOutcome? {
+        defer { Syscall.close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var found: ShepherdOutcome?
+        while let count = try? Syscall.receive(descriptor, into: &buffer, nonBlocking: true), count > 0 {
+            if case .finished(let outcome)? = try? ShepherdMessage(decoding: buffer[..<count]) { found = outcome }
+        }
+        if let found { return found }
+        return (try? ShepherdOutcomeFile.read(directory: directory, jobID: jobID)) ?? nil
+    }
+}
