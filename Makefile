@@ -33,7 +33,7 @@ test-tsan:
 	TSAN_OPTIONS="exitcode=66 second_deadlock_stack=1" $(SWIFT) test --skip-build $(BUILD_FLAGS) $(TSAN_FLAGS)
 
 test-examples: build
-	python3 Tests/Examples/check_examples.py --bin "$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)"
+	$(DURABLE) python3 Tests/Examples/check_examples.py --bin "$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)"
 
 ## demo: the seed's DRMAA tutorial, ported to Swift, against LocalDRM (job output goes to $(DEMO_HOME))
 demo: build
@@ -70,6 +70,10 @@ CLIB_FLAGS   += -Xcc -DDRMAA_GLIBC_COMPAT \
                 -Xlinker --pop-state
 endif
 CTEST_FLAGS  := -std=c99 -D_DEFAULT_SOURCE -Wall -Wextra
+# Tests of the durable mode (libdrmaa.so's default) keep their daemon's state in out/ and let it
+# leave soon after the last client; EMBEDDED runs the same tests in the in-process mode.
+DURABLE      := DRMAA_LOCAL_STATE_DIR=$(CURDIR)/out/state DRMAA_LOCAL_IDLE_EXIT=3
+EMBEDDED     := DRMAA_LOCAL_MODE=embedded
 # The durable mode's daemon and shepherd, installed beside libdrmaa.so (where the library looks first):
 # release builds with the Swift runtime linked statically, in their own scratch path.
 DAEMON_SCRATCH ?= .build-daemon
@@ -102,32 +106,40 @@ install: lib
 	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: drmaa\nDescription: DRMAA 1.0 C binding (swift-drmaa, LocalDRM backend)\nVersion: 1.0\nLibs: -L$${libdir} -ldrmaa\nCflags: -I$${includedir}\n' \
 		"$(PREFIX)" > "$(DESTDIR)$(PREFIX)/lib/pkgconfig/drmaa.pc"
 
-## test-c: Tests/C/test_drmaa.c against our drmaa.h (and Grid Engine's drmaa.h if installed), linked to out/lib/libdrmaa.so
+## test-c: Tests/C/test_drmaa.c against our drmaa.h (and Grid Engine's drmaa.h if installed), linked to out/lib/libdrmaa.so,
+## in the durable mode (the default) and the embedded one
 test-c: lib
 	@mkdir -p out/test-c/home
 	$(CC) $(CTEST_FLAGS) -ISources/DRMAA/include Tests/C/test_drmaa.c -Lout/lib -ldrmaa -Wl,-rpath,$(CURDIR)/out/lib -o out/test-c/test_drmaa
-	HOME=$(CURDIR)/out/test-c/home out/test-c/test_drmaa
-	HOME=$(CURDIR)/out/test-c/home DRMAA_LOCAL_SLOTS=1 out/test-c/test_drmaa local-configuration
-	HOME=$(CURDIR)/out/test-c/home DRMAA_LOCAL_SLOTS=zero out/test-c/test_drmaa local-configuration
-	@echo "== again, spawning the way glibc 2.28 must (no posix_spawn chdir action)"
-	HOME=$(CURDIR)/out/test-c/home DRMAA_LOCAL_SPAWN_FALLBACK=1 out/test-c/test_drmaa
+	@echo "== durable mode"
+	HOME=$(CURDIR)/out/test-c/home $(DURABLE) out/test-c/test_drmaa
+	HOME=$(CURDIR)/out/test-c/home $(DURABLE) DRMAA_LOCAL_SLOTS=1 out/test-c/test_drmaa local-configuration
+	HOME=$(CURDIR)/out/test-c/home $(DURABLE) DRMAA_LOCAL_SLOTS=zero out/test-c/test_drmaa local-configuration
+	@echo "== embedded mode"
+	HOME=$(CURDIR)/out/test-c/home $(EMBEDDED) out/test-c/test_drmaa
+	HOME=$(CURDIR)/out/test-c/home $(EMBEDDED) DRMAA_LOCAL_SLOTS=1 out/test-c/test_drmaa local-configuration
+	HOME=$(CURDIR)/out/test-c/home $(EMBEDDED) DRMAA_LOCAL_SLOTS=zero out/test-c/test_drmaa local-configuration
+	@echo "== embedded again, spawning the way glibc 2.28 must (no posix_spawn chdir action)"
+	HOME=$(CURDIR)/out/test-c/home $(EMBEDDED) DRMAA_LOCAL_SPAWN_FALLBACK=1 out/test-c/test_drmaa
 	@if [ -f "$(SGE_DRMAA_INCLUDE)/drmaa.h" ]; then \
 		echo "== ABI check: the same test compiled against $(SGE_DRMAA_INCLUDE)/drmaa.h"; \
 		$(CC) $(CTEST_FLAGS) -I"$(SGE_DRMAA_INCLUDE)" Tests/C/test_drmaa.c -Lout/lib -ldrmaa -Wl,-rpath,$(CURDIR)/out/lib -o out/test-c/test_drmaa_sge_h && \
-		HOME=$(CURDIR)/out/test-c/home out/test-c/test_drmaa_sge_h; \
+		HOME=$(CURDIR)/out/test-c/home $(DURABLE) out/test-c/test_drmaa_sge_h; \
 	else echo "== ABI check skipped: no $(SGE_DRMAA_INCLUDE)/drmaa.h (apt-get install gridengine-drmaa-dev)"; fi
 
 HOSTILE_MODES := fifo fork fork-storm fork-after-init bounds sigchld-ignore sigchld-nocldwait sigchld-reaper bytes categories emfile init-exit-loop tmpdir-modes cwd-removed
 
-## test-hostile: the library inside hostile hosts (Tests/C/test_hostile.c, one process per mode) and dlclose with a live job
+## test-hostile: the library inside hostile hosts (Tests/C/test_hostile.c, one process per mode; embedded mode, where
+## jobs are the host's children) and dlclose with a live job (both modes)
 test-hostile: lib
 	@mkdir -p out/test-hostile/home
 	$(CC) $(CTEST_FLAGS) -ISources/DRMAA/include Tests/C/test_hostile.c -Lout/lib -ldrmaa -Wl,-rpath,$(CURDIR)/out/lib -o out/test-hostile/test_hostile
 	$(CC) $(CTEST_FLAGS) Tests/C/test_dlclose.c -ldl -o out/test-hostile/test_dlclose
 	@for mode in $(HOSTILE_MODES); do \
-		HOME=$(CURDIR)/out/test-hostile/home out/test-hostile/test_hostile $$mode || exit 1; \
+		HOME=$(CURDIR)/out/test-hostile/home $(EMBEDDED) out/test-hostile/test_hostile $$mode || exit 1; \
 	done
-	HOME=$(CURDIR)/out/test-hostile/home out/test-hostile/test_dlclose $(CURDIR)/out/lib/libdrmaa.so
+	HOME=$(CURDIR)/out/test-hostile/home $(EMBEDDED) out/test-hostile/test_dlclose $(CURDIR)/out/lib/libdrmaa.so
+	HOME=$(CURDIR)/out/test-hostile/home $(DURABLE) out/test-hostile/test_dlclose $(CURDIR)/out/lib/libdrmaa.so
 
 ## check-glibc: libdrmaa.so needs no glibc symbol version newer than GLIBC_MAX, nor libstdc++ newer than
 ## GCC 8's (RHEL 8): GLIBCXX_MAX, CXXABI_MAX (x86_64; Docs/C-API.md); and it does not link SQLite (only the
@@ -164,7 +176,7 @@ ASAN_ENV     := SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=1:abort_on_e
                 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp:print_suppressions=0
 
 ## test-c-asan: Tests/C/test_drmaa.c and libdrmaa.so under AddressSanitizer and LeakSanitizer (out/asan)
-test-c-asan:
+test-c-asan: lib
 	@mkdir -p out/asan/lib out/asan/home
 	@printf '{\n  global: drmaa_*;\n  local: *;\n};\n' > out/drmaa.map
 	$(SWIFT) build $(ASAN_LIB_FLAGS)
@@ -172,9 +184,11 @@ test-c-asan:
 	ln -sf libdrmaa.so out/asan/lib/libdrmaa.so.1
 	$(ASAN_CC) $(CTEST_FLAGS) -g -fsanitize=address -fno-omit-frame-pointer -fuse-ld=lld -ISources/DRMAA/include Tests/C/test_drmaa.c \
 		-Lout/asan/lib -ldrmaa -Wl,-rpath,$(CURDIR)/out/asan/lib -o out/asan/test_drmaa
-	HOME=$(CURDIR)/out/asan/home $(ASAN_ENV) out/asan/test_drmaa
-	HOME=$(CURDIR)/out/asan/home $(ASAN_ENV) DRMAA_LOCAL_SLOTS=1 out/asan/test_drmaa local-configuration
-	HOME=$(CURDIR)/out/asan/home $(ASAN_ENV) DRMAA_LOCAL_SLOTS=zero out/asan/test_drmaa local-configuration
+	HOME=$(CURDIR)/out/asan/home $(ASAN_ENV) $(EMBEDDED) out/asan/test_drmaa
+	HOME=$(CURDIR)/out/asan/home $(ASAN_ENV) $(EMBEDDED) DRMAA_LOCAL_SLOTS=1 out/asan/test_drmaa local-configuration
+	HOME=$(CURDIR)/out/asan/home $(ASAN_ENV) $(EMBEDDED) DRMAA_LOCAL_SLOTS=zero out/asan/test_drmaa local-configuration
+	@echo "== durable mode: the client side under ASan (the daemon and shepherd of make lib)"
+	HOME=$(CURDIR)/out/asan/home $(ASAN_ENV) $(DURABLE) DRMAA_LOCAL_DAEMON=$(CURDIR)/out/lib/drmaad out/asan/test_drmaa
 
 ## venv: out/venv with drmaa-python 0.7.9 and the runners of its test-suite (used by test-python and bench)
 venv:
@@ -183,24 +197,28 @@ venv:
 		out/venv/bin/pip install -q drmaa==0.7.9 "pytest<8" pynose
 
 ## test-python: drmaa-python 0.7.9's own test-suite, the seed's tutorial scripts and our checks of what drmaa-python
-## sees (Tests/Python/check_reasons.py) against out/lib/libdrmaa.so
+## sees (Tests/Python/check_reasons.py) against out/lib/libdrmaa.so, in the durable mode (the default) and the embedded one
 test-python: lib venv
 	@test -f out/sdist/drmaa-0.7.9.tar.gz || \
 		out/venv/bin/pip download -q --no-deps --no-binary :all: drmaa==0.7.9 -d out/sdist
 	@test -d out/sdist/drmaa-0.7.9 || tar -xzf out/sdist/drmaa-0.7.9.tar.gz -C out/sdist
 	@mkdir -p out/test-python/home
-	cd out/sdist/drmaa-0.7.9 && HOME=$(CURDIR)/out/test-python/home DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
-		PATH=$(CURDIR)/out/venv/bin:$$PATH $(CURDIR)/out/venv/bin/python -m pytest -p no:cacheprovider -q \
-		test/testcontext.py test/testmisc.py test/testwrap.py
-	DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so $(CURDIR)/out/venv/bin/python Tests/Python/check_examples.py \
-		--python $(CURDIR)/out/venv/bin/python
-	HOME=$(CURDIR)/out/test-python/home DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
-		$(CURDIR)/out/venv/bin/python Tests/Python/check_reasons.py
+	@for mode in "$(DURABLE)" "$(EMBEDDED)"; do echo "== $$mode"; \
+		(cd out/sdist/drmaa-0.7.9 && env $$mode HOME=$(CURDIR)/out/test-python/home DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
+			PATH=$(CURDIR)/out/venv/bin:$$PATH $(CURDIR)/out/venv/bin/python -m pytest -p no:cacheprovider -q \
+			test/testcontext.py test/testmisc.py test/testwrap.py) || exit 1; \
+		env $$mode DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so $(CURDIR)/out/venv/bin/python Tests/Python/check_examples.py \
+			--python $(CURDIR)/out/venv/bin/python $$(case "$$mode" in *embedded*) echo --embedded;; esac) || exit 1; \
+		env $$mode HOME=$(CURDIR)/out/test-python/home DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
+			$(CURDIR)/out/venv/bin/python Tests/Python/check_reasons.py || exit 1; \
+	done
 
-## test-python-hostile: drmaa-python workers forked by multiprocessing use the parent's session
+## test-python-hostile: drmaa-python workers forked by multiprocessing use the parent's session (both modes)
 test-python-hostile: lib venv
 	@mkdir -p out/test-python/home
-	HOME=$(CURDIR)/out/test-python/home DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
+	HOME=$(CURDIR)/out/test-python/home $(DURABLE) DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
+		$(CURDIR)/out/venv/bin/python Tests/Python/hostile_fork.py
+	HOME=$(CURDIR)/out/test-python/home $(EMBEDDED) DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
 		$(CURDIR)/out/venv/bin/python Tests/Python/hostile_fork.py
 
 # ---------------------------------------------------------------------------------------------
@@ -212,6 +230,8 @@ CLIENTS_VENV         := out/venv-clients
 CLIENTS_REQUIREMENTS := Tests/Clients/requirements.txt
 CLIENTS_TIMEOUT      ?= 300
 CLIENTS_ARGS         := --lib $(CURDIR)/out/lib/libdrmaa.so --work $(CURDIR)/out/test-clients
+# The clients use the durable mode (the default) with a daemon of their own, which the checkers see start and leave.
+CLIENTS_ENV          := DRMAA_LOCAL_STATE_DIR=$(CURDIR)/out/test-clients-state DRMAA_LOCAL_IDLE_EXIT=2
 
 .PHONY: venv-clients test-clients
 
@@ -225,11 +245,11 @@ venv-clients:
 ## test-clients: a Snakemake workflow (--executor drmaa) and a ruffus pipeline (drmaa_wrapper.run_job)
 ## against out/lib/libdrmaa.so, checking the files, exit codes, logs and that every job process ends
 test-clients: lib venv-clients
-	@rm -rf out/test-clients
+	@rm -rf out/test-clients out/test-clients-state
 	@status=0; \
-	timeout -k 10 1500 $(CLIENTS_VENV)/bin/python Tests/Clients/check_snakemake.py $(CLIENTS_ARGS) \
+	$(CLIENTS_ENV) timeout -k 10 1500 $(CLIENTS_VENV)/bin/python Tests/Clients/check_snakemake.py $(CLIENTS_ARGS) \
 		--venv $(CURDIR)/$(CLIENTS_VENV) --timeout $(CLIENTS_TIMEOUT) || status=1; \
-	timeout -k 10 $(CLIENTS_TIMEOUT) $(CLIENTS_VENV)/bin/python Tests/Clients/check_ruffus.py $(CLIENTS_ARGS) || status=1; \
+	$(CLIENTS_ENV) timeout -k 10 $(CLIENTS_TIMEOUT) $(CLIENTS_VENV)/bin/python Tests/Clients/check_ruffus.py $(CLIENTS_ARGS) || status=1; \
 	exit $$status
 
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@ import DRMAACore
 import Foundation
 import LocalDRM
 
-let session = Session()
+// The durable mode: jobs run under the user's LocalDRM daemon and outlive this program, as on a cluster.
+let session = Session(system: LocalDRM(mode: .durable))
 try session.initialize()
 print("Creating job template")
 var template = try session.createJobTemplate()

@@ -2,7 +2,8 @@
 import DRMAACore
 import LocalDRM
 
-let session = Session()
+// The durable mode: jobs run under the user's LocalDRM daemon and outlive this program, as on a cluster.
+let session = Session(system: LocalDRM(mode: .durable))
 try session.initialize()
 print("A DRMAA object was created")
 print("Supported contact strings: \(session.contact)")

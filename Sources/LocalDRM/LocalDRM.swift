@@ -132,6 +132,14 @@ public struct LocalDRM: DRMSystem {
         self.configuration = configuration
     }
 
+    /// LocalDRM with default settings in `mode`: ``Mode/durable`` runs jobs under the user's
+    /// daemon, so that they outlive the program, as on a cluster.
+    public init(mode: Mode) {
+        var configuration = Configuration()
+        configuration.mode = mode
+        self.configuration = configuration
+    }
+
     /// The warning signal sent to a job's process group when it reaches its soft wall-clock limit
     /// (`drmaa_wct_slimit`): SIGUSR1, as Grid Engine sends for `s_rt`.
     public static let softWallclockSignal: Int32 = 10

@@ -769,3 +769,13 @@ extension Syscall {
         return String(exactBytes: buffer[..<count])
     }
 }
+
+extension Syscall {
+    /// The device and inode of the file at `path` itself (a symbolic link is not followed), `nil`
+    /// if there is none. The corresponding C function is `lstat(2)`.
+    static func identity(of path: String) -> (device: UInt64, inode: UInt64)? {
+        var info = stat()
+        guard path.withExactCString({ lstat($0, &info) }) == 0 else { return nil }
+        return (UInt64(info.st_dev), UInt64(info.st_ino))
+    }
+}

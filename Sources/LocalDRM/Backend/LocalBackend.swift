@@ -120,9 +120,10 @@ final class LocalBackend: Backend {
 
     /// Accepts a submission whose jobs run with `settings` (a daemon's backend runs the jobs of many
     /// sessions, each with its own), `options` read with them, and the submitter's environment and
-    /// current directory (read only if the jobs need them).
+    /// current directory (read only if the jobs need them). `session`: the daemon's session, whose
+    /// jobs then use at most `settings.slots` of the backend's slots at once.
     func submit(_ submission: Submission, options: JobOptions, settings: LocalDRM.Settings,
-                environment: () -> [String], currentDirectory: () -> String?) throws(DRMAAError) {
+                environment: () -> [String], currentDirectory: () -> String?, session: String? = nil) throws(DRMAAError) {
         if let failure = supervisor.failure { throw Self.supervisionEndedError(failure) }
         let first = submission.first
         let emulation = settings.emulation
@@ -130,7 +131,7 @@ final class LocalBackend: Backend {
                           environment: JobEnvironment(base: options.inheritsEnvironment ? environment() : [],
                                                       overrides: first.environment,
                                                       managed: JobVariables.managedNames(emulation)),
-                          submitDirectory: emulation == .slurm ? currentDirectory() : nil)
+                          submitDirectory: emulation == .slurm ? currentDirectory() : nil, session: session)
         let now = timers.monotonicNow()
         let wallNow = clock.now()
         func at(_ instant: Int64) -> Int64 { monotonic(now, plus: Double(instant) - wallNow) }

@@ -30,10 +30,14 @@ extension LocalBackend {
         let tasks: TaskRange?
         /// The submitter's current directory, for Slurm's `SLURM_SUBMIT_DIR`; `nil` otherwise.
         let submitDirectory: String?
+        /// In the daemon, the session it belongs to: a session's jobs use at most its
+        /// `settings.slots` of the shared pool at once. `nil` in the embedded mode (one session).
+        let session: String?
 
         init(submission: Submission, options: JobOptions, settings: LocalDRM.Settings, environment: JobEnvironment,
-             submitDirectory: String? = nil) {
+             submitDirectory: String? = nil, session: String? = nil) {
             (self.submission, self.options, self.settings, self.environment) = (submission, options, settings, environment)
+            self.session = session
             tasks = TaskRange(submission.taskIndexes)
             self.submitDirectory = submitDirectory
         }
@@ -146,6 +150,10 @@ extension LocalBackend {
         var parked: [String: Heap<QueueEntry>] = [:]
         /// Running (or starting) tasks per bulk job that has a task limit.
         var runningTasks: [String: Int] = [:]
+        /// In the daemon: the slots each session's started jobs use, and its jobs taken out of the
+        /// queue because the session was at its slots, until one of its jobs frees some.
+        var sessionSlots: [String: Int] = [:]
+        var parkedBySession: [String: Heap<QueueEntry>] = [:]
         var usedSlots = 0
         let slots: Int
         var nextSequence: UInt64 = 0
@@ -171,12 +179,18 @@ extension LocalBackend {
                     parked[bulk, default: Heap()].insert(entry)
                     continue
                 }
+                if let session = job.batch.session, sessionSlots[session, default: 0] + job.options.slots > job.batch.settings.slots {
+                    queue.popMin()
+                    parkedBySession[session, default: Heap()].insert(entry)
+                    continue
+                }
                 guard usedSlots + job.options.slots <= slots else { return nil }
                 queue.popMin()
                 job.enqueued = false
                 job.phase = .starting
                 jobs[entry.id] = job
                 usedSlots += job.options.slots
+                if let session = job.batch.session { sessionSlots[session, default: 0] += job.options.slots }
                 if let bulk = job.limitedBulkJob { runningTasks[bulk, default: 0] += 1 }
                 var heldInput: Int32?
                 if !deferred.isEmpty, let held = deferred[entry.id]?.heldInput {
@@ -213,6 +227,25 @@ extension LocalBackend {
             if parked[bulk]?.isEmpty == true { parked[bulk] = nil }
         }
 
+        /// A started job of `job`'s session gave back its slots: they go back to the session, and
+        /// its parked jobs that may fit now return to the queue.
+        private mutating func releaseSessionSlots(of job: Job) {
+            guard let session = job.batch.session else { return }
+            let used = sessionSlots[session, default: job.options.slots] - job.options.slots
+            sessionSlots[session] = used > 0 ? used : nil
+            var free = job.batch.settings.slots - max(0, used)
+            while free > 0, let entry = parkedBySession[session]?.popMin() {
+                guard let parkedJob = jobs[entry.id], parkedJob.sequence == entry.sequence else { continue }
+                guard case .queued = parkedJob.phase, !parkedJob.waitsForStartTime else {
+                    jobs[entry.id]?.enqueued = false
+                    continue
+                }
+                queue.insert(entry)
+                free -= parkedJob.options.slots
+            }
+            if parkedBySession[session]?.isEmpty == true { parkedBySession[session] = nil }
+        }
+
         /// A job that was taken from the queue to start cannot start yet: it gives back its
         /// slots and is queued again, out of line (the caller sets a retry timer).
         mutating func putBack(_ id: String) {
@@ -220,6 +253,7 @@ extension LocalBackend {
             job.phase = .queued
             jobs[id] = job
             usedSlots -= job.options.slots
+            releaseSessionSlots(of: job)
             if let bulk = job.limitedBulkJob {
                 let running = runningTasks[bulk, default: 1] - 1
                 runningTasks[bulk] = running > 0 ? running : nil
@@ -246,6 +280,7 @@ extension LocalBackend {
                 break
             }
             usedSlots -= job.options.slots
+            releaseSessionSlots(of: job)
             if let bulk = job.limitedBulkJob {
                 let running = runningTasks[bulk, default: 1] - 1
                 runningTasks[bulk] = running > 0 ? running : nil

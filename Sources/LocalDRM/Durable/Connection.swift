@@ -29,9 +29,8 @@ final class Connection: Sendable {
     /// The most a peer may leave unread before the connection is dropped.
     static let maximumOutbox = 256 << 20
 
-    /// Takes over `descriptor` (a connected stream socket) and starts its thread, which calls
-    /// `onFrame` with every frame's payload, then `onClose` once.
-    init(descriptor: Int32, onFrame: @escaping @Sendable ([UInt8]) -> Void, onClose: @escaping CloseHandler) throws(Errno) {
+    /// Takes over `descriptor` (a connected stream socket); ``start(onFrame:onClose:)`` starts reading.
+    init(descriptor: Int32) throws(Errno) {
         self.descriptor = descriptor
         do {
             wakeup = try Syscall.eventFD()
@@ -39,12 +38,21 @@ final class Connection: Sendable {
             Syscall.close(descriptor)
             throw error
         }
+    }
+
+    /// Starts the connection's thread, which calls `onFrame` with every frame's payload, then
+    /// `onClose` once. If the thread cannot start, the connection is closed and `onClose` is not called.
+    func start(onFrame: @escaping @Sendable ([UInt8]) -> Void, onClose: @escaping CloseHandler) throws(Errno) {
         do {
             try Syscall.startThread { [self] ready in
                 ready()
                 run(onFrame: onFrame, onClose: onClose)
             }
         } catch {
+            state.withLock { state in
+                state.closing = true
+                state.closed = true
+            }
             Syscall.close(wakeup)
             Syscall.close(descriptor)
             throw error

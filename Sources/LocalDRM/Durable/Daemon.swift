@@ -182,16 +182,9 @@ package final class Daemon: JobReports, Sendable {
     }
 
     private func accept(_ fd: Int32) {
-        let box = Mutex<ObjectIdentifier?>(nil)
         let connection: Connection
         do throws(Errno) {
-            connection = try Connection(descriptor: fd, onFrame: { [weak self] frame in
-                guard let self, let id = box.withLock({ $0 }) else { return }
-                received(frame, from: id)
-            }, onClose: { [weak self] reason in
-                guard let self, let id = box.withLock({ $0 }) else { return }
-                disconnected(id, reason)
-            })
+            connection = try Connection(descriptor: fd)
         } catch {
             log("cannot serve a client: \(error)")
             return
@@ -201,7 +194,20 @@ package final class Daemon: JobReports, Sendable {
             state.clients[id] = Client(connection: connection)
             state.idleSince = nil
         }
-        box.withLock { $0 = id }
+        do throws(Errno) {
+            // Registered first: the client's first frame may arrive at once.
+            try connection.start(onFrame: { [weak self] frame in
+                self?.received(frame, from: id)
+            }, onClose: { [weak self] reason in
+                self?.disconnected(id, reason)
+            })
+        } catch {
+            log("cannot serve a client: \(error)")
+            state.withLock { state in
+                state.clients[id] = nil
+                markIdleIfIdle(&state)
+            }
+        }
     }
 
     private func disconnected(_ id: ObjectIdentifier, _ reason: String) {
@@ -270,6 +276,13 @@ package final class Daemon: JobReports, Sendable {
             switch request {
             case .openSession(let options, let key):
                 let settings = try Self.settings(options)
+                // A key the daemon knows (a session this process exited and opens again): the
+                // session goes on with its jobs, as a re-attach.
+                var known = state.withLock { $0.sessions[key] != nil }
+                if !known { known = try store.sessionOptions(key) != nil }
+                if known {
+                    return try reattach(id, key: key, requestID: requestID)
+                }
                 try store.openSession(key: key, options: Self.text(options), at: Syscall.realtimeSeconds())
                 attach(id, to: key, settings: settings)
                 return .ok
@@ -366,6 +379,9 @@ package final class Daemon: JobReports, Sendable {
         let first = submission.first
         let options = try LocalBackend.options(category: first.jobCategory, nativeSpecification: first.nativeSpecification,
                                                settings: settings)
+        guard options.slots <= poolSlots else {
+            throw .denied("the job asks for \(options.slots) slots, more than the \(poolSlots) this user's LocalDRM daemon has (drmaad --slots, or $\(LocalDRM.slotsVariable) when it started): it could never start")
+        }
         try store.recordSubmission(id: number, session: key, tasks: inputs.taskRange, held: first.hold,
                                    at: inputs.submissionTime, payload: inputs.wireBytes)
         let initial: JobState = first.hold ? .userOnHold : .queuedActive
@@ -378,7 +394,7 @@ package final class Daemon: JobReports, Sendable {
         do throws(DRMAAError) {
             try backend.submit(submission, options: options, settings: settings,
                                environment: { inputs.environment.map { "\($0.name)=\($0.value)" } },
-                               currentDirectory: { inputs.currentDirectory })
+                               currentDirectory: { inputs.currentDirectory }, session: key)
         } catch {
             state.withLock { state in
                 for id in ids { state.live[id] = nil }

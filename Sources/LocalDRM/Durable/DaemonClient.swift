@@ -67,14 +67,21 @@ final class DaemonClient: Sendable {
 
     private init(descriptor: Int32, onEvent: @escaping @Sendable (Event) -> Void,
                  onClose: @escaping @Sendable (String) -> Void) throws(DRMAAError) {
-        let box = Mutex<DaemonClient?>(nil)
         let connection: Connection
         do throws(Errno) {
-            connection = try Connection(descriptor: descriptor, onFrame: { frame in
+            connection = try Connection(descriptor: descriptor)
+        } catch {
+            throw DRMAAError(.drmCommunicationFailure, "cannot serve the connection to the LocalDRM daemon: \(error)")
+        }
+        connectionBox.withLock { $0 = connection }
+        // The connection's handlers hold the client until the connection ends, then let it go.
+        let box = Mutex<DaemonClient?>(self)
+        do throws(Errno) {
+            try connection.start(onFrame: { frame in
                 box.withLock { $0 }?.received(frame, onEvent: onEvent)
             }, onClose: { reason in
                 let client = box.withLock { client in
-                    defer { client = nil }  // breaks the cycle client → connection → handler → client
+                    defer { client = nil }
                     return client
                 }
                 client?.closed(reason)
@@ -83,8 +90,6 @@ final class DaemonClient: Sendable {
         } catch {
             throw DRMAAError(.drmCommunicationFailure, "cannot serve the connection to the LocalDRM daemon: \(error)")
         }
-        connectionBox.withLock { $0 = connection }
-        box.withLock { $0 = self }
         let hello: [UInt8]
         do throws(WireError) {
             hello = try ClientMessage.hello(Hello(clientPID: Syscall.processID())).framed()

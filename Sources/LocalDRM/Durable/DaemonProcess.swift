@@ -17,10 +17,15 @@ package enum DaemonProcess {
           --detach            start the daemon in a session of its own, logging to DIR/daemon.log, and return
           --state-dir DIR     where the socket, the lock and the spool live (default: $DRMAA_LOCAL_STATE_DIR,
                               else $XDG_STATE_HOME/swift-drmaa, else ~/.local/state/swift-drmaa)
-          --idle-exit SECONDS leave after this long with no client and no unfinished job (default 60; 0: never)
+          --idle-exit SECONDS leave after this long with no client and no unfinished job (default:
+                              $DRMAA_LOCAL_IDLE_EXIT, else 60; 0: never)
           --slots N           the slots all sessions share (default: $DRMAA_LOCAL_SLOTS, else one per CPU)
           --shepherd PATH     the drmaa-shepherd program (default: $DRMAA_LOCAL_SHEPHERD, else beside drmaad)
         """
+
+    /// The environment variable that sets the default of `--idle-exit` (the daemon the library
+    /// starts inherits the environment of the process that started it).
+    static let idleExitVariable = "DRMAA_LOCAL_IDLE_EXIT"
 
     private struct Options {
         var foreground = false
@@ -35,6 +40,13 @@ package enum DaemonProcess {
     /// state directory. Returns the exit status.
     package static func main(_ arguments: [String], openStore: (String) throws(DRMAAError) -> any DaemonStore) -> Int32 {
         var options = Options()
+        if let text = Syscall.environmentValue(idleExitVariable), !text.isEmpty {
+            guard let seconds = Double(text), seconds >= 0, seconds.isFinite else {
+                complain("\(idleExitVariable)='\(text)' is invalid: it takes seconds (0 or more)")
+                return 2
+            }
+            options.idleExit = seconds == 0 ? .infinity : seconds
+        }
         var rest = arguments[...]
         func value(_ flag: String) -> String? {
             guard let next = rest.popFirst() else {
@@ -144,11 +156,13 @@ package enum DaemonProcess {
             log("cannot listen at '\(socket)': \(error)")
             return 1
         }
+        let bound = Syscall.identity(of: socket)
         log("serving '\(directory)' (pid \(Syscall.processID()), \(LocalDRM.implementation))")
         let reason = daemon.run(listener: listener)
         // Unlinked before the socket closes: a client that comes now finds no daemon and starts one
-        // (which waits for this one's lock).
-        Syscall.removeFile(socket)
+        // (which waits for this one's lock). Only if it is still this daemon's: were the state
+        // directory removed and made anew meanwhile, the file there would be another daemon's.
+        if let bound, let now = Syscall.identity(of: socket), now == bound { Syscall.removeFile(socket) }
         Syscall.close(listener)
         log("leaving: \(reason)")
         return 0

@@ -44,7 +44,10 @@ final class DurableBackend: Backend {
         let backend = DurableBackend(key: key, settings: settings, table: table, stateDirectory: stateDirectory, options: options)
         let client = try backend.makeClient()
         do throws(DRMAAError) {
-            _ = try client.request(.openSession(options: options, key: key))
+            _ = try client.request(.openSession(options: options, key: key)) { reply in
+                // A session the daemon knew already (this process's, exited): its jobs come back.
+                if case .reattached(let records) = reply { table.restore(records.map(\.restoredJob)) }
+            }
         } catch {
             client.close()
             throw error
