@@ -178,11 +178,12 @@ enum Spawner {
     ///
     /// `through` a shepherd (the durable mode), the shepherd is spawned instead, with the same
     /// streams, directory, environment and signal state, its arguments (which name the job's
-    /// executable and argv), and its control socket as fd 3. It is not made a group leader: it
-    /// makes a session of its own (setsid), and starts the job in the job's own group.
+    /// executable and argv), and `descriptors` as fds 3, 4, … (each source must be above them). It
+    /// is not made a group leader: it makes a session of its own (setsid), and starts the job in
+    /// the job's own group.
     static func spawn(_ job: JobRequest, _ files: JobFiles, environment: JobEnvironment,
                       variables: [(name: String, value: String)],
-                      through shepherd: (executable: String, arguments: [String], control: Int32)? = nil) throws(StartFailure) -> pid_t {
+                      through shepherd: (executable: String, arguments: [String], descriptors: [Int32])? = nil) throws(StartFailure) -> pid_t {
         func check(_ result: Int32, _ call: String) throws(StartFailure) {
             guard result == 0 else { throw StartFailure("cannot prepare the job's process (\(call))", Errno(rawValue: result)) }
         }
@@ -212,12 +213,13 @@ enum Spawner {
         try check(posix_spawn_file_actions_adddup2(&actions, files.error, 2), "posix_spawn_file_actions_adddup2")
         // 2. The working directory, by descriptor: it was checked above, and cannot be swapped now.
         try check(clocaldrm_spawn_addfchdir(&actions, files.directory), "posix_spawn_file_actions_addfchdir_np")
-        // A shepherd's control socket: fd 3 (>= 3 too, and distinct from every stream's source).
-        if let shepherd {
-            try check(posix_spawn_file_actions_adddup2(&actions, shepherd.control, 3), "posix_spawn_file_actions_adddup2")
+        // A shepherd's own descriptors (its control socket, its lock), after the directory change
+        // (which may use fd 3 or 4); their sources are above every target.
+        for (index, fd) in (shepherd?.descriptors ?? []).enumerated() {
+            try check(posix_spawn_file_actions_adddup2(&actions, fd, Int32(3 + index)), "posix_spawn_file_actions_adddup2")
         }
         // 3. Nothing else is inherited (our fds are O_CLOEXEC, but the host's may not be).
-        try check(clocaldrm_spawn_addclosefrom(&actions, shepherd == nil ? 3 : 4), "posix_spawn_file_actions_addclosefrom_np")
+        try check(clocaldrm_spawn_addclosefrom(&actions, Int32(3 + (shepherd?.descriptors.count ?? 0))), "posix_spawn_file_actions_addclosefrom_np")
 
         var attributes = posix_spawnattr_t()
         try check(posix_spawnattr_init(&attributes), "posix_spawnattr_init")

@@ -779,3 +779,31 @@ extension Syscall {
         return (UInt64(info.st_dev), UInt64(info.st_ino))
     }
 }
+
+extension Syscall {
+    /// A close-on-exec duplicate of `fd` numbered `minimum` or above. The corresponding C function
+    /// is `fcntl(2)` with `F_DUPFD_CLOEXEC`.
+    static func duplicate(_ fd: Int32, atLeast minimum: Int32) throws(Errno) -> Int32 {
+        try retrying { fcntl(fd, F_DUPFD_CLOEXEC, minimum) }
+    }
+}
+
+extension Syscall {
+    /// True if process `pid` is stopped (state `T` in `/proc/<pid>/stat`).
+    static func isStopped(_ pid: pid_t) -> Bool {
+        guard pid > 0, let text = try? readConfigurationFile("/proc/\(pid)/stat", limit: 4096),
+              let close = text.lastIndex(of: ")") else { return false }
+        let rest = text[text.index(after: close)...].drop(while: { $0 == " " })
+        return rest.first == "T"
+    }
+}
+
+extension Syscall {
+    /// Writes all of `bytes` to a file. The corresponding C function is `write(2)`.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(Errno) {
+        var offset = 0
+        while offset < bytes.count {
+            offset += try retrying { bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) } }
+        }
+    }
+}

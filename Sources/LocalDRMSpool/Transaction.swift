@@ -130,6 +130,19 @@ public struct SpoolTransaction: ~Copyable {
             """, .text(key), row: Self.submission)
     }
 
+    /// Every submission, by id.
+    public func allSubmissions() throws(DRMAAError) -> [SubmissionRecord] {
+        try database.query("""
+            SELECT id, session, kind, first_task, last_task, step, held, submitted_at, unreaped, payload
+            FROM submissions ORDER BY id
+            """, row: Self.submission)
+    }
+
+    /// The tasks of submission `id` that have an outcome (reaped or not), by task.
+    public func finishedTasks(ofSubmission id: Int64) throws(DRMAAError) -> [Int] {
+        try database.query("SELECT task FROM outcomes WHERE submission = ? ORDER BY task", .integer(id)) { Int($0.integer(0)) }
+    }
+
     /// Deletes the submission `id` with its jobs and outcomes.
     public func deleteSubmission(_ id: Int64) throws(DRMAAError) {
         try mutating("deleting a submission")

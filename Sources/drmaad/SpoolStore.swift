@@ -58,6 +58,34 @@ struct SpoolStore: DaemonStore {
         }
     }
 
+    func recordHold(submission: Int64, task: Int, held: Bool) throws(DRMAAError) {
+        try spool.write { tx throws(DRMAAError) in
+            try tx.putJob(JobRecord(key: JobKey(submission: submission, task: task), state: held ? .held : .queued))
+        }
+    }
+
+    func unfinishedSubmissions() throws(DRMAAError) -> [UnfinishedSubmission] {
+        try spool.read { tx throws(DRMAAError) in
+            var result: [UnfinishedSubmission] = []
+            for submission in try tx.allSubmissions() {
+                let finished = Set(try tx.finishedTasks(ofSubmission: submission.id))
+                guard finished.count < submission.kind.taskCount else { continue }
+                guard let session = try tx.session(submission.session) else { continue }
+                var holds: [Int: Bool] = [:]
+                for job in try tx.jobs(ofSubmission: submission.id) {
+                    switch job.state {
+                    case .held: holds[job.key.task] = true
+                    case .queued: holds[job.key.task] = false
+                    case .running, .suspended: break
+                    }
+                }
+                result.append(UnfinishedSubmission(id: submission.id, session: submission.session, sessionOptions: session.options,
+                                                   payload: submission.payload, held: submission.held, finished: finished, holds: holds))
+            }
+            return result
+        }
+    }
+
     func markReaped(_ jobs: [(submission: Int64, task: Int)]) throws(DRMAAError) {
         guard !jobs.isEmpty else { return }
         try spool.write { tx throws(DRMAAError) in try tx.markReaped(jobs.map { JobKey(submission: $0.submission, task: $0.task) }) }

@@ -1,6 +1,7 @@
 import CLocalDRM
 import DRMAACore
 import Glibc
+import ShepherdProtocol
 import Synchronization
 
 /// A job's life after submission: scheduling, starting (files, environment, spawn), deferral
@@ -129,7 +130,7 @@ extension LocalBackend {
             defer { files.close() }  // the child has its own copies; closing first frees fds for pidfd_open
             if let shepherds {
                 (pid, shepherd) = try shepherds.spawn(jobID: id, request: request, files: files, environment: job.batch.environment,
-                                                      variables: variables, options: job.options)
+                                                      variables: variables, options: job.options, temporary: temporary)
             } else {
                 pid = try Spawner.spawn(request, files, environment: job.batch.environment, variables: variables)
                 shepherd = nil
@@ -210,7 +211,7 @@ extension LocalBackend {
                 // Killing the shepherd would leave the job running: it kills the job, then ends.
                 try? shepherd.signal(SIGKILL)
                 _ = try? Syscall.reap(pid)
-                Syscall.close(shepherd.descriptor)
+                shepherd.close()
                 finish(id, .aborted(reason: "the job could not be supervised: \(error)"), reaped: nil, startTime: startTime, reschedule: false)
                 return
             }
@@ -274,13 +275,13 @@ extension LocalBackend {
     /// Its private TMPDIR is removed before the job is reported finished: here, or on the cleaner
     /// thread when called `onSupervisor` (which only waits and reaps).
     private func finish(_ id: String, _ termination: Termination?, reaped: Reaped?, startTime: Double,
-                        reschedule: Bool = true, usage hasUsage: Bool = true, onSupervisor: Bool = false) {
+                        reschedule: Bool = true, usage hasUsage: Bool = true, onSupervisor: Bool = false, endTime: Double? = nil) {
         guard let (job, run) = state.withLock({ $0.remove(id) }) else { return }
         cancelTimers(job, run)
         var usage = ResourceUsage()
         usage.submissionTime = job.batch.request.submissionTime
         usage.startTime = startTime
-        usage.endTime = clock.now()
+        usage.endTime = endTime ?? clock.now()
         let outcome: Termination
         var killReason: String?
         switch reaped {
@@ -345,5 +346,79 @@ extension LocalBackend {
             table.reportFinished(id, result)
         }
         if reschedule { scheduleOnLauncher() }
+    }
+}
+
+extension LocalBackend {
+    /// A job that a shepherd runs already, found by a restarted daemon: it holds its slots from
+    /// now on, is running (suspended if its process is stopped), its limits count from when it
+    /// started, and it ends when its shepherd says so (a thread of its own waits for that: the
+    /// shepherd is not this process's child).
+    ///
+    /// Without a `link`, the job's shepherd has ended while no daemon ran: it is taken in and
+    /// finished at once with `ended` (its outcome file), or as lost when that is `nil`.
+    func adopt(_ submission: Submission, taskIndex: Int?, options: JobOptions, settings: LocalDRM.Settings,
+               environment: [String], currentDirectory: String?, session: String?,
+               link: ShepherdLink?, jobPID: pid_t, startTime: Double, temporary: PrivateTemporaryDirectory?,
+               ended: ShepherdOutcome? = nil, lostReason: String = "") {
+        let first = submission.first
+        let emulation = settings.emulation
+        let batch = Batch(submission: submission, options: options, settings: settings,
+                          environment: JobEnvironment(base: options.inheritsEnvironment ? environment : [],
+                                                      overrides: first.environment, managed: JobVariables.managedNames(emulation)),
+                          submitDirectory: emulation == .slurm ? currentDirectory : nil, session: session)
+        let id = submission.jobID(taskIndex: taskIndex)
+        let request = submission.request(taskIndex: taskIndex)
+        let suspended = Syscall.isStopped(jobPID)
+        let ran = max(0, clock.now() - startTime)
+        state.withLock { state in
+            var job = Job(batch: batch, taskIndex: taskIndex, phase: suspended ? .suspended(pid: jobPID) : .running(pid: jobPID),
+                          sequence: state.nextSequence)
+            state.nextSequence += 1
+            let now = timers.monotonicNow()
+            if let deadline = first.deadlineTime {
+                job.deadlineTimer = timers.schedule(at: monotonic(now, plus: Double(deadline) - clock.now())) { [weak self] in
+                    self?.deadlineReached(id)
+                }
+            }
+            state.jobs[id] = job
+            state.usedSlots += options.slots
+            if let session { state.sessionSlots[session, default: 0] += options.slots }
+            if let bulk = job.limitedBulkJob { state.runningTasks[bulk, default: 0] += 1 }
+            var run = RunState(startTime: startTime)
+            run.shepherd = link
+            run.temporaryDirectory = temporary
+            armWallclockLimits(id, request, &run, now: monotonic(now, plus: -ran))
+            run.ranBefore = ran  // its suspensions while the daemon was down are not known
+            if !suspended { armRunLimits(id, request, &run, now: now) }
+            state.runs[id] = run
+            if link != nil { table.reportState(id, suspended ? .userSuspended : .running) }
+        }
+        guard let link else {
+            let (termination, reaped, hasUsage) = ended.map {
+                ShepherdLaunch.result(of: $0, shepherd: .lost(reason: lostReason), shepherdPID: 0)
+            } ?? (nil, .lost(reason: lostReason), false)
+            finish(id, termination, reaped: reaped, startTime: ended?.startTime ?? startTime, usage: hasUsage,
+                   endTime: ended?.endTime)
+            return
+        }
+        let directory = shepherds?.directory ?? ""
+        do throws(Errno) {
+            try Syscall.startThread { [weak self] ready in
+                ready()
+                let outcome = link.awaitOutcome(jobID: id, directory: directory)
+                guard let self else { return }
+                let (termination, reaped, hasUsage) = ShepherdLaunch.result(of: outcome, shepherd: .lost(reason: "it was not this daemon's child"),
+                                                                             shepherdPID: 0)
+                finish(id, termination, reaped: reaped, startTime: startTime, usage: hasUsage)
+            }
+        } catch {
+            // No thread to wait with: the job is killed through its shepherd, whose outcome is
+            // then read from its file by the next daemon.
+            try? link.signal(SIGKILL)
+            link.close()
+            finish(id, .aborted(reason: "the restarted daemon could not watch the job's shepherd: \(error)"), reaped: nil,
+                   startTime: startTime, usage: false)
+        }
     }
 }

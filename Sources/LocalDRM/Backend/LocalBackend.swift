@@ -121,9 +121,11 @@ final class LocalBackend: Backend {
     /// Accepts a submission whose jobs run with `settings` (a daemon's backend runs the jobs of many
     /// sessions, each with its own), `options` read with them, and the submitter's environment and
     /// current directory (read only if the jobs need them). `session`: the daemon's session, whose
-    /// jobs then use at most `settings.slots` of the backend's slots at once.
+    /// jobs then use at most `settings.slots` of the backend's slots at once. A restarted daemon
+    /// submits `only` the tasks that are still to run (`nil` for a single job), on hold or not as `held` says.
     func submit(_ submission: Submission, options: JobOptions, settings: LocalDRM.Settings,
-                environment: () -> [String], currentDirectory: () -> String?, session: String? = nil) throws(DRMAAError) {
+                environment: () -> [String], currentDirectory: () -> String?, session: String? = nil,
+                only tasks: [Int?]? = nil, held: Bool? = nil) throws(DRMAAError) {
         if let failure = supervisor.failure { throw Self.supervisionEndedError(failure) }
         let first = submission.first
         let emulation = settings.emulation
@@ -136,14 +138,15 @@ final class LocalBackend: Backend {
         let wallNow = clock.now()
         func at(_ instant: Int64) -> Int64 { monotonic(now, plus: Double(instant) - wallNow) }
         let waitsForStart = first.startTime.map { Double($0) > wallNow } ?? false
-        let indexes: [Int?] = submission.taskIndexes.map { $0.map { Optional($0) } } ?? [nil]
+        let indexes: [Int?] = tasks ?? submission.taskIndexes.map { $0.map { Optional($0) } } ?? [nil]
+        let hold = held ?? first.hold
         try state.withLock { state throws(DRMAAError) in
             // Checked again under the lock: supervision may have ended since the check above.
             if let failure = state.supervisionFailure { throw Self.supervisionEndedError(failure) }
             state.jobs.reserveCapacity(state.jobs.count + indexes.count)
             for index in indexes {
                 let id = submission.jobID(taskIndex: index)
-                var job = Job(batch: batch, taskIndex: index, phase: first.hold ? .held : .queued,
+                var job = Job(batch: batch, taskIndex: index, phase: hold ? .held : .queued,
                               sequence: state.nextSequence, waitsForStartTime: waitsForStart)
                 state.nextSequence += 1
                 // Timers are armed under the lock, so that no job can end before its tokens are
@@ -155,7 +158,7 @@ final class LocalBackend: Backend {
                     job.deadlineTimer = timers.schedule(at: at(deadline)) { [weak self] in self?.deadlineReached(id) }
                 }
                 state.jobs[id] = job
-                if !waitsForStart && !first.hold { state.enqueue(id) }
+                if !waitsForStart && !hold { state.enqueue(id) }
             }
         }
         schedule()

@@ -2,6 +2,7 @@ import CLocalDRM
 import DRMAACore
 import Glibc
 import LocalDRMWire
+import ShepherdProtocol
 
 /// What the daemon keeps durably (the spool): implemented over SQLite by `drmaad`, so that this
 /// module (linked into `libdrmaa.so`) does not link SQLite. Every call is one transaction.
@@ -26,6 +27,33 @@ package protocol DaemonStore: Sendable {
     func outcome(submission: Int64, task: Int) throws(DRMAAError) -> (session: String, bulk: Bool, payload: [UInt8])?
     /// Marks outcomes reaped (`wait`, `synchronize` with dispose).
     func markReaped(_ jobs: [(submission: Int64, task: Int)]) throws(DRMAAError)
+    /// A pending job was held or released by `drmaa_control` (a restarted daemon queues it so).
+    func recordHold(submission: Int64, task: Int, held: Bool) throws(DRMAAError)
+    /// Every submission with jobs that have no outcome yet: what a restarted daemon queues
+    /// again or takes back from their shepherds.
+    func unfinishedSubmissions() throws(DRMAAError) -> [UnfinishedSubmission]
+}
+
+/// A submission some of whose jobs have not finished, as a restarted daemon finds it.
+package struct UnfinishedSubmission: Sendable {
+    package var id: Int64
+    package var session: String
+    /// The options the session was opened with (``Daemon`` spells them).
+    package var sessionOptions: String
+    /// The submission's ``SubmissionInputs``, encoded.
+    package var payload: [UInt8]
+    /// Submitted on hold.
+    package var held: Bool
+    /// The tasks (0 for a single job) with an outcome, reaped or not.
+    package var finished: Set<Int>
+    /// Pending tasks held or released since submission.
+    package var holds: [Int: Bool]
+
+    package init(id: Int64, session: String, sessionOptions: String, payload: [UInt8], held: Bool,
+                 finished: Set<Int>, holds: [Int: Bool]) {
+        (self.id, self.session, self.sessionOptions, self.payload, self.held, self.finished, self.holds) =
+            (id, session, sessionOptions, payload, held, finished, holds)
+    }
 }
 
 /// The per-user daemon of LocalDRM's durable mode (`drmaad`): it owns the queue, the slots and
@@ -460,10 +488,153 @@ package final class Daemon: JobReports, Sendable {
         return .statuses(records, failures: failures)
     }
 
+    // MARK: Recovery
+
+    /// Takes up what a previous daemon left (called once, before clients are served): jobs whose
+    /// shepherds still run are adopted, outcomes written while no daemon ran are taken in, and
+    /// jobs that never started are queued again, held or not as they were. A job whose shepherd
+    /// is gone without an outcome ends as lost, with the reason. Returns what it found, for the log.
+    package func recover() -> String {
+        guard let backend else { return "not ready" }
+        let unfinished: [UnfinishedSubmission]
+        do throws(DRMAAError) {
+            unfinished = try store.unfinishedSubmissions()
+        } catch {
+            return "cannot read the spool: \(error.message)"
+        }
+        let directory = Self.shepherdDirectory(stateDirectory: configuration.stateDirectory)
+        var queued = 0, adopted = 0, ingested = 0, lost = 0
+        var settingsBySession: [String: LocalDRM.Settings] = [:]
+        for entry in unfinished {
+            do throws(DRMAAError) {
+                let sessionSettings: LocalDRM.Settings
+                if let known = settingsBySession[entry.session] {
+                    sessionSettings = known
+                } else {
+                    sessionSettings = try Self.settings(Self.options(entry.sessionOptions))
+                    settingsBySession[entry.session] = sessionSettings
+                }
+                let inputs: SubmissionInputs
+                do throws(WireError) {
+                    inputs = try SubmissionInputs(wireBytes: entry.payload)
+                } catch {
+                    throw DRMAAError(.internalError, "submission \(entry.id) in the spool is unreadable: \(error)")
+                }
+                var settings = sessionSettings
+                settings.configuration.homeDirectory = inputs.homeDirectory
+                let submission = try Submission(jobID: String(entry.id), taskIndexes: inputs.taskRange.map { stride(from: $0.begin, through: $0.end, by: $0.step) },
+                                                template: inputs.template, homeDirectory: inputs.homeDirectory,
+                                                submissionTime: inputs.submissionTime, timeZone: SystemTimeZone())
+                let first = submission.first
+                let options = try LocalBackend.options(category: first.jobCategory, nativeSpecification: first.nativeSpecification,
+                                                       settings: settings)
+                let environment = inputs.environment.map { "\($0.name)=\($0.value)" }
+                state.withLock { state in
+                    if state.sessions[entry.session] == nil { state.sessions[entry.session] = Session(settings: sessionSettings) }
+                }
+                var pendingQueued: [Int?] = [], pendingHeld: [Int?] = []
+                let indexes: [Int?] = submission.taskIndexes.map { $0.map { Optional($0) } } ?? [nil]
+                for index in indexes {
+                    let task = index ?? 0
+                    guard !entry.finished.contains(task) else { continue }
+                    let id = submission.jobID(taskIndex: index)
+                    let lockPath = ShepherdLaunch.lockPath(directory: directory, jobID: id)
+                    func takeIn(_ link: ShepherdLink?, jobPID: pid_t, startTime: Double, ended: ShepherdOutcome?, reason: String) {
+                        state.withLock { state in
+                            state.live[id] = LiveJob(state: .running, session: entry.session, bulkJobID: submission.bulkJobID)
+                            state.idleSince = nil
+                        }
+                        backend.adopt(submission, taskIndex: index, options: options, settings: settings, environment: environment,
+                                      currentDirectory: inputs.currentDirectory, session: entry.session, link: link, jobPID: jobPID,
+                                      startTime: startTime, temporary: ShepherdLaunch.temporaryDirectory(inLock: lockPath),
+                                      ended: ended, lostReason: reason)
+                    }
+                    let outcomeFile = { (try? ShepherdOutcomeFile.read(directory: directory, jobID: id)) ?? nil }
+                    if let ended = outcomeFile() {
+                        takeIn(nil, jobPID: ended.jobPID, startTime: ended.startTime, ended: ended, reason: "")
+                        ingested += 1
+                        continue
+                    }
+                    guard Syscall.identity(of: lockPath) != nil else {
+                        // Never started: queued again.
+                        if entry.holds[task] ?? entry.held { pendingHeld.append(index) } else { pendingQueued.append(index) }
+                        continue
+                    }
+                    if let (link, jobPID, startTime) = Self.reconnect(jobID: id, directory: directory, lockPath: lockPath) {
+                        takeIn(link, jobPID: jobPID, startTime: startTime, ended: nil, reason: "")
+                        adopted += 1
+                    } else if let ended = outcomeFile() {
+                        takeIn(nil, jobPID: ended.jobPID, startTime: ended.startTime, ended: ended, reason: "")
+                        ingested += 1
+                    } else {
+                        takeIn(nil, jobPID: 0, startTime: inputs.submissionTime, ended: nil,
+                               reason: "its shepherd ended while no LocalDRM daemon ran, and left no outcome (the daemon was killed while it started the job, or the shepherd was killed)")
+                        lost += 1
+                    }
+                }
+                for (tasks, held) in [(pendingQueued, false), (pendingHeld, true)] where !tasks.isEmpty {
+                    state.withLock { state in
+                        for index in tasks {
+                            state.live[submission.jobID(taskIndex: index)] = LiveJob(state: held ? .userOnHold : .queuedActive,
+                                                                                     session: entry.session, bulkJobID: submission.bulkJobID)
+                        }
+                        state.idleSince = nil
+                    }
+                    try backend.submit(submission, options: options, settings: settings, environment: { environment },
+                                       currentDirectory: { inputs.currentDirectory }, session: entry.session, only: tasks, held: held)
+                    queued += tasks.count
+                }
+            } catch {
+                log("cannot take up submission \(entry.id): \(error.message)")
+            }
+        }
+        if unfinished.isEmpty { return "nothing to take up" }
+        return "took up \(adopted) running job(s) from their shepherds, \(ingested) outcome(s) written meanwhile, \(queued) job(s) to run; \(lost) lost"
+    }
+
+    /// Connects to the shepherd of job `jobID`, which listens once its daemon is gone: its link,
+    /// and the job's pid and start time from its first message. `nil` once its lock is free (the
+    /// shepherd ended) or after 10 s.
+    private static func reconnect(jobID: String, directory: String, lockPath: String) -> (ShepherdLink, pid_t, Double)? {
+        let socket = ShepherdListenSocket.path(directory: directory, jobID: jobID)
+        let deadline = Syscall.monotonicNanoseconds() + 10_000_000_000
+        while Syscall.monotonicNanoseconds() < deadline {
+            if let fd = try? Syscall.connectUnix(socket, type: Syscall.packetSocket) {
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                if let ready = try? Syscall.poll([(fd, Int16(POLLIN))], timeoutMilliseconds: 2000), ready[0] != 0,
+                   let count = try? Syscall.receive(fd, into: &buffer), count > 0,
+                   case .started(let pid, let start)? = try? ShepherdMessage(decoding: buffer[..<count]) {
+                    return (ShepherdLink(descriptor: fd), pid, start)
+                }
+                Syscall.close(fd)
+            }
+            // Free: no shepherd holds it any more.
+            if let fd = try? Syscall.tryLock(lockPath) {
+                Syscall.close(fd)
+                return nil
+            }
+            usleep(20_000)
+        }
+        return nil
+    }
+
     // MARK: Reports from the scheduler
 
     package func reportState(_ jobID: String, _ newState: JobState) {
-        push(jobID, .stateChanged(jobID: jobID, state: newState)) { $0.state = newState }
+        var previous: JobState?
+        push(jobID, .stateChanged(jobID: jobID, state: newState)) { job in
+            previous = job.state
+            job.state = newState
+        }
+        // Holds and releases of pending jobs are kept: a restarted daemon queues them as they were.
+        let pending: Set<JobState> = [.userOnHold, .queuedActive]
+        if pending.contains(newState), let previous, pending.contains(previous), previous != newState, let key = Self.key(jobID) {
+            do throws(DRMAAError) {
+                try store.recordHold(submission: key.submission, task: key.task, held: newState == .userOnHold)
+            } catch {
+                log("cannot record the hold of job \(jobID): \(error.message)")
+            }
+        }
     }
 
     package func reportTerminating(_ jobID: String) {
@@ -485,7 +656,7 @@ package final class Daemon: JobReports, Sendable {
                 log("cannot record the outcome of job \(jobID): \(error.message)")
             }
         }
-        ShepherdLaunch.removeOutcomeFile(directory: Self.shepherdDirectory(stateDirectory: configuration.stateDirectory), jobID: jobID)
+        ShepherdLaunch.removeFiles(directory: Self.shepherdDirectory(stateDirectory: configuration.stateDirectory), jobID: jobID)
         let connections = state.withLock { state -> [Connection] in
             state.live[jobID] = nil
             let attached = state.sessions[job.session].map { Array($0.attached.values) } ?? []

@@ -146,6 +146,8 @@ package enum DaemonProcess {
             log(error.message)
             return 1
         }
+        log("starting for '\(directory)' (pid \(Syscall.processID()))")
+        log(daemon.recover())
         // Holding the lock, any socket file left is a dead daemon's.
         let socket = Daemon.socketPath(stateDirectory: directory)
         Syscall.removeFile(socket)

@@ -18,7 +18,8 @@ struct ShepherdLaunch: Sendable {
 
     /// Spawns the shepherd of job `jobID`; its pid and the daemon's end of its control socket.
     func spawn(jobID: String, request: JobRequest, files: JobFiles, environment: JobEnvironment,
-               variables: [(name: String, value: String)], options: JobOptions) throws(StartFailure) -> (pid_t, ShepherdLink) {
+               variables: [(name: String, value: String)], options: JobOptions,
+               temporary: PrivateTemporaryDirectory?) throws(StartFailure) -> (pid_t, ShepherdLink) {
         guard ShepherdOutcomeFile.isValidJobID(jobID) else {
             throw StartFailure(reason: "job id '\(jobID)' cannot name a shepherd's files")
         }
@@ -42,21 +43,77 @@ struct ShepherdLaunch: Sendable {
         } catch {
             throw StartFailure("cannot make the control socket of the job's shepherd", error)
         }
-        defer { Syscall.close(shepherdEnd) }
+        var close = [shepherdEnd]
+        defer { for fd in close { Syscall.close(fd) } }
+        // The job's lock, held by its shepherd for as long as it lives (it inherits the locked file
+        // as its fd 4): a restarted daemon tells a job whose shepherd still runs from one that
+        // never started, or whose shepherd is gone, by trying it.
+        let lockPath = Self.lockPath(directory: directory, jobID: jobID)
+        let locked: Int32?
+        do {
+            locked = try Syscall.tryLock(lockPath)
+        } catch {
+            Syscall.close(daemonEnd)
+            throw StartFailure("cannot make the lock file of the job's shepherd", error)
+        }
+        guard let lock = locked else {
+            Syscall.close(daemonEnd)
+            throw StartFailure(reason: "the lock of job \(jobID) is held: a shepherd runs it already")
+        }
+        close.append(lock)
+        if let temporary {
+            // What a restarted daemon needs to remove the job's TMPDIR when it ends.
+            let text = "\(temporary.parent)\n\(temporary.name)\n\(temporary.identity.device)\n\(temporary.identity.inode)\n"
+            do {
+                try Syscall.writeAll(lock, Array(text.utf8))
+            } catch {
+                Syscall.removeFile(lockPath)
+                Syscall.close(daemonEnd)
+                throw StartFailure("cannot write the lock file of the job's shepherd", error)
+            }
+        }
+        let control: Int32, held: Int32
+        do {
+            // Above the targets 3 and 4, so that placing one cannot overwrite the other.
+            control = try Syscall.duplicate(shepherdEnd, atLeast: 5)
+            close.append(control)
+            held = try Syscall.duplicate(lock, atLeast: 5)
+            close.append(held)
+        } catch {
+            Syscall.removeFile(lockPath)
+            Syscall.close(daemonEnd)
+            throw StartFailure("cannot prepare the descriptors of the job's shepherd", error)
+        }
         do {
             let pid = try Spawner.spawn(request, files, environment: environment, variables: variables,
-                                        through: (executable, arguments, shepherdEnd))
+                                        through: (executable, arguments, [control, held]))
             return (pid, ShepherdLink(descriptor: daemonEnd))
         } catch {
+            Syscall.removeFile(lockPath)
             Syscall.close(daemonEnd)
             throw error
         }
     }
 
-    /// Forgets a job's outcome file once its outcome is in the spool.
-    static func removeOutcomeFile(directory: String, jobID: String) {
+    /// What a job's lock file says: its private TMPDIR, if it has one.
+    static func temporaryDirectory(inLock path: String) -> PrivateTemporaryDirectory? {
+        guard let text = try? Syscall.readConfigurationFile(path, limit: 1 << 16) else { return nil }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count >= 4, let device = UInt64(lines[2]), let inode = UInt64(lines[3]) else { return nil }
+        return PrivateTemporaryDirectory(parent: String(lines[0]), name: String(lines[1]),
+                                         identity: FileIdentity(device: device, inode: inode))
+    }
+
+    /// `<directory>/<jobID>.lock`: held by the job's shepherd while it lives.
+    static func lockPath(directory: String, jobID: String) -> String {
+        directory + (directory.hasSuffix("/") ? "" : "/") + jobID + ".lock"
+    }
+
+    /// Forgets a job's outcome file and lock once its outcome is in the spool.
+    static func removeFiles(directory: String, jobID: String) {
         guard ShepherdOutcomeFile.isValidJobID(jobID) else { return }
         Syscall.removeFile(ShepherdOutcomeFile.path(directory: directory, jobID: jobID))
+        Syscall.removeFile(lockPath(directory: directory, jobID: jobID))
     }
 
     /// What a reaped shepherd says became of its job: the job's own wait status and usage, or why
@@ -95,30 +152,62 @@ struct ShepherdLaunch: Sendable {
 
 /// The daemon's end of one shepherd's control socket.
 final class ShepherdLink: Sendable {
-    let descriptor: Int32
+    /// The socket, `nil` once closed (so that a late signal never goes to a reused number).
+    private let socket: Mutex<Int32?>
 
     init(descriptor: Int32) {
-        self.descriptor = descriptor
+        socket = Mutex(descriptor)
     }
 
     /// Asks the shepherd to send `signal` to the job's process group. A shepherd that is gone
     /// has reaped the job already: nothing is left to signal (`ESRCH`, as for a gone group).
     func signal(_ signal: Int32) throws(Errno) {
-        do throws(Errno) {
-            try Syscall.sendPacket(descriptor, ShepherdMessage.signal(signal).encoded())
-        } catch where [EPIPE, ECONNRESET, ENOTCONN].contains(error.rawValue) {
-            throw .noSuchProcess
+        try socket.withLock { socket throws(Errno) in
+            guard let descriptor = socket else { throw .noSuchProcess }
+            do throws(Errno) {
+                try Syscall.sendPacket(descriptor, ShepherdMessage.signal(signal).encoded())
+            } catch where [EPIPE, ECONNRESET, ENOTCONN].contains(error.rawValue) {
+                throw .noSuchProcess
+            }
+        }
+    }
+
+    /// Closes the socket (once).
+    func close() {
+        socket.withLock { socket in
+            if let descriptor = socket { Syscall.close(descriptor) }
+            socket = nil
         }
     }
 
     /// After the shepherd was reaped: the outcome it sent, else the one in its file; closes the socket.
     func outcome(jobID: String, directory: String) -> ShepherdOutcome? {
-        defer { Syscall.close(descriptor) }
+        var found: ShepherdOutcome?
+        socket.withLock { socket in
+            guard let descriptor = socket else { return }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while let count = try? Syscall.receive(descriptor, into: &buffer, nonBlocking: true), count > 0 {
+                if case .finished(let outcome)? = try? ShepherdMessage(decoding: buffer[..<count]) { found = outcome }
+            }
+        }
+        close()
+        if let found { return found }
+        return (try? ShepherdOutcomeFile.read(directory: directory, jobID: jobID)) ?? nil
+    }
+
+    /// For a shepherd this daemon did not start (re-adopted after a restart): blocks until it
+    /// says the job ended, or its socket closes; the outcome, from the socket or its file.
+    /// Closes the socket. Not for the supervisor thread.
+    func awaitOutcome(jobID: String, directory: String) -> ShepherdOutcome? {
+        guard let descriptor = socket.withLock({ $0 }) else { return nil }
         var buffer = [UInt8](repeating: 0, count: 4096)
         var found: ShepherdOutcome?
-        while let count = try? Syscall.receive(descriptor, into: &buffer, nonBlocking: true), count > 0 {
+        while found == nil {
+            // Only this thread reads; a signal sent meanwhile uses the same socket under the lock.
+            guard let count = try? Syscall.receive(descriptor, into: &buffer), count > 0 else { break }
             if case .finished(let outcome)? = try? ShepherdMessage(decoding: buffer[..<count]) { found = outcome }
         }
+        close()
         if let found { return found }
         return (try? ShepherdOutcomeFile.read(directory: directory, jobID: jobID)) ?? nil
     }
