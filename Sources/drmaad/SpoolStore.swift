@@ -7,8 +7,8 @@ import LocalDRMWire
 struct SpoolStore: DaemonStore {
     let spool: Spool
 
-    func reserveJobID() throws(DRMAAError) -> Int64 {
-        try spool.nextJobIDs(count: 1).lowerBound
+    func reserveJobIDs(count: Int) throws(DRMAAError) -> ClosedRange<Int64> {
+        try spool.nextJobIDs(count: count)
     }
 
     func openSession(key: String, options: String, at time: Double) throws(DRMAAError) {

@@ -7,8 +7,8 @@ import ShepherdProtocol
 /// What the daemon keeps durably (the spool): implemented over SQLite by `drmaad`, so that this
 /// module (linked into `libdrmaa.so`) does not link SQLite. Every call is one transaction.
 package protocol DaemonStore: Sendable {
-    /// A new job id, unique for the user across processes and restarts (1, 2, 3…).
-    func reserveJobID() throws(DRMAAError) -> Int64
+    /// `count` new consecutive job ids, unique for the user across processes and restarts (1, 2, 3…).
+    func reserveJobIDs(count: Int) throws(DRMAAError) -> ClosedRange<Int64>
     /// Records a new session; `INVALID_CONTACT_STRING` if the key is taken.
     func openSession(key: String, options: String, at time: Double) throws(DRMAAError)
     /// The options a session was opened with, `nil` if there is no such session.
@@ -317,7 +317,7 @@ package final class Daemon: JobReports, Sendable {
             case .reattach(let key):
                 return try reattach(id, key: key, requestID: requestID)
             case .reserveJobID:
-                return .submitted(jobID: String(try store.reserveJobID()))
+                return .submitted(jobID: String(try nextJobID()))
             case .submit(let jobID, let inputs):
                 return .submitted(jobID: try submit(jobID, inputs, client: id))
             case .control(let ids, let action):
@@ -486,6 +486,23 @@ package final class Daemon: JobReports, Sendable {
             }
         }
         return .statuses(records, failures: failures)
+    }
+
+    /// Job ids reserved in the store and not handed out yet: a block is reserved at a time, so
+    /// that most submissions write nothing for their id (a restart skips the rest of a block).
+    private let reservedIDs = Mutex<ClosedRange<Int64>?>(nil)
+    static let idBlock = 64
+
+    private func nextJobID() throws(DRMAAError) -> Int64 {
+        try reservedIDs.withLock { block throws(DRMAAError) -> Int64 in
+            if let current = block, !current.isEmpty {
+                block = current.count > 1 ? (current.lowerBound + 1)...current.upperBound : nil
+                return current.lowerBound
+            }
+            let fresh = try store.reserveJobIDs(count: Self.idBlock)
+            block = fresh.count > 1 ? (fresh.lowerBound + 1)...fresh.upperBound : nil
+            return fresh.lowerBound
+        }
     }
 
     // MARK: Recovery
