@@ -40,7 +40,8 @@ let package = Package(
         .target(name: "DRMAA", dependencies: ["DRMAACore", "LocalDRM", "CGlibcCompat"], exclude: ["include"]),
         .testTarget(name: "DRMAACoreTests", dependencies: ["DRMAACore", "EmbeddedDRM", "TestSupport"]),
         .testTarget(name: "LocalDRMWireTests", dependencies: ["LocalDRMWire", "DRMAACore"]),
-        .testTarget(name: "LocalDRMTests", dependencies: ["LocalDRM", "DRMAACore", "TestSupport", "CTestSupport"]),
+        // The durable mode's programs too: its tests start them from beside the test bundle.
+        .testTarget(name: "LocalDRMTests", dependencies: ["LocalDRM", "DRMAACore", "TestSupport", "CTestSupport", "drmaad", "drmaa-shepherd"]),
         // Depends on the executable so that `swift build --build-tests` builds the binary the tests run.
         .testTarget(name: "ShepherdTests", dependencies: ["ShepherdProtocol", "drmaa-shepherd", "CLocalDRM"]),
                 .testTarget(name: "LocalDRMSpoolTests", dependencies: ["LocalDRMSpool", "DRMAACore", "CSQLite", "TestSupport", "LocalDRM"]),

@@ -1,0 +1,132 @@
+import DRMAACore
+import Foundation
+import Glibc
+import LocalDRM
+import Testing
+import TestSupport
+
+/// A private state directory with its own daemon, stopped (with SIGKILL, after its jobs ended)
+/// and removed at the end; and sessions on it in the durable mode.
+final class DurableFixture: Sendable {
+    let state: String
+    let home: String
+
+    init() throws {
+        let base = NSTemporaryDirectory() + "drmaa-durable-" + UUID().uuidString
+        state = base + "/state"
+        home = base + "/home"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        // Every test ends its jobs; the daemon is then idle and can go at once.
+        if let pid = daemonPID() { kill(pid, SIGKILL) }
+        try? FileManager.default.removeItem(atPath: (state as NSString).deletingLastPathComponent)
+    }
+
+    /// A new, initialised session (`contact` to re-attach).
+    func session(slots: Int = 2, contact: String? = nil) throws -> Session {
+        var configuration = LocalDRM.Configuration(slots: slots, homeDirectory: home)
+        configuration.mode = .durable
+        configuration.stateDirectory = state
+        let session = Session(system: LocalDRM(configuration: configuration))
+        try session.initialize(contact: contact)
+        return session
+    }
+
+    func shell(_ script: String) -> JobTemplate {
+        var template = JobTemplate()
+        template.remoteCommand = "/bin/sh"
+        template.args = ["-c", script]
+        template.outputPath = ":/dev/null"
+        template.joinFiles = true
+        return template
+    }
+
+    func path(_ name: String) -> String { home + "/" + name }
+    func read(_ name: String) -> String { (try? String(contentsOfFile: path(name), encoding: .utf8)) ?? "" }
+
+    /// The running daemon's pid, from its log's last "serving" line.
+    func daemonPID() -> pid_t? {
+        guard let log = try? String(contentsOfFile: state + "/daemon.log", encoding: .utf8) else { return nil }
+        guard let line = log.split(separator: "\n").last(where: { $0.contains(" serving ") }),
+              let range = line.range(of: "(pid ") else { return nil }
+        let digits = line[range.upperBound...].prefix(while: \.isNumber)
+        guard let pid = pid_t(digits), kill(pid, 0) == 0 else { return nil }
+        return pid
+    }
+}
+
+@Suite("LocalDRM durable mode: jobs under the user's daemon", .serialized, .timeLimit(.minutes(2)))
+struct DurableModeTests {
+    @Test("a job outlives drmaa_exit, and a session re-attached by its contact reaps its outcome exactly once")
+    func jobOutlivesExitAndIsReapedOnce() throws {
+        let fixture = try DurableFixture()
+        let first = try fixture.session()
+        let id = try first.runJob(fixture.shell("sleep 0.3; echo done > \(fixture.path("out"))"))
+        let contact = first.contact
+        try first.exit()
+
+        let second = try fixture.session(contact: contact)
+        defer { try? second.exit() }
+        let info = try second.wait(id, timeout: .seconds(30))
+        #expect(info.hasExited && info.exitStatus == 0)
+        #expect(fixture.read("out") == "done\n")
+        expectDRMAAError(.invalidJob) { try second.wait(id, timeout: .noWait) }
+    }
+
+    @Test("drmaa_job_ps and drmaa_control accept another session's job; wait stays with its own session")
+    func otherSessionsJobIsSeenAndControlled() throws {
+        let fixture = try DurableFixture()
+        let owner = try fixture.session()
+        defer { try? owner.exit() }
+        let id = try owner.runJob(fixture.shell("echo started > \(fixture.path("started")); sleep 30"))
+        let other = try fixture.session()
+        defer { try? other.exit() }
+        let deadline = Date().addingTimeInterval(20)
+        while fixture.read("started").isEmpty && Date() < deadline { usleep(10_000) }
+        #expect(try other.jobStatus(id) == .running)
+        expectDRMAAError(.invalidJob) { try other.wait(id, timeout: .noWait) }
+        try other.control(id, .terminate)
+        let info = try owner.wait(id, timeout: .seconds(30))
+        #expect(info.wasAborted || info.hasSignal)
+        expectDRMAAError(.invalidJob) { try other.jobStatus("999999") }
+    }
+
+    @Test("queued bulk tasks run after the session exits, each once, within the session's slots")
+    func queuedTasksRunAfterExit() throws {
+        let fixture = try DurableFixture()
+        let first = try fixture.session(slots: 1)
+        let ids = try first.runBulkJobs(fixture.shell("echo $DRMAA_TASK_ID >> \(fixture.path("tasks"))"),
+                                        beginIndex: 1, endIndex: 4, step: 1)
+        let contact = first.contact
+        try first.exit()
+        let second = try fixture.session(slots: 1, contact: contact)
+        defer { try? second.exit() }
+        try second.synchronize(ids, timeout: .seconds(60), dispose: true)
+        let lines = fixture.read("tasks").split(separator: "\n").sorted()
+        #expect(lines == ["1", "2", "3", "4"])
+    }
+
+    @Test("the daemon killed with SIGKILL while a job runs and another queues: after its restart both end, each once")
+    func daemonRestartKeepsRunningAndQueuedJobs() throws {
+        let fixture = try DurableFixture()
+        let first = try fixture.session(slots: 1)
+        let running = try first.runJob(fixture.shell("echo run >> \(fixture.path("a")); sleep 1"))
+        let queued = try first.runJob(fixture.shell("echo run >> \(fixture.path("b"))"))
+        let contact = first.contact
+        try first.exit()
+        let deadline = Date().addingTimeInterval(20)
+        while fixture.read("a").isEmpty && Date() < deadline { usleep(10_000) }
+        let daemon = try #require(fixture.daemonPID())
+        kill(daemon, SIGKILL)
+        while kill(daemon, 0) == 0 { usleep(5_000) }
+
+        let second = try fixture.session(slots: 1, contact: contact)
+        defer { try? second.exit() }
+        #expect(try second.wait(running, timeout: .seconds(30)).exitStatus == 0)
+        #expect(try second.wait(queued, timeout: .seconds(30)).exitStatus == 0)
+        #expect(fixture.read("a") == "run\n")
+        #expect(fixture.read("b") == "run\n")
+    }
+}
