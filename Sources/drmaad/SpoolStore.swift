@@ -86,6 +86,10 @@ struct SpoolStore: DaemonStore {
         }
     }
 
+    func purgeOutcomes(finishedBefore time: Double) throws(DRMAAError) -> Int {
+        try spool.write { tx throws(DRMAAError) in try tx.purgeOutcomes(finishedBefore: time) }
+    }
+
     func markReaped(_ jobs: [(submission: Int64, task: Int)]) throws(DRMAAError) {
         guard !jobs.isEmpty else { return }
         try spool.write { tx throws(DRMAAError) in try tx.markReaped(jobs.map { JobKey(submission: $0.submission, task: $0.task) }) }

@@ -32,6 +32,8 @@ package protocol DaemonStore: Sendable {
     /// Every submission with jobs that have no outcome yet: what a restarted daemon queues
     /// again or takes back from their shepherds.
     func unfinishedSubmissions() throws(DRMAAError) -> [UnfinishedSubmission]
+    /// Drops the unreaped outcomes of jobs that finished before `time` (the retention); how many.
+    func purgeOutcomes(finishedBefore time: Double) throws(DRMAAError) -> Int
 }
 
 /// A submission some of whose jobs have not finished, as a restarted daemon finds it.
@@ -70,9 +72,16 @@ package final class Daemon: JobReports, Sendable {
         package var slots: Int?
         /// Seconds without clients and without unfinished jobs after which ``run()`` returns.
         package var idleExitSeconds: Double
+        /// How long the outcome of a finished job that nobody reaps is kept, in seconds.
+        package var retentionSeconds: Double
 
-        package init(stateDirectory: String, shepherdPath: String, slots: Int? = nil, idleExitSeconds: Double = 60) {
+        /// The default retention of unreaped outcomes: 7 days.
+        package static let defaultRetention = 7.0 * 86_400
+
+        package init(stateDirectory: String, shepherdPath: String, slots: Int? = nil, idleExitSeconds: Double = 60,
+                     retentionSeconds: Double = Configuration.defaultRetention) {
             (self.stateDirectory, self.shepherdPath, self.slots, self.idleExitSeconds) = (stateDirectory, shepherdPath, slots, idleExitSeconds)
+            self.retentionSeconds = retentionSeconds
         }
     }
 
@@ -151,7 +160,13 @@ package final class Daemon: JobReports, Sendable {
     /// for ``Configuration/idleExitSeconds`` or ``stop()`` is called. Returns why it stopped.
     package func run(listener: Int32) -> String {
         let uid = geteuid()
+        var nextPurge: Double = 0
         while true {
+            let now = Double(Syscall.monotonicNanoseconds()) / 1e9
+            if now >= nextPurge {
+                purgeExpiredOutcomes()
+                nextPurge = now + 3600
+            }
             let idleFor: Double? = state.withLock { state in
                 if state.stopping { return -1 }
                 guard let since = state.idleSince else { return nil }
@@ -167,7 +182,9 @@ package final class Daemon: JobReports, Sendable {
                     return "idle for \(Int(configuration.idleExitSeconds)) s with no client and no unfinished job"
                 }
             }
-            let timeout: Int32 = idleFor == nil ? -1 : Int32(max(10, min(1000, (configuration.idleExitSeconds - (idleFor ?? 0)) * 1000)))
+            var timeout: Int32 = idleFor == nil ? -1 : Int32(max(10, min(1000, (configuration.idleExitSeconds - (idleFor ?? 0)) * 1000)))
+            let untilPurge = Int32(max(10, min(3_600_000, (nextPurge - now) * 1000)))
+            if timeout < 0 || untilPurge < timeout { timeout = untilPurge }
             let events: [Int16]
             do throws(Errno) {
                 events = try Syscall.poll([(listener, Int16(POLLIN)), (wakeup, Int16(POLLIN))], timeoutMilliseconds: timeout)
@@ -200,6 +217,18 @@ package final class Daemon: JobReports, Sendable {
                 continue
             }
             accept(fd)
+        }
+    }
+
+    /// Drops the outcomes no one reaped within the retention (the sessions that would have reaped
+    /// them are gone for good, or forgot them).
+    private func purgeExpiredOutcomes() {
+        guard configuration.retentionSeconds.isFinite else { return }
+        do throws(DRMAAError) {
+            let purged = try store.purgeOutcomes(finishedBefore: Syscall.realtimeSeconds() - configuration.retentionSeconds)
+            if purged > 0 { log("purged \(purged) outcome(s) older than the retention of \(Int(configuration.retentionSeconds)) s that no session reaped") }
+        } catch {
+            log("cannot purge old outcomes: \(error.message)")
         }
     }
 

@@ -6,7 +6,8 @@ import Glibc
 /// directory, the socket, and the daemon's run.
 package enum DaemonProcess {
     static let usage = """
-        usage: drmaad [--foreground | --detach] [--state-dir DIR] [--idle-exit SECONDS] [--slots N] [--shepherd PATH]
+        usage: drmaad [--foreground | --detach] [--state-dir DIR] [--idle-exit SECONDS] [--slots N] [--retention SECONDS]
+                  [--shepherd PATH]
 
         The per-user daemon of LocalDRM's durable mode: it runs the DRMAA jobs of every process of
         this user, each under a shepherd, so that they outlive the process that submitted them.
@@ -20,6 +21,8 @@ package enum DaemonProcess {
           --idle-exit SECONDS leave after this long with no client and no unfinished job (default:
                               $DRMAA_LOCAL_IDLE_EXIT, else 60; 0: never)
           --slots N           the slots all sessions share (default: $DRMAA_LOCAL_SLOTS, else one per CPU)
+          --retention SECONDS how long the outcome of a finished job nobody reaps is kept (default 604800,
+                              7 days; inf: for ever); then it is dropped as if reaped
           --shepherd PATH     the drmaa-shepherd program (default: $DRMAA_LOCAL_SHEPHERD, else beside drmaad)
         """
 
@@ -34,6 +37,7 @@ package enum DaemonProcess {
         var idleExit = 60.0
         var slots: Int?
         var shepherd: String?
+        var retention = Daemon.Configuration.defaultRetention
     }
 
     /// Runs `drmaad` with `arguments` (without the program name); `openStore` opens the spool of a
@@ -76,6 +80,13 @@ package enum DaemonProcess {
                     return 2
                 }
                 options.slots = slots
+            case "--retention":
+                guard let text = value(argument) else { return 2 }
+                guard let seconds = Double(text), seconds > 0 else {
+                    complain("--retention takes seconds (more than 0; inf for ever), not '\(text)'")
+                    return 2
+                }
+                options.retention = seconds
             case "--shepherd":
                 guard let path = value(argument) else { return 2 }
                 options.shepherd = path
@@ -140,7 +151,8 @@ package enum DaemonProcess {
         do throws(DRMAAError) {
             store = try openStore(directory)
             daemon = try Daemon(configuration: Daemon.Configuration(stateDirectory: directory, shepherdPath: shepherd,
-                                                                    slots: options.slots, idleExitSeconds: options.idleExit),
+                                                                    slots: options.slots, idleExitSeconds: options.idleExit,
+                                                                    retentionSeconds: options.retention),
                                 store: store)
         } catch {
             log(error.message)
