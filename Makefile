@@ -12,10 +12,11 @@ build:
 
 ## test: every test — Swift Testing suites (also under ThreadSanitizer), the ten tutorial ports checked
 ## against the Python originals' output, the C binding's tests (also under AddressSanitizer, in
-## hostile hosts and their glibc check), drmaa-python's suite, a Snakemake workflow and a ruffus
+## hostile hosts and their glibc check), drmaa-python's suite, the durable mode's scenarios (killed clients
+## and daemons, many clients, other uids), a Snakemake workflow and a ruffus
 ## pipeline, the benchmark at small sizes (it fails only if something functionally fails, never on
 ## times) and a short pass of every fuzz target
-test: test-unit test-tsan test-examples test-c test-c-asan test-hostile check-glibc test-python test-python-hostile test-clients bench-quick fuzz-quick
+test: test-unit test-tsan test-examples test-c test-c-asan test-hostile check-glibc test-python test-python-hostile test-durable test-clients bench-quick fuzz-quick
 
 test-unit:
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
@@ -225,6 +226,13 @@ test-python-hostile: lib venv
 		$(CURDIR)/out/venv/bin/python Tests/Python/hostile_fork.py
 	HOME=$(CURDIR)/out/test-python/home $(EMBEDDED) DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
 		$(CURDIR)/out/venv/bin/python Tests/Python/hostile_fork.py
+
+## test-durable: the durable mode through drmaa-python (Tests/Durable/check_durable.py): jobs outlive a killed
+## client, re-attaching by contact, another session's status/control, one slot pool and one daemon for many
+## clients, other uids refused (as root), the daemon killed with kill -9; each scenario in a fresh state directory
+.PHONY: test-durable
+test-durable: lib venv
+	$(CURDIR)/out/venv/bin/python Tests/Durable/check_durable.py --lib $(CURDIR)/out/lib/libdrmaa.so
 
 # ---------------------------------------------------------------------------------------------
 # Real DRMAA clients (Tests/Clients, Docs/Testing.md): Snakemake 9 with its DRMAA executor plugin and
