@@ -45,13 +45,8 @@ PR_SET_CHILD_SUBREAPER = 36
 MARKER_VARIABLE = "DURCHECK_MARKER"
 
 # Failures that are the library's, known and reported (still FAIL): check name -> note.
-KNOWN = {
-    "daemon killed with kill -9": "expected to fail until the daemon's restart recovery lands "
-                                  "(being written in parallel)",
-    "20 clients, one daemon: pgrep -f sees at most one drmaad":
-        "every client that finds no socket spawns its own 'drmaad --detach' starter, whose daemon then "
-        "finds the lock held and leaves (a thundering herd of short-lived processes); one daemon serves",
-}
+# Known library bugs: still FAIL, with a note. None at present.
+KNOWN = {}
 
 # The client processes' side: one script, one subcommand per role; each prints JSON lines.
 CLIENT = r'''

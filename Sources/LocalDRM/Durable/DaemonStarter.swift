@@ -21,6 +21,11 @@ enum DaemonStarter {
         var started = false
         var delay: UInt32 = 2_000
         let deadline = Syscall.monotonicNanoseconds() + Int64(startTimeout * 1e9)
+        // Held while this process starts the daemon: of many processes that find none at once,
+        // one starts it and the others wait for it, instead of starting starters that find its
+        // lock taken.
+        var starting: Int32?
+        defer { if let starting { Syscall.close(starting) } }
         while true {
             do throws(Errno) {
                 return try Syscall.connectUnix(socket, type: Syscall.streamSocket)
@@ -29,8 +34,19 @@ enum DaemonStarter {
                     throw DRMAAError(.drmCommunicationFailure, "no LocalDRM daemon runs for '\(stateDirectory)' (\(error))")
                 }
                 if !started {
-                    try launch(stateDirectory: stateDirectory)
-                    started = true
+                    if starting == nil {
+                        do throws(Errno) {
+                            starting = try Syscall.tryLock(startLockPath(stateDirectory: stateDirectory))
+                        } catch {
+                            throw DRMAAError(.drmsInitFailed, "cannot lock '\(startLockPath(stateDirectory: stateDirectory))': \(error)")
+                        }
+                    }
+                    if starting != nil {
+                        // Ours: connect once more (a daemon may have started meanwhile), then start one.
+                        if let fd = try? Syscall.connectUnix(socket, type: Syscall.streamSocket) { return fd }
+                        try launch(stateDirectory: stateDirectory)
+                        started = true
+                    }
                 }
                 guard Syscall.monotonicNanoseconds() < deadline else {
                     throw DRMAAError(.drmsInitFailed, "the LocalDRM daemon did not start within \(Int(startTimeout)) s\(logTail(stateDirectory))")
@@ -50,6 +66,9 @@ enum DaemonStarter {
         let lines = text.split(separator: "\n").suffix(3)
         return lines.isEmpty ? "" : "; its log '\(path)' ends: \(lines.joined(separator: " | "))"
     }
+
+    /// The lock a process holds while it starts the daemon.
+    static func startLockPath(stateDirectory: String) -> String { stateDirectory + "/start.lock" }
 
     /// The daemon's log file.
     static func logPath(stateDirectory: String) -> String { stateDirectory + "/daemon.log" }
