@@ -807,3 +807,13 @@ extension Syscall {
         }
     }
 }
+
+extension Syscall {
+    /// The session id of process `pid`, `nil` if there is no such process. The corresponding C
+    /// function is `getsid(2)`.
+    static func sessionID(of pid: pid_t) -> pid_t? {
+        guard pid > 0 else { return nil }
+        let id = getsid(pid)
+        return id < 0 ? nil : id
+    }
+}

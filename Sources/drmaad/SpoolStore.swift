@@ -40,7 +40,7 @@ struct SpoolStore: DaemonStore {
     }
 
     func recordOutcome(submission: Int64, task: Int, session: String, at time: Double, payload: [UInt8]) throws(DRMAAError) {
-        try spool.write { tx throws(DRMAAError) in
+        _ = try spool.write { tx throws(DRMAAError) in
             try tx.recordOutcome(OutcomeRecord(key: JobKey(submission: submission, task: task), session: session, finishedAt: time, payload: payload))
         }
     }
@@ -92,6 +92,6 @@ struct SpoolStore: DaemonStore {
 
     func markReaped(_ jobs: [(submission: Int64, task: Int)]) throws(DRMAAError) {
         guard !jobs.isEmpty else { return }
-        try spool.write { tx throws(DRMAAError) in try tx.markReaped(jobs.map { JobKey(submission: $0.submission, task: $0.task) }) }
+        _ = try spool.write { tx throws(DRMAAError) in try tx.markReaped(jobs.map { JobKey(submission: $0.submission, task: $0.task) }) }
     }
 }

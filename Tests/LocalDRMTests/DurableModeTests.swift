@@ -130,3 +130,32 @@ struct DurableModeTests {
         #expect(fixture.read("b") == "run\n")
     }
 }
+
+extension DurableModeTests {
+    @Test("a shepherd killed with SIGKILL: its job is killed with it and ends FAILED with the reason")
+    func killedShepherdTakesItsJob() throws {
+        let fixture = try DurableFixture()
+        let session = try fixture.session()
+        defer { try? session.exit() }
+        let id = try session.runJob(fixture.shell("echo $$ > \(fixture.path("pid")); exec sleep 30"))
+        let deadline = Date().addingTimeInterval(20)
+        while fixture.read("pid").isEmpty && Date() < deadline { usleep(10_000) }
+        let job = try #require(pid_t(fixture.read("pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+        // The job's parent is its shepherd.
+        let stat = try String(contentsOfFile: "/proc/\(job)/stat", encoding: .utf8)
+        let fields = stat[stat.range(of: ")")!.upperBound...].split(separator: " ")
+        let shepherd = try #require(pid_t(fields[1]))
+        #expect(try String(contentsOfFile: "/proc/\(shepherd)/cmdline", encoding: .utf8).contains("drmaa-shepherd"))
+        kill(shepherd, SIGKILL)
+        let info = try session.wait(id, timeout: .seconds(30))
+        #expect(info.wasAborted)
+        #expect(info.abortReason?.contains("shepherd") == true)
+        #expect(info.abortReason?.contains("killed with it") == true)
+        var gone = false
+        for _ in 0..<500 where !gone {
+            gone = kill(job, 0) != 0
+            if !gone { usleep(10_000) }
+        }
+        #expect(gone, "the job \(job) outlived its shepherd")
+    }
+}

@@ -198,8 +198,10 @@ extension LocalBackend {
             }, didReap: { [self] reaped in
                 if let shepherd, let shepherds {
                     // The shepherd reaped the job and said how it ended, on its socket or in its file.
-                    let outcome = shepherd.outcome(jobID: id, directory: shepherds.directory)
-                    let (termination, job, hasUsage) = ShepherdLaunch.result(of: outcome, shepherd: reaped, shepherdPID: pid)
+                    let (outcome, jobPID) = shepherd.outcome(jobID: id, directory: shepherds.directory)
+                    let orphanKilled = outcome == nil && jobPID.map { ShepherdLink.killOrphan(jobPID: $0, shepherdPID: pid) } == true
+                    let (termination, job, hasUsage) = ShepherdLaunch.result(of: outcome, shepherd: reaped, shepherdPID: pid,
+                                                                             orphanKilled: orphanKilled)
                     finish(id, termination, reaped: job, startTime: startTime, usage: hasUsage, onSupervisor: true)
                 } else {
                     finish(id, nil, reaped: reaped, startTime: startTime, onSupervisor: true)

@@ -118,7 +118,8 @@ struct ShepherdLaunch: Sendable {
 
     /// What a reaped shepherd says became of its job: the job's own wait status and usage, or why
     /// it could not start, or why nothing is known.
-    static func result(of outcome: ShepherdOutcome?, shepherd: Reaped, shepherdPID: pid_t) -> (Termination?, Reaped?, hasUsage: Bool) {
+    static func result(of outcome: ShepherdOutcome?, shepherd: Reaped, shepherdPID: pid_t,
+                       orphanKilled: Bool = false) -> (Termination?, Reaped?, hasUsage: Bool) {
         guard let outcome else {
             let how: String
             switch shepherd {
@@ -129,7 +130,8 @@ struct ShepherdLaunch: Sendable {
             case .lost(let reason):
                 how = "ended (\(reason))"
             }
-            return (nil, .lost(reason: "its shepherd (pid \(shepherdPID)) \(how) without recording how the job ended"), true)
+            let killed = orphanKilled ? "; the job was killed with it" : ""
+            return (nil, .lost(reason: "its shepherd (pid \(shepherdPID)) \(how) without recording how the job ended\(killed)"), true)
         }
         if let failure = outcome.spawnFailure {
             return (.aborted(reason: "the job could not be started: \(failure)"), nil, false)
@@ -180,19 +182,33 @@ final class ShepherdLink: Sendable {
         }
     }
 
-    /// After the shepherd was reaped: the outcome it sent, else the one in its file; closes the socket.
-    func outcome(jobID: String, directory: String) -> ShepherdOutcome? {
+    /// After the shepherd was reaped: the outcome it sent, else the one in its file, and the
+    /// job's pid if it said it started the job; closes the socket.
+    func outcome(jobID: String, directory: String) -> (ShepherdOutcome?, jobPID: pid_t?) {
         var found: ShepherdOutcome?
+        var jobPID: pid_t?
         socket.withLock { socket in
             guard let descriptor = socket else { return }
             var buffer = [UInt8](repeating: 0, count: 4096)
             while let count = try? Syscall.receive(descriptor, into: &buffer, nonBlocking: true), count > 0 {
-                if case .finished(let outcome)? = try? ShepherdMessage(decoding: buffer[..<count]) { found = outcome }
+                switch try? ShepherdMessage(decoding: buffer[..<count]) {
+                case .finished(let outcome)?: found = outcome
+                case .started(let pid, _)?: jobPID = pid
+                default: break
+                }
             }
         }
         close()
-        if let found { return found }
-        return (try? ShepherdOutcomeFile.read(directory: directory, jobID: jobID)) ?? nil
+        if let found { return (found, jobPID) }
+        return ((try? ShepherdOutcomeFile.read(directory: directory, jobID: jobID)) ?? nil, jobPID)
+    }
+
+    /// A shepherd that died without an outcome left its job running, an orphan: it is killed
+    /// (its group), if the pid is still the job's (in the dead shepherd's session, which only its
+    /// processes can be in). True if it was.
+    static func killOrphan(jobPID: pid_t, shepherdPID: pid_t) -> Bool {
+        guard jobPID > 1, shepherdPID > 1, Syscall.sessionID(of: jobPID) == shepherdPID else { return false }
+        return (try? Syscall.signalGroup(jobPID, SIGKILL)) != nil
     }
 
     /// For a shepherd this daemon did not start (re-adopted after a restart): blocks until it
