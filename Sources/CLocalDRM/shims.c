@@ -43,8 +43,15 @@ static void spawn_extensions_resolve(void) {
     spawn_action_fn with_fchdir = NULL, with_closefrom = NULL;
     const char *force = getenv("DRMAA_LOCAL_SPAWN_FALLBACK");
     if (force == NULL || strcmp(force, "1") != 0) {
+#ifdef CLOCALDRM_STATIC
+        // A fully static executable (the durable mode's daemon and shepherd) has no dynamic
+        // symbols to look up, and carries the glibc it was built with: direct references.
+        with_fchdir = posix_spawn_file_actions_addfchdir_np;
+        with_closefrom = posix_spawn_file_actions_addclosefrom_np;
+#else
         with_fchdir = (spawn_action_fn)dlsym(RTLD_DEFAULT, "posix_spawn_file_actions_addfchdir_np");
         with_closefrom = (spawn_action_fn)dlsym(RTLD_DEFAULT, "posix_spawn_file_actions_addclosefrom_np");
+#endif
     }
     __atomic_store_n(&addfchdir_impl, with_fchdir, __ATOMIC_RELAXED);
     __atomic_store_n(&addclosefrom_impl, with_closefrom, __ATOMIC_RELAXED);

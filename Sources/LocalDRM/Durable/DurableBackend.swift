@@ -24,6 +24,9 @@ final class DurableBackend: Backend {
         var client: DaemonClient?
         /// Set by `drmaa_exit`: the connection is closed and not made again until a re-attach.
         var exited = false
+        /// Jobs reaped while the daemon could not be told: told first on the next connection, so
+        /// that it never hands their outcomes out again.
+        var unsentReaps: [String] = []
     }
     private let state = Mutex(State())
 
@@ -122,6 +125,11 @@ final class DurableBackend: Backend {
     private func reconnect() throws(DRMAAError) -> DaemonClient {
         let client = try makeClient()
         do throws(DRMAAError) {
+            let unsent = state.withLock { $0.unsentReaps }
+            if !unsent.isEmpty {
+                _ = try client.request(.reap(jobIDs: unsent))
+                state.withLock { $0.unsentReaps.removeFirst(min(unsent.count, $0.unsentReaps.count)) }
+            }
             try attach(client, restoring: false)
         } catch {
             client.close()
@@ -229,7 +237,11 @@ final class DurableBackend: Backend {
     }
 
     func jobsReaped(_ jobIDs: [String]) {
-        _ = try? request(.reap(jobIDs: jobIDs))
+        do throws(DRMAAError) {
+            _ = try request(.reap(jobIDs: jobIDs))
+        } catch {
+            state.withLock { $0.unsentReaps += jobIDs }
+        }
     }
 
     func sessionDidExit() {
