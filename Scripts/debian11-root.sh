@@ -67,6 +67,7 @@ dest=$root/opt/drmaa
 rm -rf "$dest"
 mkdir -p "$dest/lib" "$dest/home" "$dest/src"
 cp out/lib/libdrmaa.so "$dest/lib/libdrmaa.so.1"
+cp out/lib/drmaad out/lib/drmaa-shepherd "$dest/lib/"   # the durable mode's, found beside the library
 ln -s libdrmaa.so.1 "$dest/lib/libdrmaa.so"
 cp Tests/C/test_drmaa.c Tests/C/test_hostile.c Tests/C/check.h Sources/DRMAA/include/drmaa.h "$dest/src/"
 run() { chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/opt/drmaa/home "$@"; }
@@ -81,13 +82,20 @@ cleanup() { if [ -n "$mounted" ]; then umount "$root/proc" || umount -l "$root/p
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 mountpoint -q "$root/proc" || { mount -t proc proc "$root/proc"; mounted=1; }
-run /opt/drmaa/test_drmaa
-run DRMAA_LOCAL_SLOTS=1 /opt/drmaa/test_drmaa local-configuration
-run DRMAA_LOCAL_SLOTS=zero /opt/drmaa/test_drmaa local-configuration
-echo "== again, spawning the way glibc 2.28 must (no posix_spawn chdir action)"
-run DRMAA_LOCAL_SPAWN_FALLBACK=1 /opt/drmaa/test_drmaa
+durable="DRMAA_LOCAL_STATE_DIR=/opt/drmaa/state DRMAA_LOCAL_IDLE_EXIT=1"
+echo "== durable mode (the daemon and the shepherd are static executables)"
+run $durable /opt/drmaa/test_drmaa
+run $durable DRMAA_LOCAL_SLOTS=1 /opt/drmaa/test_drmaa local-configuration
+run $durable DRMAA_LOCAL_SLOTS=zero /opt/drmaa/test_drmaa local-configuration
+echo "== embedded mode"
+run DRMAA_LOCAL_MODE=embedded /opt/drmaa/test_drmaa
+run DRMAA_LOCAL_MODE=embedded DRMAA_LOCAL_SLOTS=1 /opt/drmaa/test_drmaa local-configuration
+echo "== embedded again, spawning the way glibc 2.28 must (no posix_spawn chdir action)"
+run DRMAA_LOCAL_MODE=embedded DRMAA_LOCAL_SPAWN_FALLBACK=1 /opt/drmaa/test_drmaa
 echo "== the hostile-host modes (glibc 2.31 has no closefrom spawn action: its fallback closes each fd)"
 for mode in fifo fork fork-storm fork-after-init bounds sigchld-reaper bytes categories emfile init-exit-loop; do
-    run /opt/drmaa/test_hostile "$mode"
+    run DRMAA_LOCAL_MODE=embedded /opt/drmaa/test_hostile "$mode"
 done
+# The daemon leaves a second after its last client: before /proc is unmounted.
+for _ in 1 2 3 4 5 6 7 8 9 10; do pgrep -f "drmaad.*/opt/drmaa/state" >/dev/null || break; sleep 1; done
 echo "== Debian 11 ($suite): the C tests passed"

@@ -45,8 +45,9 @@ def main():
     for name in list(os.environ):
         if name.startswith("DRMAA_"):
             del os.environ[name]
+    # The durable mode's daemon (its state under this HOME) leaves a second after its last client.
     os.environ.update(HOME=os.path.join(work, "home"), DRMAA_LIBRARY_PATH=os.path.abspath(options.lib),
-                      DRMAA_LOCAL_SLOTS="4")
+                      DRMAA_LOCAL_SLOTS="4", DRMAA_LOCAL_IDLE_EXIT="1")
     os.chdir(work)  # ruffus keeps its history (.ruffus_history.sqlite) in the current directory
     print(f"== ruffus against {options.lib}, in {work}", flush=True)
 

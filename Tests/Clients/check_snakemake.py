@@ -122,7 +122,10 @@ def main():
             del env[name]
     temporary = os.path.join(work, "tmp")
     os.makedirs(temporary)
+    # The durable mode's daemon (its state under this HOME) leaves a second after its last client,
+    # so that each run's "no process outlives" check sees it go.
     env.update(HOME=home, TMPDIR=temporary, DRMAA_LIBRARY_PATH=os.path.abspath(options.lib), DRMAA_LOCAL_SLOTS="2",
+               DRMAA_LOCAL_IDLE_EXIT="1",
                PATH=os.path.join(os.path.abspath(options.venv), "bin") + os.pathsep + env["PATH"])
     snakemake = os.path.join(os.path.abspath(options.venv), "bin", "snakemake")
     # --drmaa-args=VALUE: a value that starts with '-' must be attached, or argparse takes it for an option.
