@@ -159,3 +159,31 @@ extension DurableModeTests {
         #expect(gone, "the job \(job) outlived its shepherd")
     }
 }
+
+extension DurableModeTests {
+    @Test("the contact's mode= takes embedded or durable only (7); the durable mode refuses what it cannot carry to the daemon (10)")
+    func modeChoicesAndRefusals() throws {
+        let fixture = try DurableFixture()
+        let bogus = Session(system: LocalDRM(mode: .embedded))
+        let error = expectDRMAAError(.invalidContactString) { try bogus.initialize(contact: "mode=cluster") }
+        #expect(error?.message.contains("embedded or durable") == true)
+
+        var inMemory = LocalDRM.Configuration(homeDirectory: fixture.home)
+        inMemory.mode = .durable
+        inMemory.stateDirectory = fixture.state
+        inMemory.jobCategories = JobCategories()
+        expectDRMAAError(.drmsInitFailed) { try Session(system: LocalDRM(configuration: inMemory)).initialize() }
+
+        var sequence = LocalDRM.Configuration(homeDirectory: fixture.home,
+                                              terminateSequence: [LocalDRM.TeardownStep(signal: SIGINT, seconds: 1)])
+        sequence.mode = .durable
+        sequence.stateDirectory = fixture.state
+        expectDRMAAError(.drmsInitFailed) { try Session(system: LocalDRM(configuration: sequence)).initialize() }
+
+        // The contact wins over the configuration: this session runs its jobs in this process.
+        let embedded = try fixture.session(contact: "mode=embedded")
+        defer { try? embedded.exit() }
+        #expect(embedded.contact.contains("mode=embedded"))
+        #expect(fixture.daemonPID() == nil)
+    }
+}
