@@ -402,3 +402,13 @@ const char *clocaldrm_own_object_path(void) {
     if (dladdr((void *)&clocaldrm_own_object_path, &info) == 0 || info.dli_fname == NULL) return NULL;
     return info.dli_fname;
 }
+
+int clocaldrm_spawnattr_clean_signals(posix_spawnattr_t *attributes, short flags) {
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    int result = posix_spawnattr_setsigmask(attributes, &none);
+    if (result == 0) result = posix_spawnattr_setsigdefault(attributes, &all);
+    if (result == 0) result = posix_spawnattr_setflags(attributes, (short)(flags | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
+    return result;
+}

@@ -224,16 +224,9 @@ enum Spawner {
         var attributes = posix_spawnattr_t()
         try check(posix_spawnattr_init(&attributes), "posix_spawnattr_init")
         defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        try check(posix_spawnattr_setsigmask(&attributes, &noSignals), "posix_spawnattr_setsigmask")
-        try check(posix_spawnattr_setsigdefault(&attributes, &allSignals), "posix_spawnattr_setsigdefault")
         try check(posix_spawnattr_setpgroup(&attributes, 0), "posix_spawnattr_setpgroup")
-        let groupFlag = shepherd == nil ? POSIX_SPAWN_SETPGROUP : 0
-        try check(posix_spawnattr_setflags(&attributes, Int16(groupFlag | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)),
-                  "posix_spawnattr_setflags")
+        try check(clocaldrm_spawnattr_clean_signals(&attributes, Int16(shepherd == nil ? POSIX_SPAWN_SETPGROUP : 0)),
+                  "posix_spawnattr_setsig*")
 
         let executable = shepherd?.executable ?? files.executable
         let argv = shepherd.map { [$0.executable] + $0.arguments } ?? [job.remoteCommand] + job.arguments

@@ -1,33 +1,39 @@
 import Glibc
 
-/// An error number returned by a system call.
-struct Errno: Error, Equatable, CustomStringConvertible {
-    let rawValue: Int32
+/// An error number returned by a system call (also the shepherd's, which builds on this module).
+package struct Errno: Error, Equatable, CustomStringConvertible {
+    package let rawValue: Int32
 
-    static let interrupted = Errno(rawValue: EINTR)
-    static let noSuchFile = Errno(rawValue: ENOENT)
+    package init(rawValue: Int32) { self.rawValue = rawValue }
+
+    package static let interrupted = Errno(rawValue: EINTR)
+    package static let noSuchFile = Errno(rawValue: ENOENT)
 
     /// The C library's text and the number, such as `Permission denied (errno 13)`.
-    var description: String { "\(String(cString: strerror(rawValue))) (errno \(rawValue))" }
+    package var description: String { "\(String(cString: strerror(rawValue))) (errno \(rawValue))" }
 
     /// The calling thread's current `errno`.
-    static var current: Errno { Errno(rawValue: errno) }
+    package static var current: Errno { Errno(rawValue: errno) }
+}
+
+/// Runs `body` until it does not fail with `EINTR`; a result of -1 throws `errno`. The one
+/// retry loop of ShepherdProtocol and the shepherd.
+@inline(__always)
+package func retryingEINTR<T: FixedWidthInteger>(_ body: () -> T) throws(Errno) -> T {
+    while true {
+        let result = body()
+        if result != -1 { return result }
+        let error = Errno.current
+        if error != .interrupted { throw error }
+    }
 }
 
 /// The one place in ShepherdProtocol that calls raw system calls (for the outcome file).
 ///
 /// Each function retries on `EINTR` and throws the typed ``Errno``.
 enum Syscall {
-    /// Runs `body` until it does not fail with `EINTR`; a result of -1 throws `errno`.
     @inline(__always)
-    private static func retrying<T: FixedWidthInteger>(_ body: () -> T) throws(Errno) -> T {
-        while true {
-            let result = body()
-            if result != -1 { return result }
-            let error = Errno.current
-            if error != .interrupted { throw error }
-        }
-    }
+    private static func retrying<T: FixedWidthInteger>(_ body: () -> T) throws(Errno) -> T { try retryingEINTR(body) }
 
     /// Opens a file, always with `O_CLOEXEC`. A path with a NUL is refused (`EINVAL`): its C string
     /// would name another file. The corresponding C function is `open(2)`.

@@ -1,18 +1,9 @@
 import CLocalDRM
 import Glibc
+import ShepherdProtocol
 
-/// An error number returned by a system call.
-struct Errno: Error, Equatable, CustomStringConvertible {
-    let rawValue: Int32
-
-    static let interrupted = Errno(rawValue: EINTR)
+extension Errno {
     static let noSuchProcess = Errno(rawValue: ESRCH)
-
-    /// The C library's text and the number, such as `Permission denied (errno 13)`.
-    var description: String { "\(String(cString: strerror(rawValue))) (errno \(rawValue))" }
-
-    /// The calling thread's current `errno`.
-    static var current: Errno { Errno(rawValue: errno) }
 
     /// Out of processes or memory for a moment: a spawn is worth trying again.
     var isTransient: Bool { rawValue == EAGAIN || rawValue == ENOMEM }
@@ -28,16 +19,8 @@ struct SpawnError: Error {
 ///
 /// Each function retries on `EINTR` and throws the typed ``Errno``; nothing else reads `errno`.
 enum Syscall {
-    /// Runs `body` until it does not fail with `EINTR`; a result of -1 throws `errno`.
     @inline(__always)
-    private static func retrying<T: FixedWidthInteger>(_ body: () -> T) throws(Errno) -> T {
-        while true {
-            let result = body()
-            if result != -1 { return result }
-            let error = Errno.current
-            if error != .interrupted { throw error }
-        }
-    }
+    private static func retrying<T: FixedWidthInteger>(_ body: () -> T) throws(Errno) -> T { try retryingEINTR(body) }
 
     /// Makes this process the leader of a new session (and process group). A process that already
     /// leads its session (the daemon spawned it with `POSIX_SPAWN_SETSID`) is left as it is.
@@ -106,16 +89,9 @@ enum Syscall {
         var attributes = posix_spawnattr_t()
         try check(posix_spawnattr_init(&attributes), "posix_spawnattr_init")
         defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        try check(posix_spawnattr_setsigmask(&attributes, &noSignals), "posix_spawnattr_setsigmask")
-        // Undoes the shepherd's own SIG_IGN dispositions, which exec would otherwise pass on.
-        try check(posix_spawnattr_setsigdefault(&attributes, &allSignals), "posix_spawnattr_setsigdefault")
         try check(posix_spawnattr_setpgroup(&attributes, 0), "posix_spawnattr_setpgroup")
-        try check(posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)),
-                  "posix_spawnattr_setflags")
+        // Also undoes the shepherd's own SIG_IGN dispositions, which exec would otherwise pass on.
+        try check(clocaldrm_spawnattr_clean_signals(&attributes, Int16(POSIX_SPAWN_SETPGROUP)), "posix_spawnattr_setsig*")
         var pid: pid_t = 0
         try check(posix_spawn(&pid, path, &actions, &attributes, argv, clocaldrm_environ()), "posix_spawn")
         return pid

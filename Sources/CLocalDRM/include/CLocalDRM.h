@@ -26,6 +26,10 @@ int clocaldrm_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 int clocaldrm_spawn_fchdir_fallback(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                                     int input, int output, int error, int directory);
 
+/// Gives a spawned process an empty signal mask and the default disposition of every signal
+/// (POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF, plus `flags`). 0 or the error number.
+int clocaldrm_spawnattr_clean_signals(posix_spawnattr_t *attributes, short flags);
+
 /// epoll with a 64-bit token per descriptor; the wait writes at most `max` tokens.
 int clocaldrm_epoll_create(void);
 int clocaldrm_epoll_add(int epfd, int fd, uint64_t token);

@@ -364,11 +364,8 @@ extension LocalBackend {
                link: ShepherdLink?, jobPID: pid_t, startTime: Double, temporary: PrivateTemporaryDirectory?,
                ended: ShepherdOutcome? = nil, lostReason: String = "") {
         let first = submission.first
-        let emulation = settings.emulation
-        let batch = Batch(submission: submission, options: options, settings: settings,
-                          environment: JobEnvironment(base: options.inheritsEnvironment ? environment : [],
-                                                      overrides: first.environment, managed: JobVariables.managedNames(emulation)),
-                          submitDirectory: emulation == .slurm ? currentDirectory : nil, session: session)
+        let batch = Batch(submission: submission, options: options, settings: settings, environment: { environment },
+                          currentDirectory: { currentDirectory }, session: session)
         let id = submission.jobID(taskIndex: taskIndex)
         let request = submission.request(taskIndex: taskIndex)
         let suspended = Syscall.isStopped(jobPID)

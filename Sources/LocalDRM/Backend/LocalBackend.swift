@@ -128,12 +128,8 @@ final class LocalBackend: Backend {
                 only tasks: [Int?]? = nil, held: Bool? = nil) throws(DRMAAError) {
         if let failure = supervisor.failure { throw Self.supervisionEndedError(failure) }
         let first = submission.first
-        let emulation = settings.emulation
-        let batch = Batch(submission: submission, options: options, settings: settings,
-                          environment: JobEnvironment(base: options.inheritsEnvironment ? environment() : [],
-                                                      overrides: first.environment,
-                                                      managed: JobVariables.managedNames(emulation)),
-                          submitDirectory: emulation == .slurm ? currentDirectory() : nil, session: session)
+        let batch = Batch(submission: submission, options: options, settings: settings, environment: environment,
+                          currentDirectory: currentDirectory, session: session)
         let now = timers.monotonicNow()
         let wallNow = clock.now()
         func at(_ instant: Int64) -> Int64 { monotonic(now, plus: Double(instant) - wallNow) }

@@ -42,6 +42,18 @@ extension LocalBackend {
             self.submitDirectory = submitDirectory
         }
 
+        /// What the jobs of `submission` share: its environment (from the submitter's, read only
+        /// if the options inherit it) and the submitter's directory (read only for Slurm's profile).
+        convenience init(submission: Submission, options: JobOptions, settings: LocalDRM.Settings,
+                         environment: () -> [String], currentDirectory: () -> String?, session: String?) {
+            let emulation = settings.emulation
+            self.init(submission: submission, options: options, settings: settings,
+                      environment: JobEnvironment(base: options.inheritsEnvironment ? environment() : [],
+                                                  overrides: submission.first.environment,
+                                                  managed: JobVariables.managedNames(emulation)),
+                      submitDirectory: emulation == .slurm ? currentDirectory() : nil, session: session)
+        }
+
         /// The request every task shares (hold, times, limits); see ``Submission/first``.
         var request: JobRequest { submission.first }
     }

@@ -776,9 +776,6 @@ package final class Daemon: JobReports, Sendable {
 
     static func jobID(_ submission: Int64, _ task: Int) -> String { task == 0 ? "\(submission)" : "\(submission).\(task)" }
 
-    func log(_ message: String) {
-        let line = "drmaad[\(Syscall.processID())]: \(message)\n"
-        _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
-    }
+    func log(_ message: String) { DaemonProcess.log(message) }
 }
 
