@@ -492,6 +492,38 @@ static int test_init_exit_loop(void) {
     return check_summary();
 }
 
+/* Copies the file at `from` to `to` with `mode`; 0 on success. */
+static int copy_file(const char *from, const char *to, mode_t mode) {
+    int in = open(from, O_RDONLY | O_CLOEXEC), out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int ok = in >= 0 && out >= 0;
+    char buffer[65536];
+    ssize_t n;
+    while (ok && (n = read(in, buffer, sizeof buffer)) != 0) {
+        if (n < 0) { ok = errno == EINTR; continue; }
+        ok = write(out, buffer, (size_t)n) == n;
+    }
+    if (in >= 0) close(in);
+    if (out >= 0 && close(out) != 0) ok = 0;
+    return ok && chmod(to, mode) == 0 ? 0 : -1;
+}
+
+/* The path of the libdrmaa this process loaded (from /proc/self/maps), or NULL. */
+static const char *loaded_library(char *path, size_t size) {
+    FILE *maps = fopen("/proc/self/maps", "re");
+    if (!maps) return NULL;
+    char line[4096];
+    const char *found = NULL;
+    while (!found && fgets(line, sizeof line, maps)) {
+        char *slash = strchr(line, '/');
+        if (!slash || !strstr(slash, "/libdrmaa.so")) continue;
+        slash[strcspn(slash, "\n")] = 0;
+        snprintf(path, size, "%s", slash);
+        found = path;
+    }
+    fclose(maps);
+    return found;
+}
+
 /* 10. Jobs that take their TMPDIR's permissions away from their own user (root ignores permissions,
  * so this runs as an ordinary one): removal gives them back inside the directory, removes a link put
  * in its place, and leaves no drmaa-job-* directory behind. As root, the mode re-runs itself as
@@ -507,16 +539,27 @@ static int test_tmpdir_modes(const char *self) {
         }
         char home[] = "/tmp/drmaa-hostile-home-XXXXXX";
         CHECK(mkdtemp(home) != NULL && chown(home, 65534, 65534) == 0, "a home for nobody: %s", strerror(errno));
+        /* nobody may not pass through the directories above this build (a checkout under /root):
+         * it runs copies of this program and of the library from its own home. */
+        char library[4096], program[512], library_copy[512];
+        CHECK(loaded_library(library, sizeof library) != NULL, "libdrmaa.so is in /proc/self/maps");
+        snprintf(program, sizeof program, "%s/test_hostile", home);
+        snprintf(library_copy, sizeof library_copy, "%s/libdrmaa.so.1", home);
+        CHECK(copy_file(self, program, 0755) == 0 && copy_file(library, library_copy, 0644) == 0,
+              "copy %s and %s into %s: %s", self, library, home, strerror(errno));
         pid_t child = fork();
         if (child == 0) {
             setenv("HOME", home, 1);
-            execl(setpriv, setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--", self, "tmpdir-modes", (char *)NULL);
+            setenv("LD_LIBRARY_PATH", home, 1);
+            execl(setpriv, setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--", program, "tmpdir-modes", (char *)NULL);
             perror("exec setpriv");
             _exit(127);
         }
         int status = 0;
         waitpid(child, &status, 0);
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the run as nobody passed (status %#x)", status);
+        unlink(program);
+        unlink(library_copy);
         rmdir(home);
         return check_summary();
     }

@@ -456,16 +456,16 @@ class Scenario:
         env.update({k: str(v) for k, v in extra.items()})
         return env
 
-    def start(self, role, *args, env=None, user=None, stdin=subprocess.DEVNULL, label=None):
+    def start(self, role, *args, env=None, user=None, stdin=subprocess.DEVNULL, label=None, python=None):
         self.helpers += 1
-        argv = [self.args.python, self.client, role, *map(str, args)]
+        argv = [python or self.args.python, self.client, role, *map(str, args)]
         if user is not None:
             argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] + argv
         return Helper(self, label or f"{self.helpers:02d}-{role}", argv, env or self.env(), self.root, stdin=stdin)
 
-    def run(self, role, *args, timeout=60, env=None, user=None, label=None):
+    def run(self, role, *args, timeout=60, env=None, user=None, label=None, python=None):
         """Runs a client to its end: (helper, its last JSON object or None)."""
-        helper = self.start(role, *args, env=env, user=user, label=label)
+        helper = self.start(role, *args, env=env, user=user, label=label, python=python)
         status, lines = helper.finish(timeout)
         result = lines[-1] if lines else None
         if status != 0:
@@ -736,6 +736,22 @@ def lock_holders(path):
             if len(fields) > 5 and fields[1] != "->" and fields[5] == where]
 
 
+def nobody_kit(s):
+    """What nobody needs to run a client, where nobody can read it: the checkout may lie below a directory
+    nobody cannot pass (/root). Returns (the base interpreter, a directory with drmaa-python and the library)."""
+    kit = os.path.join(s.root, "nobody-kit")
+    os.mkdir(kit, 0o755)
+    package = subprocess.run([s.args.python, "-c", "import drmaa, os; print(os.path.dirname(drmaa.__file__))"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    shutil.copytree(package, os.path.join(kit, "drmaa"), ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(os.path.realpath(s.args.lib), os.path.join(kit, "libdrmaa.so"))
+    for directory, dirs, files in os.walk(kit):
+        os.chmod(directory, 0o755)
+        for name in files:
+            os.chmod(os.path.join(directory, name), 0o644)
+    return os.path.realpath(s.args.python), kit
+
+
 def scenario_other_uid(s):
     if os.geteuid() != 0:
         return "not running as root (needs to run a client as nobody)"
@@ -751,8 +767,10 @@ def scenario_other_uid(s):
         if not s.expect(isinstance(ready, dict) and ready.get("ready"), f"root's client did not start: {holder.describe()}"):
             return None
         outfile = os.path.join(nobody_home, "ran-as")
-        nobody_env = s.env(HOME=nobody_home)
-        _, intruder = s.run("intruder", outfile, env=nobody_env, user=NOBODY, timeout=40, label="nobody-client")
+        python, kit = nobody_kit(s)
+        nobody_env = s.env(HOME=nobody_home, PYTHONPATH=kit, DRMAA_LIBRARY_PATH=os.path.join(kit, "libdrmaa.so"))
+        _, intruder = s.run("intruder", outfile, env=nobody_env, user=NOBODY, timeout=40, label="nobody-client",
+                            python=python)
         if s.expect(isinstance(intruder, dict), f"nobody's client printed {intruder}"):
             if "init_error" in intruder:
                 s.note(f"drmaa_init as nobody raised {intruder['init_class']}: {intruder['init_message']}")
@@ -766,7 +784,7 @@ def scenario_other_uid(s):
         with open(raw, "w") as f:
             f.write(RAW_CONNECT)
         os.chmod(raw, 0o644)
-        connect = [s.args.python, raw, socket_path]
+        connect = [python, raw, socket_path]
         as_nobody = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
         helper = Helper(s, "nobody-raw-connect", as_nobody + connect, nobody_env, s.root)
         status, lines = helper.finish(20)
