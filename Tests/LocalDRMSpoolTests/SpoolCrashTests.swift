@@ -52,6 +52,21 @@ func readAll(_ fd: Int32) -> String {
     return String(decoding: bytes, as: UTF8.self)
 }
 
+/// The bytes from `fd` up to and including the first newline, or what came before `timeout` (or the end).
+func firstLine(_ fd: Int32, timeoutMilliseconds timeout: Int32) -> String {
+    var bytes: [UInt8] = []
+    var byte: UInt8 = 0
+    while bytes.last != UInt8(ascii: "\n") {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&entry, 1, timeout) > 0 else { break }
+        let n = read(fd, &byte, 1)
+        if n < 0 && errno == EINTR { continue }
+        guard n == 1 else { break }
+        bytes.append(byte)
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
 /// The helper's payload of task `task`.
 func expectedPayload(_ task: Int) -> [UInt8] { (0..<200).map { UInt8(truncatingIfNeeded: task &* 31 &+ $0) } }
 
@@ -75,13 +90,16 @@ struct SpoolCrashTests {
         var random = SplitMix64(seed: 0x5EED_0F_C4A5)
         var reported = 0
         var kills = 0
-        for _ in 0..<30 {
+        for round in 0..<30 {
             let (pid, output) = try spawnHelper(helper, dir.path)
+            // Every third round waits for the helper's first commit (on a slow machine, or under
+            // TSan, 40 ms may not even see it open the spool); the others kill it at any moment.
+            let first = round % 3 == 2 ? firstLine(output, timeoutMilliseconds: 60_000) : ""
             usleep(UInt32(random.next() % 40_000))  // 0 to 40 ms: while opening, migrating, writing
             #expect(kill(pid, SIGKILL) == 0)
             var status: Int32 = 0
             while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-            let lines = readAll(output)
+            let lines = first + readAll(output)
             close(output)
             // Killed, or (never expected) exited with an error: the helper never ends by itself.
             #expect(status & 0x7f == SIGKILL, "the helper ended otherwise: status \(status), output \(lines)")
