@@ -742,14 +742,16 @@ def nobody_kit(s):
     kit = os.path.join(s.root, "nobody-kit")
     os.mkdir(kit, 0o755)
     package = subprocess.run([s.args.python, "-c", "import drmaa, os; print(os.path.dirname(drmaa.__file__))"],
-                             check=True, capture_output=True, text=True).stdout.strip()
+                             check=True, capture_output=True, text=True, env=s.env()).stdout.strip()
     shutil.copytree(package, os.path.join(kit, "drmaa"), ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(os.path.realpath(s.args.lib), os.path.join(kit, "libdrmaa.so"))
     for directory, dirs, files in os.walk(kit):
         os.chmod(directory, 0o755)
         for name in files:
             os.chmod(os.path.join(directory, name), 0o644)
-    return os.path.realpath(s.args.python), kit
+    # The system's interpreter (drmaa-python is pure Python): the venv's base may lie below /root too.
+    python = next((p for p in ("/usr/bin/python3", "/bin/python3") if os.access(p, os.X_OK)), os.path.realpath(s.args.python))
+    return python, kit
 
 
 def scenario_other_uid(s):
