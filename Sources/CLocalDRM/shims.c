@@ -397,6 +397,54 @@ int clocaldrm_sock_stream(void) { return SOCK_STREAM; }
 #include <sys/eventfd.h>
 int clocaldrm_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 
+#define CLOCALDRM_MAX_PASSED 8
+
+int clocaldrm_send_with_descriptors(int fd, const void *bytes, size_t length, const int *descriptors, int count) {
+    if (count < 0 || count > CLOCALDRM_MAX_PASSED) { errno = EINVAL; return -1; }
+    union { char buffer[CMSG_SPACE(sizeof(int) * CLOCALDRM_MAX_PASSED)]; struct cmsghdr align; } control;
+    memset(&control, 0, sizeof control);
+    struct iovec vector = { .iov_base = (void *)bytes, .iov_len = length };
+    struct msghdr message = { .msg_iov = &vector, .msg_iovlen = 1 };
+    if (count > 0) {
+        message.msg_control = control.buffer;
+        message.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)count);
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)count);
+        memcpy(CMSG_DATA(header), descriptors, sizeof(int) * (size_t)count);
+    }
+    return sendmsg(fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ? -1 : 0;
+}
+
+long clocaldrm_receive_with_descriptors(int fd, void *buffer, size_t size, int *descriptors, int capacity,
+                                        int *count, int *truncated) {
+    *count = 0;
+    *truncated = 0;
+    if (capacity < 0 || capacity > CLOCALDRM_MAX_PASSED) { errno = EINVAL; return -1; }
+    union { char buffer[CMSG_SPACE(sizeof(int) * CLOCALDRM_MAX_PASSED)]; struct cmsghdr align; } control;
+    struct iovec vector = { .iov_base = buffer, .iov_len = size };
+    struct msghdr message = { .msg_iov = &vector, .msg_iovlen = 1, .msg_control = control.buffer,
+                              .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)capacity) };
+    ssize_t received = recvmsg(fd, &message, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+    if (received < 0) return -1;
+    if (message.msg_flags & MSG_CTRUNC) *truncated = 1;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+        size_t passed = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int *data = (int *)CMSG_DATA(header);
+        for (size_t index = 0; index < passed; index++) {
+            if (*count < capacity) {
+                descriptors[(*count)++] = data[index];
+            } else {
+                close(data[index]);
+                *truncated = 1;
+            }
+        }
+    }
+    return (long)received;
+}
+
 const char *clocaldrm_own_object_path(void) {
     Dl_info info;
     if (dladdr((void *)&clocaldrm_own_object_path, &info) == 0 || info.dli_fname == NULL) return NULL;

@@ -36,6 +36,24 @@ final class Supervisor: Sendable {
         var didReap: @Sendable (Reaped) -> Void
     }
 
+    /// What happens when a watched descriptor (a pooled shepherd's socket) becomes readable.
+    struct ReadableWatch {
+        var fd: Int32
+        /// Called on the supervisor thread each time it is readable.
+        var onReadable: @Sendable () -> ReadableOutcome
+        /// Called if supervision ends while it is watched.
+        var onFailure: @Sendable (String) -> Void
+    }
+
+    /// What a readable watch's owner made of the descriptor's news.
+    enum ReadableOutcome {
+        /// Watch on.
+        case keep
+        /// The watch ends; `then` runs once the descriptor is no longer watched (it may be
+        /// watched anew from then on).
+        case done(then: @Sendable () -> Void)
+    }
+
     /// A pending timer in deadline order; the action lives in `State.timers` until it fires or is cancelled.
     struct TimerEntry: Comparable {
         var deadline: Int64
@@ -45,6 +63,7 @@ final class Supervisor: Sendable {
 
     private struct State {
         var watches: [UInt64: Watch] = [:]
+        var readables: [UInt64: ReadableWatch] = [:]
         /// The actions of pending timers; the heap may still hold entries of cancelled ones.
         var timers: [UInt64: @Sendable () -> Void] = [:]
         var deadlines = Heap<TimerEntry>()
@@ -118,6 +137,19 @@ final class Supervisor: Sendable {
         }
     }
 
+    /// Watches a descriptor (which stays the caller's) until `onReadable` says it is done; throws
+    /// `EIO` once supervision has ended.
+    func watch(readable fd: Int32, onReadable: @escaping @Sendable () -> ReadableOutcome,
+               onFailure: @escaping @Sendable (String) -> Void) throws(Errno) {
+        try state.withLock { state throws(Errno) in
+            guard state.failure == nil else { throw Errno(rawValue: EIO) }
+            let token = state.nextToken
+            state.nextToken += 1
+            try Syscall.epollAdd(epoll, fd, token: token)
+            state.readables[token] = ReadableWatch(fd: fd, onReadable: onReadable, onFailure: onFailure)
+        }
+    }
+
     /// Calls `action` (once, on the supervisor thread) if supervision ends while `owner` is registered.
     func observeFailure(_ owner: ObjectIdentifier, _ action: @escaping @Sendable (String) -> Void) {
         state.withLock { $0.failureObservers[owner] = action }
@@ -182,19 +214,30 @@ final class Supervisor: Sendable {
                 if token == Self.timerToken {
                     Syscall.drain(timerFD)
                     fireDueTimers()
-                } else {
-                    processExited(token)
+                } else if !processExited(token) {
+                    descriptorReadable(token)
                 }
             }
         }
     }
 
-    private func processExited(_ token: UInt64) {
-        guard let watch = state.withLock({ $0.watches.removeValue(forKey: token) }) else { return }
+    /// False if `token` is not a process's.
+    private func processExited(_ token: UInt64) -> Bool {
+        guard let watch = state.withLock({ $0.watches.removeValue(forKey: token) }) else { return false }
         Syscall.epollRemove(epoll, watch.pidfd)
         watch.willReap()
         watch.didReap(endAndReap(watch))
         Syscall.close(watch.pidfd)
+        return true
+    }
+
+    private func descriptorReadable(_ token: UInt64) {
+        guard let watch = state.withLock({ $0.readables[token] }) else { return }
+        guard case .done(let then) = watch.onReadable() else { return }
+        // Out of epoll before its owner may close the descriptor or watch it anew.
+        _ = state.withLock { $0.readables.removeValue(forKey: token) }
+        Syscall.epollRemove(epoll, watch.fd)
+        then()
     }
 
     /// Kills what is left of an exited (or doomed) job's group and reaps its leader, through its pidfd.
@@ -249,9 +292,12 @@ final class Supervisor: Sendable {
             // now. Leaking a few descriptors once is safe; closing someone else's is not.
             defer {
                 state.watches = [:]
+                state.readables = [:]
                 state.failureObservers = [:]
             }
-            return (Array(state.watches.values), Array(state.failureObservers.values))
+            return (Array(state.watches.values), Array(state.failureObservers.values) + state.readables.values.map { watch in
+                { reason in watch.onFailure(reason) }
+            })
         }
         for watch in watches {
             watch.willReap()

@@ -696,6 +696,28 @@ extension Syscall {
         _ = try retrying { bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, $0.count, flags) } }
     }
 
+    /// Sends one packet with `descriptors` passed along (SCM_RIGHTS, at most 8), without blocking.
+    /// The corresponding C function is `sendmsg(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT`.
+    static func sendPacket(_ fd: Int32, _ bytes: [UInt8], descriptors: [Int32]) throws(Errno) {
+        _ = try retrying {
+            bytes.withUnsafeBytes { raw in
+                descriptors.withUnsafeBufferPointer { fds in
+                    clocaldrm_send_with_descriptors(fd, raw.baseAddress, raw.count, fds.baseAddress, Int32(fds.count))
+                }
+            }
+        }
+    }
+
+    /// Sends `signal` to our own unreaped child `pid` (so the pid cannot be another process's).
+    /// Refuses 0, 1 and negative pids. The corresponding C function is `kill(2)`.
+    static func signalChild(_ pid: pid_t, _ signal: Int32) throws(Errno) {
+        guard pid > 1 else { throw Errno(rawValue: EINVAL) }
+        _ = try retrying { kill(pid, signal) }
+    }
+
+    /// True if `fd` is an open descriptor. The corresponding C function is `fcntl(2)` with `F_GETFD`.
+    static func isOpen(_ fd: Int32) -> Bool { fcntl(fd, F_GETFD) >= 0 }
+
     /// Receives up to `buffer.count` bytes (a stream's next bytes, or one packet); 0 at the end
     /// of the stream. `nonBlocking`: `EAGAIN` when nothing is there. The corresponding C function is `recv(2)`.
     static func receive(_ fd: Int32, into buffer: inout [UInt8], nonBlocking: Bool = false) throws(Errno) -> Int {

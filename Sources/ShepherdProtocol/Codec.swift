@@ -28,6 +28,12 @@ struct ByteWriter {
     }
 
     mutating func write(_ raw: some Sequence<UInt8>) { bytes.append(contentsOf: raw) }
+
+    /// A UInt32 byte count, then the bytes.
+    mutating func writeBytes(_ raw: [UInt8]) {
+        write(UInt32(truncatingIfNeeded: raw.count))
+        bytes.append(contentsOf: raw)
+    }
 }
 
 /// Reads fixed-width little-endian values from bytes, front to back.
@@ -87,6 +93,15 @@ struct ByteReader {
             throw ShepherdProtocolError("\(what): \(field) at offset \(start) is not valid UTF-8")
         }
         return string
+    }
+
+    /// A UInt32 byte count and that many bytes, none of them NUL (a C string's contents).
+    mutating func readCString(_ field: String) throws(ShepherdProtocolError) -> [UInt8] {
+        let start = offset
+        let count = Int(try read(UInt32.self, "the length of \(field)"))
+        let raw = try readBytes(count, field)
+        guard !raw.contains(0) else { throw ShepherdProtocolError("\(what): \(field) at offset \(start) contains a NUL byte") }
+        return Array(raw)
     }
 
     /// Throws if bytes are left after the last field.

@@ -141,6 +141,67 @@ public struct ShepherdOutcome: Sendable, Equatable {
     }
 }
 
+/// A job for a pooled shepherd (`drmaa-shepherd --pool`), which runs one job after another: what
+/// the one-shot shepherd takes from its command line and its own environment. The job's files
+/// travel beside it in the same packet (SCM_RIGHTS), in the order of ``descriptorRoles``.
+public struct ShepherdJob: Sendable, Equatable {
+    /// The job's id: it names the outcome file, the lock and the socket a restarted daemon connects to.
+    public var jobID: String
+    /// The absolute path executed.
+    public var executable: [UInt8]
+    /// The job's argv, `argv[0]` first: C strings without their NUL.
+    public var arguments: [[UInt8]]
+    /// The job's whole environment, `NAME=value` C strings without their NUL.
+    public var environment: [[UInt8]]
+
+    /// The descriptors sent with a job, in order: standard input, output and error, the working
+    /// directory, and the job's lock file (held until its outcome is kept).
+    public static let descriptorRoles = ["standard input", "standard output", "standard error", "working directory", "lock file"]
+
+    public init(jobID: String, executable: [UInt8], arguments: [[UInt8]], environment: [[UInt8]]) {
+        self.jobID = jobID
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+    }
+
+    func encode(into writer: inout ByteWriter) {
+        writer.write(jobID)
+        writer.writeBytes(executable)
+        writer.write(UInt32(truncatingIfNeeded: arguments.count))
+        for argument in arguments { writer.writeBytes(argument) }
+        writer.write(UInt32(truncatingIfNeeded: environment.count))
+        for entry in environment { writer.writeBytes(entry) }
+    }
+
+    var encodedSize: Int {
+        4 + jobID.utf8.count + 4 + executable.count + 8 + arguments.reduce(0) { $0 + 4 + $1.count }
+            + environment.reduce(0) { $0 + 4 + $1.count }
+    }
+
+    init(decoding reader: inout ByteReader) throws(ShepherdProtocolError) {
+        jobID = try reader.readString("jobID")
+        executable = try reader.readCString("executable")
+        guard executable.first == UInt8(ascii: "/") else {
+            throw ShepherdProtocolError("\(reader.what): the executable is not an absolute path")
+        }
+        func strings(_ field: String) throws(ShepherdProtocolError) -> [[UInt8]] {
+            let count = Int(try reader.read(UInt32.self, "the count of \(field)"))
+            // Each needs its 4-byte length at least: a count beyond that cannot be right.
+            guard count <= reader.remaining / 4 else {
+                throw ShepherdProtocolError("\(reader.what): \(count) \(field) cannot fit in the \(reader.remaining) bytes that remain")
+            }
+            var values: [[UInt8]] = []
+            values.reserveCapacity(count)
+            for index in 0..<count { values.append(try reader.readCString("\(field)[\(index)]")) }
+            return values
+        }
+        arguments = try strings("arguments")
+        guard !arguments.isEmpty else { throw ShepherdProtocolError("\(reader.what): argv is empty") }
+        environment = try strings("environment")
+    }
+}
+
 /// One message between the daemon and a job's shepherd; each travels as one `SOCK_SEQPACKET`
 /// packet (so no framing): a tag byte, then fixed-width little-endian fields.
 public enum ShepherdMessage: Sendable, Equatable {
@@ -149,12 +210,19 @@ public enum ShepherdMessage: Sendable, Equatable {
     /// Shepherd → daemon: the job runs (sent again on every re-connection). Tag `S`, Int32 pid,
     /// Double start time.
     case started(jobPID: Int32, startTime: Double)
-    /// Shepherd → daemon: the job ended (the last message). Tag `E`, the outcome.
+    /// Shepherd → daemon: the job ended (the last message of a one-shot shepherd). Tag `E`, the outcome.
     case finished(ShepherdOutcome)
+    /// Daemon → pooled shepherd: run this job (its files travel beside it). Tag `R`.
+    case run(ShepherdJob)
+    /// Pooled shepherd → daemon: it took the job and starts it now (before the spawn, so that a
+    /// shepherd gone without saying so never started it). Tag `A`, no fields.
+    case accepted
 
     private static let signalTag: UInt8 = 0x4B    // 'K'
     private static let startedTag: UInt8 = 0x53   // 'S'
     private static let finishedTag: UInt8 = 0x45  // 'E'
+    private static let runTag: UInt8 = 0x52       // 'R'
+    private static let acceptedTag: UInt8 = 0x41  // 'A'
 
     /// The message's bytes: one packet.
     public func encoded() -> [UInt8] {
@@ -175,6 +243,13 @@ public enum ShepherdMessage: Sendable, Equatable {
             writer.write(Self.finishedTag)
             outcome.encode(into: &writer)
             return writer.bytes
+        case .run(let job):
+            var writer = ByteWriter(capacity: 1 + job.encodedSize)
+            writer.write(Self.runTag)
+            job.encode(into: &writer)
+            return writer.bytes
+        case .accepted:
+            return [Self.acceptedTag]
         }
     }
 
@@ -198,9 +273,18 @@ public enum ShepherdMessage: Sendable, Equatable {
             let outcome = try ShepherdOutcome(decoding: &reader)
             try reader.expectEnd()
             self = .finished(outcome)
+        case Self.runTag:
+            var reader = ByteReader(bytes, what: "run message", skipping: 1)
+            let job = try ShepherdJob(decoding: &reader)
+            try reader.expectEnd()
+            self = .run(job)
+        case Self.acceptedTag:
+            let reader = ByteReader(bytes, what: "accepted message", skipping: 1)
+            try reader.expectEnd()
+            self = .accepted
         default:
             throw ShepherdProtocolError("unknown shepherd message tag 0x\(String(tag, radix: 16, uppercase: true)) "
-                                        + "(\(bytes.count) bytes); expected K, S or E")
+                                        + "(\(bytes.count) bytes); expected K, S, E, R or A")
         }
     }
 }

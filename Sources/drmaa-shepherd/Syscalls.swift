@@ -97,6 +97,62 @@ enum Syscall {
         return pid
     }
 
+    /// Spawns a pooled shepherd's job: as ``spawn(_:_:)``, with `files` (input, output, error, working
+    /// directory: descriptors received from the daemon, all above 2) placed on fds 0-2 and as the
+    /// directory, and `environment` as its whole environment.
+    static func spawn(_ path: UnsafePointer<CChar>, _ argv: UnsafePointer<UnsafeMutablePointer<CChar>?>,
+                      files: (input: Int32, output: Int32, error: Int32, directory: Int32),
+                      environment: UnsafePointer<UnsafeMutablePointer<CChar>?>) throws(SpawnError) -> pid_t {
+        func check(_ result: Int32, _ call: String) throws(SpawnError) {
+            guard result == 0 else { throw SpawnError(call: call, error: Errno(rawValue: result)) }
+        }
+        guard files.input > 2, files.output > 2, files.error > 2, files.directory > 2 else {
+            throw SpawnError(call: "the job's descriptors", error: Errno(rawValue: EBADF))
+        }
+        var actions = posix_spawn_file_actions_t()
+        try check(posix_spawn_file_actions_init(&actions), "posix_spawn_file_actions_init")
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // Every source is above 2, so no dup2 overwrites another's source.
+        try check(posix_spawn_file_actions_adddup2(&actions, files.input, 0), "posix_spawn_file_actions_adddup2")
+        try check(posix_spawn_file_actions_adddup2(&actions, files.output, 1), "posix_spawn_file_actions_adddup2")
+        try check(posix_spawn_file_actions_adddup2(&actions, files.error, 2), "posix_spawn_file_actions_adddup2")
+        try check(clocaldrm_spawn_addfchdir(&actions, files.directory), "posix_spawn_file_actions_addfchdir_np")
+        try check(clocaldrm_spawn_addclosefrom(&actions, 3), "posix_spawn_file_actions_addclosefrom_np")
+
+        var attributes = posix_spawnattr_t()
+        try check(posix_spawnattr_init(&attributes), "posix_spawnattr_init")
+        defer { posix_spawnattr_destroy(&attributes) }
+        try check(posix_spawnattr_setpgroup(&attributes, 0), "posix_spawnattr_setpgroup")
+        try check(clocaldrm_spawnattr_clean_signals(&attributes, Int16(POSIX_SPAWN_SETPGROUP)), "posix_spawnattr_setsig*")
+        var pid: pid_t = 0
+        try check(posix_spawn(&pid, path, &actions, &attributes, argv, environment), "posix_spawn")
+        return pid
+    }
+
+    /// Receives one packet and the descriptors passed with it (close-on-exec), without waiting:
+    /// the packet's full length (more than the buffer if it was cut), 0 at end of stream, and
+    /// whether descriptors were cut off. The corresponding C function is `recvmsg(2)`.
+    static func receive(_ fd: Int32, into buffer: inout [UInt8], descriptors: inout [Int32]) throws(Errno) -> (length: Int, truncated: Bool) {
+        var passed = [Int32](repeating: -1, count: 8)
+        var count: Int32 = 0
+        var truncated: Int32 = 0
+        let result = buffer.withUnsafeMutableBytes { raw in
+            passed.withUnsafeMutableBufferPointer { fds in
+                Result { () throws(Errno) in
+                    try retrying { clocaldrm_receive_with_descriptors(fd, raw.baseAddress, raw.count, fds.baseAddress, 8, &count, &truncated) }
+                }
+            }
+        }
+        let length = try result.get()
+        descriptors = Array(passed[..<Int(count)])
+        return (length, truncated != 0)
+    }
+
+    /// The corresponding C function is `chdir(2)`.
+    static func changeDirectory(_ path: String) throws(Errno) {
+        _ = try retrying { chdir(path) }
+    }
+
     /// A close-on-exec pidfd of our child `pid`. The corresponding C function is `pidfd_open(2)`.
     static func pidfdOpen(_ pid: pid_t) throws(Errno) -> Int32 {
         let fd = try retrying { clocaldrm_pidfd_open(pid) }

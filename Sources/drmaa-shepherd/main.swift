@@ -10,12 +10,23 @@
 // daemon: a job goes on when the control connection ends, and with --listen a restarted daemon
 // can connect again at <DIR>/<ID>.sock. It never exits before the job is reaped and its outcome
 // kept. Exit status: 0 when the outcome file was written, 1 if it could not be, 125 for bad usage.
+//
+//   drmaa-shepherd --pool --outcomes DIR [--listen DIR]
+//
+// A pooled shepherd, started ahead of its jobs, runs one job after another: each arrives on fd 3 as
+// a `run` message with the job's files (its streams, its working directory, its lock), and ends as
+// above, after which the shepherd waits for the next. Jobs with a nice level or resource limits
+// (which a process cannot take back from itself) go to one-shot shepherds. A pooled shepherd
+// leaves when the daemon's connection ends while it has no job; a job it runs then goes on as
+// under a one-shot shepherd, which it then is.
 import CLocalDRM
 import Glibc
 import ShepherdProtocol
 
 /// The command line, parsed.
 struct Options {
+    /// `--pool`: jobs arrive on the control socket, one after another.
+    var pool = false
     var jobID = ""
     var outcomes = ""
     var listen: String?
@@ -29,7 +40,10 @@ struct Options {
 let inheritedControlFD: Int32 = 3
 
 /// The usage line of the error message for a bad command line.
-let usage = "usage: drmaa-shepherd --job ID --outcomes DIR [--listen DIR] [--nice N] [--rlimit RESOURCE=SOFT:HARD]... -- EXECUTABLE ARGV0 [ARG...]"
+let usage = """
+    usage: drmaa-shepherd --job ID --outcomes DIR [--listen DIR] [--nice N] [--rlimit RESOURCE=SOFT:HARD]... -- EXECUTABLE ARGV0 [ARG...]
+           drmaa-shepherd --pool --outcomes DIR [--listen DIR]
+    """
 
 /// Parses the command line strictly: every problem is reported, with the usage, and exits 125.
 func parseCommandLine() -> Options {
@@ -58,9 +72,19 @@ func parseCommandLine() -> Options {
     var seen: Set<String> = []
     var index = 1
     while true {
+        if index == count, options.pool { break }
         guard index < count else { fail("'--' and the job's command are missing") }
         let option = argument(index, "an option")
+        if option == "--pool" {
+            guard index == 1 else { fail("--pool must come first") }
+            options.pool = true
+            index += 1
+            continue
+        }
         if option == "--" { break }
+        if options.pool, ["--job", "--nice", "--rlimit"].contains(option) {
+            fail("\(option) is not for a pooled shepherd: its jobs arrive on fd \(inheritedControlFD)")
+        }
         guard option != "--rlimit" ? seen.insert(option).inserted : true else { fail("\(option) is given twice") }
         let value = index + 1
         switch option {
@@ -101,8 +125,12 @@ func parseCommandLine() -> Options {
         }
         index += 2
     }
-    guard !options.jobID.isEmpty else { fail("--job is missing") }
     guard !options.outcomes.isEmpty else { fail("--outcomes is missing") }
+    if options.pool {
+        guard index == count else { fail("a pooled shepherd takes no command: its jobs arrive on fd \(inheritedControlFD)") }
+        return options
+    }
+    guard !options.jobID.isEmpty else { fail("--job is missing") }
     if let listen = options.listen {
         let path = ShepherdListenSocket.path(directory: listen, jobID: options.jobID)
         guard path.utf8.count <= Syscall.maximumSocketPathLength else {
@@ -123,13 +151,22 @@ func parseCommandLine() -> Options {
 /// socket it listens on for the next one once a connection ended (with --listen).
 struct Shepherd {
     let options: Options
+    /// The job this shepherd runs now (a pooled shepherd's changes with each).
+    var jobID: String
     var control: Int32?
     var listener: Int32?
     /// Binding the listening socket failed once: not tried again (the error was reported).
     var listenerFailed = false
+    /// A pooled shepherd's hold on the job's lock file, given up once its outcome is kept.
+    var lock: Int32?
+
+    init(options: Options) {
+        self.options = options
+        jobID = options.jobID
+    }
 
     var listenPath: String? {
-        options.listen.map { ShepherdListenSocket.path(directory: $0, jobID: options.jobID) }
+        options.listen.map { ShepherdListenSocket.path(directory: $0, jobID: jobID) }
     }
 
     /// Sends a message to the daemon if one is connected; a failed send ends the connection.
@@ -188,7 +225,7 @@ struct Shepherd {
             return
         }
         guard case .signal(let number) = message else {
-            Syscall.report("ignored an unexpected message from the daemon: \(message)")
+            Syscall.report("ignored an unexpected message from the daemon while job \(jobID) runs: \(message)")
             return
         }
         // The job is our unreaped child: its pid, and so its group's id, cannot be reused meanwhile.
@@ -217,28 +254,44 @@ struct Shepherd {
         send(.started(jobPID: jobPID, startTime: startTime))
     }
 
-    /// Keeps the outcome (the file first: the daemon may be gone), tells the daemon, and exits:
-    /// 0 if the file was written, 1 if not.
-    mutating func finish(_ outcome: ShepherdOutcome) -> Never {
-        var status: Int32 = 0
+    /// Keeps the outcome (the file first: the daemon may be gone) and tells the daemon; then the
+    /// job's lock is given up. False if the file could not be written.
+    mutating func record(_ outcome: ShepherdOutcome) -> Bool {
+        var written = true
         do {
-            try ShepherdOutcomeFile.write(outcome, jobID: options.jobID, directory: options.outcomes)
+            try ShepherdOutcomeFile.write(outcome, jobID: jobID, directory: options.outcomes)
         } catch {
-            Syscall.report("cannot keep the outcome of job \(options.jobID): \(error)")
-            status = 1
+            Syscall.report("cannot keep the outcome of job \(jobID): \(error)")
+            written = false
         }
         send(.finished(outcome))
+        if let lock {
+            Syscall.close(lock)
+            self.lock = nil
+        }
+        return written
+    }
+
+    /// Records the outcome and exits: 0 if the file was written, 1 if not.
+    mutating func finish(_ outcome: ShepherdOutcome) -> Never {
+        let status: Int32 = record(outcome) ? 0 : 1
         if let fd = control { Syscall.close(fd) }
+        stopListening()
+        Syscall.exit(status)
+    }
+
+    /// Closes the socket a restarted daemon would have connected to, and removes its file.
+    mutating func stopListening() {
         if let listener, let listenPath {
             Syscall.close(listener)
             Syscall.unlink(listenPath)
         }
-        Syscall.exit(status)
+        listener = nil
     }
 
-    /// Passes the daemon's signals on and accepts new daemons until the job ends; then finishes.
+    /// Passes the daemon's signals on and accepts new daemons until the job ends; its outcome.
     /// Without a pidfd the job is polled every 50 ms.
-    mutating func run(jobPID: pid_t, startTime: Double, pidfd: Int32?) -> Never {
+    mutating func run(jobPID: pid_t, startTime: Double, pidfd: Int32?) -> ShepherdOutcome {
         let readable = Int16(POLLIN)
         let closed = Int16(POLLHUP | POLLERR | POLLNVAL)
         while true {
@@ -265,13 +318,17 @@ struct Shepherd {
                 }
             }
             if pidfd == nil || entries[0].revents != 0 {
-                reap(jobPID: jobPID, startTime: startTime, hang: pidfd != nil)
+                if let outcome = reap(jobPID: jobPID, startTime: startTime, hang: pidfd != nil) {
+                    if let pidfd { Syscall.close(pidfd) }
+                    return outcome
+                }
             }
         }
     }
 
-    /// Reaps the job (it has ended, or `hang` is false and it may not have) and finishes with its outcome.
-    mutating func reap(jobPID: pid_t, startTime: Double, hang: Bool) {
+    /// Reaps the job (it has ended, or `hang` is false and it may not have): its outcome, or nil
+    /// if it has not ended.
+    mutating func reap(jobPID: pid_t, startTime: Double, hang: Bool) -> ShepherdOutcome? {
         let reaped: (status: Int32, usage: rusage)?
         if hang {
             // The leader has exited (its pidfd said so) and is not reaped: its zombie holds the
@@ -285,18 +342,188 @@ struct Shepherd {
             // Cannot happen for our own unreaped child; without it there is nothing to wait for.
             Syscall.report("cannot reap the job \(jobPID): \(error)")
             let now = Syscall.realtimeSeconds()
-            finish(ShepherdOutcome(jobPID: jobPID, waitStatus: 0, startTime: startTime, endTime: now,
-                                   spawnFailure: "the shepherd could not reap the job: \(error)"))
+            return ShepherdOutcome(jobPID: jobPID, waitStatus: 0, startTime: startTime, endTime: now,
+                                   spawnFailure: "the shepherd could not reap the job: \(error)")
         }
-        guard let reaped else { return }
-        finish(ShepherdOutcome(jobPID: jobPID, waitStatus: reaped.status, startTime: startTime,
-                               endTime: Syscall.realtimeSeconds(), usage: ShepherdUsage(reaped.usage)))
+        guard let reaped else { return nil }
+        return ShepherdOutcome(jobPID: jobPID, waitStatus: reaped.status, startTime: startTime,
+                               endTime: Syscall.realtimeSeconds(), usage: ShepherdUsage(reaped.usage))
     }
 
     /// The job could not be started: an outcome that says why.
-    mutating func failToStart(_ reason: String) -> Never {
+    static func notStarted(_ reason: String) -> ShepherdOutcome {
         let now = Syscall.realtimeSeconds()
-        finish(ShepherdOutcome(jobPID: 0, waitStatus: 0, startTime: now, endTime: now, spawnFailure: reason))
+        return ShepherdOutcome(jobPID: 0, waitStatus: 0, startTime: now, endTime: now, spawnFailure: reason)
+    }
+
+    /// The job could not be started: records why and exits.
+    mutating func failToStart(_ reason: String) -> Never {
+        finish(Self.notStarted(reason))
+    }
+
+    /// Spawns the job with `spawn`, a few more tries 10 to 80 ms apart when out of processes or
+    /// memory for a moment: its pid and start time, or the outcome that says why it did not start.
+    static func start(_ executable: String, _ spawn: () throws(SpawnError) -> pid_t) -> Result<(pid_t, Double), ShepherdStartFailure> {
+        var attempt = 0
+        while true {
+            do {
+                let pid = try spawn()
+                return .success((pid, Syscall.realtimeSeconds()))
+            } catch where error.error.isTransient && attempt < 4 {
+                Syscall.sleep(milliseconds: 10 << attempt)
+                attempt += 1
+            } catch where error.call == "posix_spawn" {
+                return .failure(ShepherdStartFailure(reason: "cannot execute '\(executable)': \(error.error)"))
+            } catch {
+                return .failure(ShepherdStartFailure(reason: "cannot prepare the job's process (\(error.call)): \(error.error)"))
+            }
+        }
+    }
+
+    /// After the spawn: reports the job running (or, without a daemon, listens for one) and runs
+    /// it to its end; its outcome.
+    mutating func supervise(jobPID: pid_t, startTime: Double) -> ShepherdOutcome {
+        // Without a pidfd (Linux < 5.3, or no descriptor left) the job is polled every 50 ms instead.
+        let pidfd = try? Syscall.pidfdOpen(jobPID)
+        if control == nil {
+            listen()  // started without a daemon: wait for one at once
+        } else {
+            send(.started(jobPID: jobPID, startTime: startTime))
+        }
+        return run(jobPID: jobPID, startTime: startTime, pidfd: pidfd)
+    }
+}
+
+/// Why a job could not be started, for its outcome.
+struct ShepherdStartFailure: Error {
+    var reason: String
+}
+
+/// A pooled shepherd's life: jobs one after another, from `run` messages on the control socket.
+struct Pool {
+    var shepherd: Shepherd
+    /// The longest `run` message taken: the daemon sends larger jobs to one-shot shepherds.
+    static let maximumMessage = 1 << 20
+
+    /// Waits for the next message while no job runs; returns when the daemon is gone.
+    mutating func serve() -> Never {
+        var buffer = [UInt8](repeating: 0, count: Self.maximumMessage)
+        while let control = shepherd.control {
+            var entries = [pollfd(fd: control, events: Int16(POLLIN), revents: 0)]
+            do {
+                _ = try Syscall.poll(&entries, timeout: -1)
+            } catch {
+                Syscall.report("poll failed: \(error)")
+                Syscall.sleep(milliseconds: 50)
+                continue
+            }
+            var descriptors: [Int32] = []
+            let received: (length: Int, truncated: Bool)
+            do {
+                received = try Syscall.receive(control, into: &buffer, descriptors: &descriptors)
+            } catch {
+                if error.rawValue == EAGAIN { continue }
+                if error.rawValue != ECONNRESET { Syscall.report("cannot receive from the daemon: \(error)") }
+                break
+            }
+            guard received.length > 0 else { break }  // the daemon closed or died: nothing runs, so leave
+            take(Array(buffer[..<min(received.length, buffer.count)]), complete: received.length <= buffer.count && !received.truncated,
+                 descriptors: descriptors)
+            if shepherd.listener != nil {
+                // The daemon went away while the job ran, and the job has ended since: a restarted
+                // daemon took (or will take) its outcome from the file. Nothing more comes.
+                shepherd.stopListening()
+                break
+            }
+        }
+        if let control = shepherd.control { Syscall.close(control) }
+        Syscall.exit(0)
+    }
+
+    /// Acts on one message received while idle: a job is run to its end; a signal (for a job that
+    /// ended meanwhile) is dropped.
+    mutating func take(_ bytes: [UInt8], complete: Bool, descriptors: [Int32]) {
+        var unused = descriptors
+        defer { for fd in unused { Syscall.close(fd) } }
+        guard complete else {
+            Syscall.report("ignored a message of more than \(Self.maximumMessage) bytes or descriptors from the daemon")
+            return refuse("the job's description was too long for a pooled shepherd")
+        }
+        let message: ShepherdMessage
+        do {
+            message = try ShepherdMessage(decoding: bytes)
+        } catch {
+            Syscall.report("ignored a malformed message from the daemon: \(error)")
+            return refuse("the daemon's message to its shepherd was malformed: \(error)")
+        }
+        switch message {
+        case .signal:
+            return  // for the job that just ended: there is nothing to signal
+        case .run(let job):
+            guard descriptors.count == ShepherdJob.descriptorRoles.count else {
+                return refuse("the job came with \(descriptors.count) descriptors, \(ShepherdJob.descriptorRoles.count) expected")
+            }
+            guard ShepherdOutcomeFile.isValidJobID(job.jobID) else {
+                return refuse("invalid job id '\(job.jobID)'")
+            }
+            shepherd.jobID = job.jobID
+            shepherd.lock = descriptors[4]
+            unused = Array(descriptors[..<4])
+            // Said before the spawn: a daemon that hears nothing knows the job did not start.
+            shepherd.send(.accepted)
+            guard shepherd.control != nil else {
+                _ = shepherd.record(Shepherd.notStarted("the daemon's connection ended before the job started"))
+                return
+            }
+            if let path = shepherd.listenPath, path.utf8.count > Syscall.maximumSocketPathLength {
+                _ = shepherd.record(Shepherd.notStarted("the socket path '\(path)' is longer than \(Syscall.maximumSocketPathLength) bytes"))
+                return
+            }
+            let started = withCStrings(job) { path, argv, envp in
+                Shepherd.start(String(decoding: job.executable, as: UTF8.self)) { () throws(SpawnError) in
+                    try Syscall.spawn(path, argv, files: (descriptors[0], descriptors[1], descriptors[2], descriptors[3]), environment: envp)
+                }
+            }
+            // The job has its own copies of its files; the shepherd keeps none of them open.
+            for fd in unused { Syscall.close(fd) }
+            unused = []
+            switch started {
+            case .failure(let failure):
+                _ = shepherd.record(Shepherd.notStarted(failure.reason))
+            case .success(let (pid, startTime)):
+                _ = shepherd.record(shepherd.supervise(jobPID: pid, startTime: startTime))
+            }
+        default:
+            Syscall.report("ignored an unexpected message from the daemon: \(message)")
+        }
+    }
+
+    /// A job that cannot be run: the daemon is told it did not start (it waits for an answer).
+    mutating func refuse(_ reason: String) {
+        shepherd.send(.finished(Shepherd.notStarted(reason)))
+    }
+
+    /// Calls `body` with the job's executable, argv and environment as NULL-terminated C strings.
+    func withCStrings<R>(_ job: ShepherdJob, _ body: (UnsafePointer<CChar>, UnsafePointer<UnsafeMutablePointer<CChar>?>,
+                                                     UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+        func cString(_ bytes: [UInt8]) -> UnsafeMutablePointer<CChar> {
+            let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+            bytes.withUnsafeBytes { raw in
+                UnsafeMutableRawPointer(pointer).copyMemory(from: raw.baseAddress ?? UnsafeRawPointer(pointer), byteCount: bytes.count)
+            }
+            pointer[bytes.count] = 0
+            return pointer
+        }
+        let executable = cString(job.executable)
+        let argv: [UnsafeMutablePointer<CChar>?] = job.arguments.map(cString) + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = job.environment.map(cString) + [nil]
+        defer {
+            executable.deallocate()
+            for pointer in argv + envp { pointer?.deallocate() }
+        }
+        return argv.withUnsafeBufferPointer { argv in
+            envp.withUnsafeBufferPointer { envp in body(executable, argv.baseAddress!, envp.baseAddress!) }
+        }
     }
 }
 
@@ -310,6 +537,7 @@ let ignoredSignals = [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGUSR1, SIGUSR
 func shepherdMain() -> Never {
     let options = parseCommandLine()
     var shepherd = Shepherd(options: options)
+    if options.pool { poolMain(shepherd) }
 
     // 1. The control connection. A shepherd started without one runs the job all the same.
     if Syscall.isSeqPacketSocket(inheritedControlFD) {
@@ -349,29 +577,19 @@ func shepherdMain() -> Never {
     }
 
     // 4. The job. Out of processes or memory for a moment: a few more tries, 10 to 80 ms apart.
-    let executablePointer = CommandLine.unsafeArgv[options.executableIndex]
-    let executable = executablePointer.map { String(cString: $0) } ?? ""
+    guard let executablePointer = CommandLine.unsafeArgv[options.executableIndex] else { shepherd.failToStart("EXECUTABLE is missing") }
     // The job's argv: the very C strings of ours (any bytes, exactly), NULL-terminated.
     var jobArguments = ((options.executableIndex + 1)..<Int(CommandLine.argc)).map { CommandLine.unsafeArgv[$0] }
     jobArguments.append(nil)
-    var jobPID: pid_t = 0
-    var startTime = 0.0
-    var attempt = 0
-    while jobPID == 0 {
-        do {
-            guard let executablePointer else { shepherd.failToStart("EXECUTABLE is missing") }
-            jobPID = try jobArguments.withUnsafeBufferPointer { (argv) throws(SpawnError) in
-                try Syscall.spawn(executablePointer, argv.baseAddress!)
-            }
-            startTime = Syscall.realtimeSeconds()
-        } catch where error.error.isTransient && attempt < 4 {
-            Syscall.sleep(milliseconds: 10 << attempt)
-            attempt += 1
-        } catch where error.call == "posix_spawn" {
-            shepherd.failToStart("cannot execute '\(executable)': \(error.error)")
-        } catch {
-            shepherd.failToStart("cannot prepare the job's process (\(error.call)): \(error.error)")
+    let started = jobArguments.withUnsafeBufferPointer { argv in
+        Shepherd.start(String(cString: executablePointer)) { () throws(SpawnError) in
+            try Syscall.spawn(executablePointer, argv.baseAddress!)
         }
+    }
+    let (jobPID, startTime): (pid_t, Double)
+    switch started {
+    case .failure(let failure): shepherd.failToStart(failure.reason)
+    case .success(let value): (jobPID, startTime) = value
     }
 
     // The shepherd's own soft limits back (up to the hard limit the job got): a small file size or
@@ -381,16 +599,30 @@ func shepherdMain() -> Never {
         try? Syscall.setResourceLimit(resource, rlimit(rlim_cur: min(limit.rlim_cur, current.rlim_max), rlim_max: current.rlim_max))
     }
 
-    // 5. Running: report it, pass signals on, wait for the end. Without a pidfd (Linux < 5.3, or no
-    // descriptor left) the job is polled every 50 ms instead.
-    let pidfd = try? Syscall.pidfdOpen(jobPID)
-    if shepherd.control == nil {
-        shepherd.listen()  // started without a daemon: wait for one at once
-    } else {
-        shepherd.send(.started(jobPID: jobPID, startTime: startTime))
-    }
+    // 5. Running: report it, pass signals on, wait for the end.
+    shepherd.finish(shepherd.supervise(jobPID: jobPID, startTime: startTime))
+}
 
-    shepherd.run(jobPID: jobPID, startTime: startTime, pidfd: pidfd)
+/// A pooled shepherd: set up once (its session, its signals, the root as its directory), then jobs
+/// one after another until the daemon's connection ends.
+func poolMain(_ shepherd: Shepherd) -> Never {
+    guard Syscall.isSeqPacketSocket(inheritedControlFD) else {
+        Syscall.report("fd \(inheritedControlFD) is not a SOCK_SEQPACKET socket: a pooled shepherd has no daemon to serve")
+        Syscall.exit(125)
+    }
+    var pool = Pool(shepherd: shepherd)
+    pool.shepherd.control = inheritedControlFD
+    do {
+        try Syscall.setCloseOnExec(inheritedControlFD)
+        try Syscall.startSession()
+        for signal in ignoredSignals { try Syscall.setSignal(signal, ignore: true) }
+        try Syscall.setSignal(SIGCHLD, ignore: false)
+        try Syscall.changeDirectory("/")  // its jobs have their own; it holds no directory busy
+    } catch {
+        Syscall.report("cannot set up the pooled shepherd (setsid, sigaction, chdir): \(error)")
+        Syscall.exit(1)
+    }
+    pool.serve()
 }
 
 shepherdMain()

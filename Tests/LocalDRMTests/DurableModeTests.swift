@@ -187,3 +187,41 @@ extension DurableModeTests {
         #expect(fixture.daemonPID() == nil)
     }
 }
+
+extension DurableModeTests {
+    /// The parent of the job that wrote its `$PPID` into `name`.
+    private func parent(_ fixture: DurableFixture, _ name: String) -> pid_t? {
+        pid_t(fixture.read(name).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    @Test("jobs one after another run under one pooled shepherd; a job with a nice level gets a shepherd of its own; a dead idle one is replaced")
+    func pooledShepherds() throws {
+        let fixture = try DurableFixture()
+        let session = try fixture.session(slots: 1)
+        defer { try? session.exit() }
+        for name in ["p1", "p2"] {
+            let id = try session.runJob(fixture.shell("echo $PPID > \(fixture.path(name))"))
+            #expect(try session.wait(id, timeout: .seconds(30)).exitStatus == 0)
+        }
+        let pooled = try #require(parent(fixture, "p1"))
+        #expect(parent(fixture, "p2") == pooled, "the second job had another parent than the first")
+        #expect(try String(contentsOfFile: "/proc/\(pooled)/cmdline", encoding: .utf8).contains("--pool"))
+
+        var niced = fixture.shell("echo $PPID > \(fixture.path("n")); cut -d' ' -f19 /proc/$$/stat > \(fixture.path("nice"))")
+        niced.nativeSpecification = "--nice 7"
+        let id = try session.runJob(niced)
+        #expect(try session.wait(id, timeout: .seconds(30)).exitStatus == 0)
+        #expect(parent(fixture, "n") != pooled)
+        #expect(fixture.read("nice") == "7\n")
+
+        // The idle pooled shepherd dies: the next job gets another, and runs.
+        kill(pooled, SIGKILL)
+        let next = try session.runJob(fixture.shell("echo $PPID > \(fixture.path("p3"))"))
+        #expect(try session.wait(next, timeout: .seconds(30)).exitStatus == 0)
+        let replacement = try #require(parent(fixture, "p3"))
+        #expect(replacement != pooled)
+        // The nice level of the one-shot job did not stick to the pool.
+        let stat = try String(contentsOfFile: "/proc/\(replacement)/stat", encoding: .utf8)
+        #expect(stat[stat.range(of: ")")!.upperBound...].split(separator: " ")[16] == "0")
+    }
+}

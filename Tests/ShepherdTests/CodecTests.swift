@@ -18,7 +18,12 @@ let sampleOutcomes: [ShepherdOutcome] = [
 let sampleMessages: [ShepherdMessage] = [
     .signal(SIGTERM), .signal(0), .signal(-1), .signal(Int32.max),
     .started(jobPID: 77, startTime: 1_700_000_000.000_001), .started(jobPID: -5, startTime: -.greatestFiniteMagnitude),
-] + sampleOutcomes.map { .finished($0) }
+] + sampleOutcomes.map { .finished($0) } + [
+    .run(ShepherdJob(jobID: "42.7", executable: Array("/bin/sh".utf8), arguments: [Array("sh".utf8), Array("-c".utf8), [0xFF, 0x20, 0x24]],
+                     environment: [Array("A=é".utf8), []])),
+    .run(ShepherdJob(jobID: "x", executable: Array("/x".utf8), arguments: [[]], environment: [])),
+    .accepted,
+]
 
 @Suite("ShepherdProtocol: messages encode to the documented bytes and decode strictly", .timeLimit(.minutes(1)))
 struct CodecTests {
@@ -91,7 +96,7 @@ struct CodecTests {
             try #require(throws: ShepherdProtocolError.self) { try ShepherdMessage(decoding: bytes) }.description
         }
         #expect(try failure([]) == "empty shepherd message")
-        #expect(try failure([0x51, 1, 2]) == "unknown shepherd message tag 0x51 (3 bytes); expected K, S or E")
+        #expect(try failure([0x51, 1, 2]) == "unknown shepherd message tag 0x51 (3 bytes); expected K, S, E, R or A")
         #expect(try failure([0x4B, 1, 2]) == "signal message is truncated: the signal number needs 4 bytes at offset 1, only 2 remain (3 bytes in all)")
         #expect(try failure([0x53, 1, 0, 0, 0, 9]) == "started message is truncated: startTime needs 8 bytes at offset 5, only 1 remain (6 bytes in all)")
         #expect(try failure([0x4B, 1, 0, 0, 0, 7, 7]) == "signal message is too long: 2 unexpected bytes after offset 5 (7 bytes in all)")
@@ -227,5 +232,42 @@ struct OutcomeFileTests {
         #expect(ShepherdOutcomeFile.path(directory: "/var/spool/drmaa", jobID: "7") == "/var/spool/drmaa/7.outcome")
         #expect(ShepherdOutcomeFile.path(directory: "/var/spool/drmaa/", jobID: "7") == "/var/spool/drmaa/7.outcome")
         #expect(ShepherdListenSocket.path(directory: "/run/user/1/drmaa", jobID: "7.2") == "/run/user/1/drmaa/7.2.sock")
+    }
+}
+
+@Suite("ShepherdProtocol: a pooled shepherd's run message", .timeLimit(.minutes(1)))
+struct RunMessageTests {
+    @Test("run refuses a NUL inside a C string, a relative executable and an empty argv, saying which")
+    func runRefusesBadStrings() throws {
+        func failure(_ job: ShepherdJob) -> String? {
+            do {
+                _ = try ShepherdMessage(decoding: ShepherdMessage.run(job).encoded())
+                return nil
+            } catch {
+                return error.description
+            }
+        }
+        let good = ShepherdJob(jobID: "1", executable: Array("/bin/true".utf8), arguments: [Array("true".utf8)], environment: [])
+        #expect(failure(good) == nil)
+        var job = good
+        job.arguments = [Array("a".utf8), [0x61, 0, 0x62]]
+        #expect(failure(job)?.contains("arguments[1] at offset") == true && failure(job)?.contains("contains a NUL byte") == true)
+        job = good
+        job.environment = [[0]]
+        #expect(failure(job)?.contains("environment[0]") == true)
+        job = good
+        job.executable = Array("bin/true".utf8)
+        #expect(failure(job)?.contains("not an absolute path") == true)
+        job = good
+        job.arguments = []
+        #expect(failure(job)?.contains("argv is empty") == true)
+    }
+
+    @Test("a count of strings larger than the bytes that remain is refused before anything is allocated")
+    func hugeCountRefused() throws {
+        var bytes = ShepherdMessage.run(ShepherdJob(jobID: "1", executable: Array("/x".utf8), arguments: [Array("x".utf8)], environment: [])).encoded()
+        // The environment's count is the last 4 bytes: claim 2^32 - 1 entries.
+        bytes.replaceSubrange((bytes.count - 4)..., with: [0xFF, 0xFF, 0xFF, 0xFF])
+        #expect(throws: ShepherdProtocolError.self) { try ShepherdMessage(decoding: bytes) }
     }
 }

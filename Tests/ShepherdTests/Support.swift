@@ -317,3 +317,167 @@ func connectSeqPacket(_ path: String) throws -> Int32 {
     }
     return fd
 }
+
+/// A pooled shepherd (`drmaa-shepherd --pool`) started the way the daemon starts one: /dev/null
+/// as fds 0 and 1, a file as its standard error (the daemon's log), fd 3 the control socket.
+/// Jobs go to it with ``run(_:command:environment:)``; `cleanUp()` ends every process it started.
+final class PooledShepherd {
+    let directory: TemporaryDirectory
+    let run: ShepherdRunHandle
+
+    /// What a test needs of the running shepherd: its pid and the test's end of the socket.
+    final class ShepherdRunHandle {
+        let pid: pid_t
+        var control: Int32
+        var exitStatus: Int32?
+        init(pid: pid_t, control: Int32) { (self.pid, self.control) = (pid, control) }
+    }
+
+    var pid: pid_t { run.pid }
+
+    init() throws {
+        guard let binary = shepherdBinary else { throw TestFailure("drmaa-shepherd is not built") }
+        directory = try TemporaryDirectory()
+        var pair: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            throw TestFailure("socketpair: \(String(cString: strerror(errno)))")
+        }
+        let ours = fcntl(pair[0], F_DUPFD_CLOEXEC, Int32(16)), theirs = fcntl(pair[1], F_DUPFD_CLOEXEC, Int32(16))
+        close(pair[0])
+        close(pair[1])
+        defer { close(theirs) }
+        var actions = posix_spawn_file_actions_t()
+        try #require(posix_spawn_file_actions_init(&actions) == 0)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        try #require(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) == 0)
+        try #require(posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0) == 0)
+        try #require(posix_spawn_file_actions_addopen(&actions, 2, directory.file("log"), O_WRONLY | O_CREAT | O_APPEND, 0o644) == 0)
+        try #require(posix_spawn_file_actions_adddup2(&actions, theirs, 3) == 0)
+        try #require(clocaldrm_spawn_addclosefrom(&actions, 4) == 0)
+        let arguments = [binary, "--pool", "--outcomes", directory.path, "--listen", directory.path]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
+        argv.append(nil)
+        defer { argv.forEach { free($0) } }
+        var envp: [UnsafeMutablePointer<CChar>?] = [nil]
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, binary, &actions, nil, argv, &envp)
+        guard result == 0 else {
+            close(ours)
+            throw TestFailure("posix_spawn \(binary): \(String(cString: strerror(result)))")
+        }
+        run = ShepherdRunHandle(pid: pid, control: ours)
+    }
+
+    func outcomePath(_ jobID: String) -> String { ShepherdOutcomeFile.path(directory: directory.path, jobID: jobID) }
+    func lockPath(_ jobID: String) -> String { directory.file(jobID + ".lock") }
+
+    /// Sends job `jobID`: `command` is EXECUTABLE ARGV0 ARG...; its stdout and stderr are the files
+    /// `<jobID>.out` and `<jobID>.err`, its directory `workingDirectory`. `descriptors`: send these
+    /// instead of the job's five (to test a malformed run).
+    func send(_ jobID: String, command: [String], environment: [String] = ["PATH=/usr/bin:/bin"],
+              workingDirectory: String = "/tmp", descriptors: [Int32]? = nil) throws {
+        let job = ShepherdJob(jobID: jobID, executable: Array(command[0].utf8), arguments: command.dropFirst().map { Array($0.utf8) },
+                              environment: environment.map { Array($0.utf8) })
+        var fds: [Int32] = []
+        defer { for fd in fds { close(fd) } }
+        if descriptors == nil {
+            fds.append(open("/dev/null", O_RDONLY | O_CLOEXEC))
+            fds.append(open(directory.file(jobID + ".out"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644))
+            fds.append(open(directory.file(jobID + ".err"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644))
+            fds.append(open(workingDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC))
+            fds.append(open(lockPath(jobID), O_RDWR | O_CREAT | O_CLOEXEC, 0o600))
+            guard !fds.contains(-1) else { throw TestFailure("open a job's file: \(String(cString: strerror(errno)))") }
+            guard flock(fds[4], LOCK_EX | LOCK_NB) == 0 else { throw TestFailure("flock: \(String(cString: strerror(errno)))") }
+        }
+        let passed = descriptors ?? fds
+        let bytes = ShepherdMessage.run(job).encoded()
+        let result = bytes.withUnsafeBytes { raw in
+            passed.withUnsafeBufferPointer { clocaldrm_send_with_descriptors(run.control, raw.baseAddress, raw.count, $0.baseAddress, Int32($0.count)) }
+        }
+        guard result == 0 else { throw TestFailure("sendmsg: \(String(cString: strerror(errno)))") }
+    }
+
+    /// How many `accepted` the shepherd sent (``receive()`` counts and skips them).
+    private(set) var accepted = 0
+
+    /// The next message from the shepherd other than `accepted` (at most 20 s).
+    func receive() throws -> ShepherdMessage {
+        while true {
+            let message = try receiveAny()
+            if message == .accepted { accepted += 1 } else { return message }
+        }
+    }
+
+    /// The next message from the shepherd (at most 20 s).
+    func receiveAny() throws -> ShepherdMessage {
+        var entry = pollfd(fd: run.control, events: Int16(POLLIN), revents: 0)
+        var ready: Int32
+        repeat { ready = poll(&entry, 1, 20_000) } while ready < 0 && errno == EINTR
+        guard ready == 1 else { throw TestFailure("no message from the shepherd within 20 s") }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let count = buffer.withUnsafeMutableBytes { recv(run.control, $0.baseAddress, $0.count, Int32(MSG_TRUNC)) }
+        guard count > 0 else { throw TestFailure("the shepherd closed the connection") }
+        return try ShepherdMessage(decoding: buffer[..<min(count, buffer.count)])
+    }
+
+    @discardableResult
+    func receiveStarted() throws -> pid_t {
+        let message = try receive()
+        guard case .started(let jobPID, _) = message else { throw TestFailure("expected started, got \(message)") }
+        return jobPID
+    }
+
+    func receiveFinished() throws -> ShepherdOutcome {
+        let message = try receive()
+        guard case .finished(let outcome) = message else { throw TestFailure("expected finished, got \(message)") }
+        return outcome
+    }
+
+    func sendSignal(_ signal: Int32) throws {
+        let bytes = ShepherdMessage.signal(signal).encoded()
+        guard bytes.withUnsafeBytes({ Glibc.send(run.control, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else {
+            throw TestFailure("send: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func closeControl() {
+        if run.control >= 0 { close(run.control) }
+        run.control = -1
+    }
+
+    func isRunning() -> Bool {
+        guard run.exitStatus == nil else { return false }
+        var status: Int32 = 0
+        if waitpid(run.pid, &status, WNOHANG) == run.pid {
+            run.exitStatus = status
+            return false
+        }
+        return true
+    }
+
+    func waitForExit() throws -> Int32 {
+        try eventually("the pooled shepherd exits") { !isRunning() }
+        guard let status = run.exitStatus, status & 0x7f == 0 else { throw TestFailure("the shepherd was killed: status \(run.exitStatus ?? -1)") }
+        return (status >> 8) & 0xff
+    }
+
+    /// True if another process holds the lock of `jobID`.
+    func lockIsHeld(_ jobID: String) -> Bool {
+        let fd = open(lockPath(jobID), O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return flock(fd, LOCK_EX | LOCK_NB) != 0
+    }
+
+    /// Closes the connection (an idle shepherd then leaves), kills it if it does not, and removes the directory.
+    func cleanUp() {
+        closeControl()
+        for _ in 0..<500 where isRunning() { usleep(10_000) }
+        if isRunning() {
+            kill(run.pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(run.pid, &status, 0) == -1 && errno == EINTR {}
+        }
+        directory.remove()
+    }
+}

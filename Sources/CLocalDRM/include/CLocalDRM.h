@@ -89,5 +89,14 @@ int clocaldrm_sock_stream(void);
 const char *clocaldrm_own_object_path(void);
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK).
 int clocaldrm_eventfd(void);
+/// Sends one packet of `length` bytes with `count` descriptors (at most 8) as SCM_RIGHTS, with
+/// MSG_NOSIGNAL | MSG_DONTWAIT; 0 or -1 with errno.
+int clocaldrm_send_with_descriptors(int fd, const void *bytes, size_t length, const int *descriptors, int count);
+/// Receives one packet (MSG_DONTWAIT, MSG_CMSG_CLOEXEC) into `buffer`, and up to `capacity` (at most
+/// 8) descriptors into `descriptors`, their number in `*count`. Returns the packet's full length
+/// (more than `size` if it was cut: MSG_TRUNC), 0 at end of stream, or -1 with errno. Descriptors
+/// beyond `capacity` (MSG_CTRUNC) are closed by the kernel; `*truncated` is set to 1 then.
+long clocaldrm_receive_with_descriptors(int fd, void *buffer, size_t size, int *descriptors, int capacity,
+                                        int *count, int *truncated);
 
 #endif

@@ -192,26 +192,35 @@ extension LocalBackend {
             return true
         }
         if !kept { temporary?.remove() }  // not expected: a starting job leaves only through this call
+        let willReap: @Sendable () -> Void = { [self] in
+            state.withLock { $0.jobs[id]?.phase = .exited }
+        }
+        let didReap: @Sendable (Reaped) -> Void = { [self] reaped in
+            if let shepherd, let shepherds {
+                // The shepherd reaped the job and said how it ended, on its socket or in its file.
+                let (outcome, jobPID) = shepherd.outcome(jobID: id, directory: shepherds.directory)
+                let orphanKilled = outcome == nil && jobPID.map { ShepherdLink.killOrphan(jobPID: $0, shepherdPID: pid) } == true
+                let (termination, job, hasUsage) = ShepherdLaunch.result(of: outcome, shepherd: reaped, shepherdPID: pid,
+                                                                         orphanKilled: orphanKilled)
+                finish(id, termination, reaped: job, startTime: startTime, usage: hasUsage, onSupervisor: true)
+            } else {
+                finish(id, nil, reaped: reaped, startTime: startTime, onSupervisor: true)
+            }
+        }
         do {
-            try supervisor.watch(pid: pid, willReap: { [self] in
-                state.withLock { $0.jobs[id]?.phase = .exited }
-            }, didReap: { [self] reaped in
-                if let shepherd, let shepherds {
-                    // The shepherd reaped the job and said how it ended, on its socket or in its file.
-                    let (outcome, jobPID) = shepherd.outcome(jobID: id, directory: shepherds.directory)
-                    let orphanKilled = outcome == nil && jobPID.map { ShepherdLink.killOrphan(jobPID: $0, shepherdPID: pid) } == true
-                    let (termination, job, hasUsage) = ShepherdLaunch.result(of: outcome, shepherd: reaped, shepherdPID: pid,
-                                                                             orphanKilled: orphanKilled)
-                    finish(id, termination, reaped: job, startTime: startTime, usage: hasUsage, onSupervisor: true)
-                } else {
-                    finish(id, nil, reaped: reaped, startTime: startTime, onSupervisor: true)
-                }
-            })
+            if let shepherd, shepherd.pooled, let pool = shepherds?.pool, let socket = shepherd.descriptor {
+                try watchPooled(id, shepherd: shepherd, pid: pid, socket: socket, pool: pool, startTime: startTime,
+                                willReap: willReap, didReap: didReap)
+            } else {
+                try supervisor.watch(pid: pid, willReap: willReap, didReap: didReap)
+            }
         } catch {
             // Without a pidfd the job cannot be supervised: end it now rather than lose track of it.
             if let shepherd {
-                // Killing the shepherd would leave the job running: it kills the job, then ends.
+                // Killing the shepherd would leave the job running: it kills the job, then ends
+                // (a pooled one once its connection is closed).
                 try? shepherd.signal(SIGKILL)
+                if shepherd.pooled { shepherd.close() }
                 _ = try? Syscall.reap(pid)
                 shepherd.close()
                 finish(id, .aborted(reason: "the job could not be supervised: \(error)"), reaped: nil, startTime: startTime, reschedule: false)
@@ -219,6 +228,46 @@ extension LocalBackend {
             }
             abandon(id, pid: pid, reason: "the job could not be supervised: \(error)", startTime: startTime, reschedule: false)
         }
+    }
+
+    /// Supervises a job run by a pooled shepherd, which does not exit when the job ends: through
+    /// its socket. Its `finished` ends the job and gives the shepherd back to the pool. If the
+    /// connection ends first, the shepherd goes on as a one-shot one (it leaves after the job):
+    /// it is then watched by its pid, as those are.
+    private func watchPooled(_ id: String, shepherd: ShepherdLink, pid: pid_t, socket: Int32, pool: ShepherdPool,
+                             startTime: Double, willReap: @escaping @Sendable () -> Void,
+                             didReap: @escaping @Sendable (Reaped) -> Void) throws(Errno) {
+        try supervisor.watch(readable: socket, onReadable: { [self] in
+            switch shepherd.pooledEvent() {
+            case .running:
+                return .keep
+            case .finished(let outcome):
+                // The shepherd reaped the job: nothing may signal on its behalf any more.
+                willReap()
+                let (termination, job, hasUsage) = ShepherdLaunch.result(of: outcome, shepherd: .lost(reason: "unused"), shepherdPID: pid)
+                return .done(then: { [self] in
+                    pool.giveBack(ShepherdPool.Member(pid: pid, link: shepherd))
+                    finish(id, termination, reaped: job, startTime: startTime, usage: hasUsage, onSupervisor: true)
+                })
+            case .closed:
+                return .done(then: { [self] in
+                    do throws(Errno) {
+                        try supervisor.watch(pid: pid, willReap: willReap, didReap: didReap)
+                    } catch {
+                        willReap()
+                        didReap(Supervisor.killAndReap(pid))
+                    }
+                })
+            }
+        }, onFailure: { reason in
+            // Killing the shepherd would leave the job running: it kills the job, then (with its
+            // connection closed) records the outcome and leaves.
+            willReap()
+            try? shepherd.signal(SIGKILL)
+            shepherd.close()
+            _ = try? Syscall.reap(pid)
+            didReap(.lost(reason: "\(reason); the job was killed"))
+        })
     }
 
     /// The job's private `TMPDIR` (unless `drmaa_v_env` sets `TMPDIR`) and the variables LocalDRM

@@ -74,14 +74,16 @@ package final class Daemon: JobReports, Sendable {
         package var idleExitSeconds: Double
         /// How long the outcome of a finished job that nobody reaps is kept, in seconds.
         package var retentionSeconds: Double
+        /// How many idle pooled shepherds are kept (0: every job gets a shepherd of its own).
+        package var shepherdPool: Int
 
         /// The default retention of unreaped outcomes: 7 days.
         package static let defaultRetention = 7.0 * 86_400
 
         package init(stateDirectory: String, shepherdPath: String, slots: Int? = nil, idleExitSeconds: Double = 60,
-                     retentionSeconds: Double = Configuration.defaultRetention) {
+                     retentionSeconds: Double = Configuration.defaultRetention, shepherdPool: Int = ShepherdPool.defaultSize) {
             (self.stateDirectory, self.shepherdPath, self.slots, self.idleExitSeconds) = (stateDirectory, shepherdPath, slots, idleExitSeconds)
-            self.retentionSeconds = retentionSeconds
+            (self.retentionSeconds, self.shepherdPool) = (retentionSeconds, shepherdPool)
         }
     }
 
@@ -147,7 +149,8 @@ package final class Daemon: JobReports, Sendable {
             throw DRMAAError(.drmsInitFailed, "the LocalDRM daemon cannot start its process supervisor: \(error)")
         }
         let shepherds = ShepherdLaunch(executable: configuration.shepherdPath,
-                                       directory: Self.shepherdDirectory(stateDirectory: configuration.stateDirectory))
+                                       directory: Self.shepherdDirectory(stateDirectory: configuration.stateDirectory),
+                                       poolSize: configuration.shepherdPool)
         let backend = LocalBackend(settings: settings, table: self, runtime: runtime, timers: nil, shepherds: shepherds)
         backendBox.withLock { $0 = backend }
     }
@@ -230,6 +233,11 @@ package final class Daemon: JobReports, Sendable {
         } catch {
             log("cannot purge old outcomes: \(error.message)")
         }
+    }
+
+    /// Ends the idle pooled shepherds (when the daemon leaves; those running jobs go on).
+    package func dismissIdleShepherds() {
+        backend?.shepherds?.pool?.dismissAll()
     }
 
     /// Makes ``run(listener:)`` return soon.

@@ -7,7 +7,7 @@ import Glibc
 package enum DaemonProcess {
     static let usage = """
         usage: drmaad [--foreground | --detach] [--state-dir DIR] [--idle-exit SECONDS] [--slots N] [--retention SECONDS]
-                  [--shepherd PATH]
+                  [--shepherd PATH] [--shepherd-pool N]
 
         The per-user daemon of LocalDRM's durable mode: it runs the DRMAA jobs of every process of
         this user, each under a shepherd, so that they outlive the process that submitted them.
@@ -24,11 +24,15 @@ package enum DaemonProcess {
           --retention SECONDS how long the outcome of a finished job nobody reaps is kept (default 604800,
                               7 days; inf: for ever); then it is dropped as if reaped
           --shepherd PATH     the drmaa-shepherd program (default: $DRMAA_LOCAL_SHEPHERD, else beside drmaad)
+          --shepherd-pool N   idle shepherds kept to run one job after another (default:
+                              $DRMAA_LOCAL_SHEPHERD_POOL, else 16; 0: a shepherd of its own for every job)
         """
 
     /// The environment variable that sets the default of `--idle-exit` (the daemon the library
     /// starts inherits the environment of the process that started it).
     static let idleExitVariable = "DRMAA_LOCAL_IDLE_EXIT"
+    /// The environment variable that sets the default of `--shepherd-pool`.
+    static let shepherdPoolVariable = "DRMAA_LOCAL_SHEPHERD_POOL"
 
     private struct Options {
         var foreground = false
@@ -38,6 +42,13 @@ package enum DaemonProcess {
         var slots: Int?
         var shepherd: String?
         var retention = Daemon.Configuration.defaultRetention
+        var shepherdPool = ShepherdPool.defaultSize
+    }
+
+    /// A pool size: a whole number from 0 to 1024.
+    private static func poolSize(_ text: String) -> Int? {
+        guard let size = Int(text), (0...1024).contains(size) else { return nil }
+        return size
     }
 
     /// Runs `drmaad` with `arguments` (without the program name); `openStore` opens the spool of a
@@ -50,6 +61,13 @@ package enum DaemonProcess {
                 return 2
             }
             options.idleExit = seconds == 0 ? .infinity : seconds
+        }
+        if let text = Syscall.environmentValue(shepherdPoolVariable), !text.isEmpty {
+            guard let size = poolSize(text) else {
+                complain("\(shepherdPoolVariable)='\(text)' is invalid: it takes a whole number from 0 to 1024")
+                return 2
+            }
+            options.shepherdPool = size
         }
         var rest = arguments[...]
         func value(_ flag: String) -> String? {
@@ -90,6 +108,13 @@ package enum DaemonProcess {
             case "--shepherd":
                 guard let path = value(argument) else { return 2 }
                 options.shepherd = path
+            case "--shepherd-pool":
+                guard let text = value(argument) else { return 2 }
+                guard let size = poolSize(text) else {
+                    complain("--shepherd-pool takes a whole number from 0 to 1024, not '\(text)'")
+                    return 2
+                }
+                options.shepherdPool = size
             case "--help", "-h":
                 print(usage)
                 return 0
@@ -152,7 +177,8 @@ package enum DaemonProcess {
             store = try openStore(directory)
             daemon = try Daemon(configuration: Daemon.Configuration(stateDirectory: directory, shepherdPath: shepherd,
                                                                     slots: options.slots, idleExitSeconds: options.idleExit,
-                                                                    retentionSeconds: options.retention),
+                                                                    retentionSeconds: options.retention,
+                                                                    shepherdPool: options.shepherdPool),
                                 store: store)
         } catch {
             log(error.message)
@@ -173,6 +199,7 @@ package enum DaemonProcess {
         let bound = Syscall.identity(of: socket)
         log("serving '\(directory)' (pid \(Syscall.processID()), \(LocalDRM.implementation))")
         let reason = daemon.run(listener: listener)
+        daemon.dismissIdleShepherds()
         // Unlinked before the socket closes: a client that comes now finds no daemon and starts one
         // (which waits for this one's lock). Only if it is still this daemon's: were the state
         // directory removed and made anew meanwhile, the file there would be another daemon's.

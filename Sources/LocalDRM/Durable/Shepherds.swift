@@ -15,13 +15,40 @@ struct ShepherdLaunch: Sendable {
     let executable: String
     /// Where shepherds write outcome files and, once the daemon is gone, listen.
     let directory: String
+    /// Shepherds that run one job after another; `nil`: every job gets a shepherd of its own.
+    let pool: ShepherdPool?
 
-    /// Spawns the shepherd of job `jobID`; its pid and the daemon's end of its control socket.
+    init(executable: String, directory: String, poolSize: Int = ShepherdPool.defaultSize) {
+        self.executable = executable
+        self.directory = directory
+        pool = poolSize > 0 ? ShepherdPool(executable: executable, directory: directory, size: poolSize) : nil
+    }
+
+    /// Spawns the shepherd of job `jobID`, or hands the job to an idle pooled one; its pid and the
+    /// daemon's end of its control socket (``ShepherdLink/pooled`` says which kind it is).
     func spawn(jobID: String, request: JobRequest, files: JobFiles, environment: JobEnvironment,
                variables: [(name: String, value: String)], options: JobOptions,
                temporary: PrivateTemporaryDirectory?) throws(StartFailure) -> (pid_t, ShepherdLink) {
         guard ShepherdOutcomeFile.isValidJobID(jobID) else {
             throw StartFailure(reason: "job id '\(jobID)' cannot name a shepherd's files")
+        }
+        // A nice level or lower limits cannot be taken back by the process that set them on
+        // itself: such a job gets a one-shot shepherd, which sets them and ends with the job.
+        if let pool, options.nice == nil, options.resourceLimits.isEmpty {
+            let job = ShepherdJob(jobID: jobID, executable: Self.cBytes(files.executable),
+                                  arguments: ([request.remoteCommand] + request.arguments).map(Self.cBytes),
+                                  environment: environment.withEnvironment(variables) { Self.cStrings($0) })
+            let message = ShepherdMessage.run(job).encoded()
+            if message.count <= ShepherdPool.largestMessage {
+                let lock = try takeLock(jobID: jobID, temporary: temporary)
+                do {
+                    return try pool.run(message, files: files, lock: lock)
+                } catch {
+                    Syscall.removeFile(Self.lockPath(directory: directory, jobID: jobID))
+                    Syscall.close(lock)
+                    throw error
+                }
+            }
         }
         var arguments = ["--job", jobID, "--outcomes", directory, "--listen", directory]
         if let nice = options.nice { arguments += ["--nice", String(nice)] }
@@ -45,33 +72,15 @@ struct ShepherdLaunch: Sendable {
         }
         var close = [shepherdEnd]
         defer { for fd in close { Syscall.close(fd) } }
-        // The job's lock, held by its shepherd for as long as it lives (it inherits the locked file
-        // as its fd 4): a restarted daemon tells a job whose shepherd still runs from one that
-        // never started, or whose shepherd is gone, by trying it.
         let lockPath = Self.lockPath(directory: directory, jobID: jobID)
-        let locked: Int32?
+        let lock: Int32
         do {
-            locked = try Syscall.tryLock(lockPath)
+            lock = try takeLock(jobID: jobID, temporary: temporary)
         } catch {
             Syscall.close(daemonEnd)
-            throw StartFailure("cannot make the lock file of the job's shepherd", error)
-        }
-        guard let lock = locked else {
-            Syscall.close(daemonEnd)
-            throw StartFailure(reason: "the lock of job \(jobID) is held: a shepherd runs it already")
+            throw error
         }
         close.append(lock)
-        if let temporary {
-            // What a restarted daemon needs to remove the job's TMPDIR when it ends.
-            let text = "\(temporary.parent)\n\(temporary.name)\n\(temporary.identity.device)\n\(temporary.identity.inode)\n"
-            do {
-                try Syscall.writeAll(lock, Array(text.utf8))
-            } catch {
-                Syscall.removeFile(lockPath)
-                Syscall.close(daemonEnd)
-                throw StartFailure("cannot write the lock file of the job's shepherd", error)
-            }
-        }
         let control: Int32, held: Int32
         do {
             // Above the targets 3 and 4, so that placing one cannot overwrite the other.
@@ -93,6 +102,50 @@ struct ShepherdLaunch: Sendable {
             Syscall.close(daemonEnd)
             throw error
         }
+    }
+
+    /// Takes the job's lock, which its shepherd holds for as long as it runs the job (a one-shot
+    /// shepherd inherits it as fd 4, a pooled one receives it with the job): a restarted daemon
+    /// tells a job whose shepherd still runs from one that never started, or whose shepherd is
+    /// gone, by trying it. It holds what a restarted daemon needs to remove the job's TMPDIR.
+    private func takeLock(jobID: String, temporary: PrivateTemporaryDirectory?) throws(StartFailure) -> Int32 {
+        let lockPath = Self.lockPath(directory: directory, jobID: jobID)
+        let locked: Int32?
+        do {
+            locked = try Syscall.tryLock(lockPath)
+        } catch {
+            throw StartFailure("cannot make the lock file of the job's shepherd", error)
+        }
+        guard let lock = locked else {
+            throw StartFailure(reason: "the lock of job \(jobID) is held: a shepherd runs it already")
+        }
+        if let temporary {
+            let text = "\(temporary.parent)\n\(temporary.name)\n\(temporary.identity.device)\n\(temporary.identity.inode)\n"
+            do {
+                try Syscall.writeAll(lock, Array(text.utf8))
+            } catch {
+                Syscall.removeFile(lockPath)
+                Syscall.close(lock)
+                throw StartFailure("cannot write the lock file of the job's shepherd", error)
+            }
+        }
+        return lock
+    }
+
+    /// The bytes a C string made of `string` holds (its exact bytes, up to a NUL).
+    static func cBytes(_ string: String) -> [UInt8] {
+        Array(string.exactBytes.prefix { $0 != 0 })
+    }
+
+    /// The C strings of a NULL-terminated array, as bytes.
+    static func cStrings(_ array: UnsafePointer<UnsafeMutablePointer<CChar>?>) -> [[UInt8]] {
+        var result: [[UInt8]] = []
+        var entry = array
+        while let pointer = entry.pointee {
+            result.append(Array(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer))))
+            entry += 1
+        }
+        return result
     }
 
     /// What a job's lock file says: its private TMPDIR, if it has one.
@@ -152,13 +205,253 @@ struct ShepherdLaunch: Sendable {
     }
 }
 
+/// The daemon's idle pooled shepherds (`drmaa-shepherd --pool`), which run one job after another,
+/// so that a job costs one process start, not two. Each is our child, in a session of its own,
+/// with its standard error the daemon's (its log); it leaves when its connection closes while it
+/// has no job. At most ``size`` wait idle; one more is started whenever none is idle.
+final class ShepherdPool: Sendable {
+    /// The idle shepherds kept by default.
+    static let defaultSize = 16
+    /// The largest `run` message sent to a pooled shepherd (its socket's send buffer holds it
+    /// whole); a job with a larger argv and environment gets a one-shot shepherd.
+    static let largestMessage = 160 * 1024
+
+    struct Member: Sendable {
+        let pid: pid_t
+        let link: ShepherdLink
+    }
+
+    let executable: String
+    let directory: String
+    let size: Int
+    private let idle = Mutex<[Member]>([])
+
+    init(executable: String, directory: String, size: Int) {
+        (self.executable, self.directory, self.size) = (executable, directory, size)
+    }
+
+    /// Sends the job (`message`, with its files and lock) to an idle shepherd, or to a new one
+    /// if none is idle or the idle ones are gone.
+    func run(_ message: [UInt8], files: JobFiles, lock: Int32) throws(StartFailure) -> (pid_t, ShepherdLink) {
+        let descriptors = [files.input, files.output, files.error, files.directory, lock]
+        while let member = idle.withLock({ $0.popLast() }) {
+            // One that has died (or whose connection broke) goes, and the next is tried.
+            if try hand(message, descriptors, to: member) {
+                Syscall.close(lock)  // the shepherd has its own copy now
+                return (member.pid, member.link)
+            }
+        }
+        let member = try start()
+        guard try hand(message, descriptors, to: member) else {
+            throw StartFailure(reason: "a new pooled shepherd (pid \(member.pid)) ended before it took the job")
+        }
+        Syscall.close(lock)
+        return (member.pid, member.link)
+    }
+
+    /// How long a shepherd has to say it took a job (it is woken by the job: milliseconds).
+    static let acceptanceTimeoutMilliseconds: Int32 = 10_000
+
+    /// Sends the job and waits until the shepherd says it took it (it does before it spawns, so a
+    /// shepherd that dies first never started it, and the job can go to another). False, the
+    /// shepherd retired, if it is gone; throws if it refused the job (it stays in the pool).
+    private func hand(_ message: [UInt8], _ descriptors: [Int32], to member: Member) throws(StartFailure) -> Bool {
+        do throws(Errno) {
+            try member.link.send(message, descriptors: descriptors)
+        } catch {
+            retire(member)
+            return false
+        }
+        switch member.link.awaitAcceptance(timeoutMilliseconds: Self.acceptanceTimeoutMilliseconds) {
+        case .accepted:
+            return true
+        case .refused(let outcome):
+            giveBack(member)
+            throw StartFailure(reason: outcome.spawnFailure ?? "the pooled shepherd refused the job")
+        case .gone:
+            retire(member)
+            return false
+        case .silent:
+            // Stopped, or hung: it is killed, and if it took the job after all, the job may have
+            // started in its session: it is not run again, but ended.
+            try? Syscall.signalChild(member.pid, SIGKILL)
+            _ = try? Syscall.reap(member.pid)
+            let late = member.link.awaitAcceptance(timeoutMilliseconds: 0)
+            member.link.close()
+            if case .accepted = late {
+                throw StartFailure(reason: "its pooled shepherd (pid \(member.pid)) took the job, then did not answer for \(Self.acceptanceTimeoutMilliseconds / 1000) s and was killed")
+            }
+            return false
+        }
+    }
+
+    /// Takes back a shepherd whose job has ended and been taken in; beyond ``size`` it is retired.
+    func giveBack(_ member: Member) {
+        let kept = idle.withLock { idle -> Bool in
+            guard idle.count < size else { return false }
+            idle.append(member)
+            return true
+        }
+        if !kept { retire(member) }
+    }
+
+    /// Retires every idle shepherd (when the daemon leaves).
+    func dismissAll() {
+        for member in idle.withLock({ idle in defer { idle = [] }; return idle }) { retire(member) }
+    }
+
+    /// Ends an idle (or broken) shepherd: its connection closes, it is killed (it runs no job, so
+    /// nothing is lost) and reaped (our child: its pid is not reused before that).
+    func retire(_ member: Member) {
+        member.link.close()
+        try? Syscall.signalChild(member.pid, SIGKILL)
+        _ = try? Syscall.reap(member.pid)
+    }
+
+    /// Starts a pooled shepherd: `/dev/null` as its standard input and output, the daemon's
+    /// standard error, its control socket as fd 3, nothing else, and no environment (each job
+    /// brings its own).
+    private func start() throws(StartFailure) -> Member {
+        let (daemonEnd, shepherdEnd): (Int32, Int32)
+        do {
+            (daemonEnd, shepherdEnd) = try Syscall.socketPair(type: Syscall.packetSocket)
+        } catch {
+            throw StartFailure("cannot make the control socket of a pooled shepherd", error)
+        }
+        defer { Syscall.close(shepherdEnd) }
+        func check(_ result: Int32, _ call: String) throws(StartFailure) {
+            guard result == 0 else {
+                Syscall.close(daemonEnd)
+                throw StartFailure("cannot prepare a pooled shepherd (\(call))", Errno(rawValue: result))
+            }
+        }
+        var actions = posix_spawn_file_actions_t()
+        try check(posix_spawn_file_actions_init(&actions), "posix_spawn_file_actions_init")
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        try check(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0), "posix_spawn_file_actions_addopen")
+        try check(posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0), "posix_spawn_file_actions_addopen")
+        if !Syscall.isOpen(2) {
+            try check(posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0), "posix_spawn_file_actions_addopen")
+        }
+        try check(posix_spawn_file_actions_adddup2(&actions, shepherdEnd, 3), "posix_spawn_file_actions_adddup2")
+        try check(clocaldrm_spawn_addclosefrom(&actions, 4), "posix_spawn_file_actions_addclosefrom_np")
+        var attributes = posix_spawnattr_t()
+        try check(posix_spawnattr_init(&attributes), "posix_spawnattr_init")
+        defer { posix_spawnattr_destroy(&attributes) }
+        try check(clocaldrm_spawnattr_clean_signals(&attributes, 0), "posix_spawnattr_setsig*")
+        let environment: [UnsafeMutablePointer<CChar>?] = [nil]
+        do {
+            let pid = try environment.withUnsafeBufferPointer { (envp) throws(Errno) in
+                try Syscall.spawn(executable, [executable, "--pool", "--outcomes", directory, "--listen", directory],
+                                  envp.baseAddress!, &actions, &attributes)
+            }
+            return Member(pid: pid, link: ShepherdLink(descriptor: daemonEnd, pooled: true))
+        } catch {
+            Syscall.close(daemonEnd)
+            throw StartFailure("cannot start a pooled shepherd '\(executable)'", error)
+        }
+    }
+}
+
 /// The daemon's end of one shepherd's control socket.
 final class ShepherdLink: Sendable {
     /// The socket, `nil` once closed (so that a late signal never goes to a reused number).
     private let socket: Mutex<Int32?>
+    /// A pooled shepherd's (which runs one job after another, and does not exit after each).
+    let pooled: Bool
+    /// The pid of the job a pooled shepherd said it started, until its end is taken in.
+    private let startedJob = Mutex<pid_t?>(nil)
 
-    init(descriptor: Int32) {
+    init(descriptor: Int32, pooled: Bool = false) {
         socket = Mutex(descriptor)
+        self.pooled = pooled
+    }
+
+    /// The socket, for the supervisor to watch (`nil` once closed).
+    var descriptor: Int32? { socket.withLock { $0 } }
+
+    /// Sends a packet with descriptors (a pooled shepherd's next job).
+    func send(_ bytes: [UInt8], descriptors: [Int32]) throws(Errno) {
+        try socket.withLock { socket throws(Errno) in
+            guard let descriptor = socket else { throw Errno(rawValue: EPIPE) }
+            try Syscall.sendPacket(descriptor, bytes, descriptors: descriptors)
+        }
+    }
+
+    /// What a pooled shepherd answered to a job it was sent.
+    enum Acceptance {
+        case accepted
+        /// It refused the job (a malformed run), with this outcome.
+        case refused(ShepherdOutcome)
+        /// Its connection ended: it is gone.
+        case gone
+        /// No answer in time.
+        case silent
+    }
+
+    /// Waits (at most `timeout` ms) for a pooled shepherd's answer to the job just sent. Reads
+    /// what is left even after ``close()`` (0 ms: only what has arrived).
+    func awaitAcceptance(timeoutMilliseconds timeout: Int32) -> Acceptance {
+        guard let descriptor = socket.withLock({ $0 }) else { return .gone }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let deadline = Syscall.monotonicNanoseconds() + Int64(timeout) * 1_000_000
+        while true {
+            let left = Int32(max(0, (deadline - Syscall.monotonicNanoseconds()) / 1_000_000))
+            guard let events = try? Syscall.poll([(descriptor, Int16(POLLIN))], timeoutMilliseconds: left) else { return .gone }
+            guard events[0] != 0 else { return .silent }
+            let count: Int
+            do throws(Errno) {
+                count = try Syscall.receive(descriptor, into: &buffer, nonBlocking: true)
+            } catch where error == .wouldBlock {
+                continue
+            } catch {
+                return .gone
+            }
+            guard count > 0 else { return .gone }
+            switch try? ShepherdMessage(decoding: buffer[..<count]) {
+            case .accepted?: return .accepted
+            case .finished(let outcome)?: return .refused(outcome)
+            default: continue
+            }
+        }
+    }
+
+    /// What a pooled shepherd's socket says now (read without waiting).
+    enum PooledEvent {
+        /// The job goes on.
+        case running
+        /// The job ended, thus; the shepherd is free for another.
+        case finished(ShepherdOutcome)
+        /// The connection ended: the shepherd is gone (the pid of the job it started, if known).
+        case closed(jobPID: pid_t?)
+    }
+
+    /// Reads what a pooled shepherd sent: `finished` once the job's end has come.
+    func pooledEvent() -> PooledEvent {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        return socket.withLock { socket -> PooledEvent in
+            guard let descriptor = socket else { return .closed(jobPID: startedJob.withLock { $0 }) }
+            while true {
+                let count: Int
+                do throws(Errno) {
+                    count = try Syscall.receive(descriptor, into: &buffer, nonBlocking: true)
+                } catch where error == .wouldBlock {
+                    return .running
+                } catch {
+                    return .closed(jobPID: startedJob.withLock { $0 })
+                }
+                guard count > 0 else { return .closed(jobPID: startedJob.withLock { $0 }) }
+                switch try? ShepherdMessage(decoding: buffer[..<count]) {
+                case .started(let pid, _)?:
+                    startedJob.withLock { $0 = pid }
+                case .finished(let outcome)?:
+                    startedJob.withLock { $0 = nil }
+                    return .finished(outcome)
+                default:
+                    break
+                }
+            }
+        }
     }
 
     /// Asks the shepherd to send `signal` to the job's process group. A shepherd that is gone
@@ -199,6 +492,8 @@ final class ShepherdLink: Sendable {
             }
         }
         close()
+        // A pooled shepherd's `started` was read already.
+        if jobPID == nil { jobPID = startedJob.withLock { $0 } }
         if let found { return (found, jobPID) }
         return ((try? ShepherdOutcomeFile.read(directory: directory, jobID: jobID)) ?? nil, jobPID)
     }
