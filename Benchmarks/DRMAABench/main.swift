@@ -14,7 +14,7 @@ if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "--exit-stamp
     exitStampMain()
 }
 
-let allScenarios = ["throughput", "latency", "submission", "memory", "python"]
+let allScenarios = ["throughput", "latency", "submission", "memory", "python", "cost"]
 
 struct Options {
     var quick = false
@@ -35,6 +35,7 @@ func usage() -> Never {
       --quick         small sizes, runs in seconds (make bench-quick)
       --json PATH     also write the results as JSON to PATH
       --only LIST     run only these scenarios: \(allScenarios.joined(separator: ","))
+                      (cost: the durable mode's cost per job, by part; durable mode only)
       --modes LIST    LocalDRM's modes to run each scenario in: embedded,durable (default both)
       --python PATH   the venv's python with drmaa-python (default out/venv/bin/python)
       --lib PATH      libdrmaa.so for drmaa-python (default out/lib/libdrmaa.so)
@@ -150,11 +151,21 @@ for name in options.only {
         case "memory":
             result = try MemoryScenario(sizes: quick ? [2_000] : [10_000, 30_000, 100_000], slots: cpus,
                                         leakCheck: quick ? (1_000, 3) : (5_000, 4), setups: setups, freshSetup: setup).run()
-        default:
+        case "python":
             result = try PythonScenario(jobs: quick ? 50 : 500, roundTrips: quick ? 20 : 100, slots: cpus,
                                         python: absolutePath(options.python), library: absolutePath(options.library),
                                         script: absolutePath(options.script), temporaryDirectory: temporaryDirectory,
                                         setups: setups).run()
+        default:
+            guard modes.contains(.durable) else {
+                print("== cost: skipped (the durable mode's cost per job; --modes has no durable)\n")
+                continue
+            }
+            result = try DurableCostScenario(shepherdRuns: quick ? 50 : 500, requests: quick ? 200 : 2_000,
+                                             spoolWrites: quick ? 200 : 2_000, roundTrips: quick ? 50 : 500, slots: cpus,
+                                             shepherd: shepherdPath, durable: setup(.durable, name),
+                                             embedded: modes.contains(.embedded) ? setup(.embedded, name) : nil,
+                                             temporaryDirectory: temporaryDirectory).run()
         }
         for table in result.tables { print(table.render()) }
         print("   (\(name): \(format(seconds(since: scenarioStart), 1)) s, load average now \(format(loadAverage(), 2)))\n")
