@@ -278,7 +278,7 @@ BENCH_ARGS    := --python $(CURDIR)/out/venv/bin/python --lib $(CURDIR)/out/lib/
 
 .PHONY: bench bench-quick
 
-## bench: every scenario at full size in both modes (about ten minutes on 2 CPUs); table on stdout, JSON in out/bench/results.json
+## bench: every scenario at full size in both modes (15-20 minutes on 2 CPUs); table on stdout, JSON in out/bench/results.json
 bench: lib venv
 	$(SWIFT) build $(BENCH_FLAGS)
 	"$$($(SWIFT) build $(BENCH_FLAGS) --show-bin-path)/DRMAABench" $(BENCH_ARGS) --json out/bench/results.json
