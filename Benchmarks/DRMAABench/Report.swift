@@ -112,6 +112,8 @@ struct Table {
     var header: [String]
     var rows: [[String]] = []
     var notes: [String] = []
+    /// How many leading columns are text (left-aligned); the others are numbers (right-aligned).
+    var textColumns = 1
 
     func render() -> String {
         var widths = header.map(\.count)
@@ -121,8 +123,7 @@ struct Table {
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { index, cell in
                 let padding = String(repeating: " ", count: widths[index] - cell.count)
-                // The first column is text (left-aligned), the others numbers (right-aligned).
-                return index == 0 ? cell + padding : padding + cell
+                return index < textColumns ? cell + padding : padding + cell
             }.joined(separator: "  ")
         }
         var text = "== \(title)\n" + line(header) + "\n" + line(widths.map { String(repeating: "-", count: $0) }) + "\n"
@@ -132,15 +133,17 @@ struct Table {
     }
 }
 
-/// One performance target of issue #5 and whether this run meets it.
+/// One performance target and whether this run meets it, in one mode.
 struct TargetCheck {
+    var mode: BenchMode
     var name: String
     var goal: String
     var measured: String
     var met: Bool
 
     var json: JSON {
-        .object([("name", .string(name)), ("goal", .string(goal)), ("measured", .string(measured)), ("met", .bool(met))])
+        .object([("mode", .string(mode.rawValue)), ("name", .string(name)), ("goal", .string(goal)),
+                 ("measured", .string(measured)), ("met", .bool(met))])
     }
 }
 

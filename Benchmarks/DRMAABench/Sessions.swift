@@ -13,11 +13,46 @@ func quietTemplate(_ command: String = "/bin/true", _ arguments: [String] = [], 
     return template
 }
 
-/// Runs `body` with a fresh LocalDRM session of `slots` slots. On every path out, every job
-/// of the session is terminated and reaped before the session exits, so no process outlives
-/// the scenario.
-func withSession<R>(slots: Int, _ body: (Session) throws -> R) throws -> R {
-    let session = Session(system: LocalDRM(configuration: .init(slots: slots)))
+/// Where a benchmark session's jobs run: LocalDRM's two modes.
+enum BenchMode: String, CaseIterable, Sendable {
+    /// Jobs are children of the benchmark process.
+    case embedded
+    /// Jobs run under the user's daemon (`drmaad`), each with a `drmaa-shepherd`.
+    case durable
+
+    var localDRMMode: LocalDRM.Mode {
+        switch self {
+        case .embedded: .embedded
+        case .durable: .durable
+        }
+    }
+}
+
+/// How a scenario opens its sessions in one mode.
+struct ModeSetup: Sendable {
+    var mode: BenchMode
+    /// The durable mode's private state directory (its own daemon, socket and spool) under the
+    /// benchmark's temporary directory; unused in the embedded mode.
+    var stateDirectory: String
+
+    /// The daemon of this setup's state directory, which must be running (a session is open).
+    func daemon() throws(BenchFailure) -> RunningDaemon {
+        guard let daemon = RunningDaemon.find(stateDirectory: stateDirectory) else {
+            throw BenchFailure("no drmaad serves '\(stateDirectory)' while a durable session is open")
+        }
+        return daemon
+    }
+}
+
+/// Runs `body` with a fresh LocalDRM session of `slots` slots in `setup`'s mode. On every path
+/// out, every job of the session is terminated and reaped before the session exits, so no
+/// process outlives the scenario (a durable session's daemon leaves by itself once idle:
+/// `DRMAA_LOCAL_IDLE_EXIT`, set by main).
+func withSession<R>(_ setup: ModeSetup, slots: Int, _ body: (Session) throws -> R) throws -> R {
+    var configuration = LocalDRM.Configuration(slots: slots)
+    configuration.mode = setup.mode.localDRMMode
+    if setup.mode == .durable { configuration.stateDirectory = setup.stateDirectory }
+    let session = Session(system: LocalDRM(configuration: configuration))
     try session.initialize()
     defer {
         try? session.control(Session.jobIDsSessionAll, .terminate)

@@ -145,18 +145,44 @@ func makeTemporaryDirectory() throws(BenchFailure) -> String {
     return decodeCString(template)
 }
 
-/// Removes a directory of plain files (our temporary directory has no subdirectories).
+/// Removes a directory and everything in it (a durable state directory has subdirectories; no
+/// symbolic link is followed: `unlink` removes the link itself).
 func removeTree(_ path: String) {
     if let directory = opendir(path) {
+        var names: [(String, Bool)] = []
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            if name != "." && name != ".." { unlink(path + "/" + name) }
+            if name != "." && name != ".." { names.append((name, entry.pointee.d_type == UInt8(DT_DIR))) }
         }
         closedir(directory)
+        for (name, isDirectory) in names {
+            if isDirectory { removeTree(path + "/" + name) } else { unlink(path + "/" + name) }
+        }
     }
     rmdir(path)
+}
+
+/// The names in a directory (without `.` and `..`); empty if it cannot be read.
+func directoryEntries(_ path: String) -> [String] {
+    guard let directory = opendir(path) else { return [] }
+    defer { closedir(directory) }
+    var names: [String] = []
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}
+
+/// Sleeps for `seconds`.
+func pause(_ seconds: Double) {
+    var time = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
+    var left = timespec()
+    while nanosleep(&time, &left) < 0 && errno == EINTR { time = left }
 }
 
 /// Today's local date, `YYYY-MM-DD`.
