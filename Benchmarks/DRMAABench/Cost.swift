@@ -1,3 +1,4 @@
+import CLocalDRM
 import DRMAACore
 import Glibc
 import LocalDRM
@@ -34,6 +35,7 @@ struct DurableCostScenario {
     func run() throws -> ScenarioResult {
         var result = ScenarioResult(name: "cost")
         let shepherd = try shepherdTimes()
+        let pooled = try pooledShepherdTimes()
         let bare = try bareSpawnTimes()
         let (held, finished) = try requestTimes()
         let spool = try spoolTimes()
@@ -47,9 +49,12 @@ struct DurableCostScenario {
                 .map { format($0 * 1000, 3) }
         }
         table.rows = [
-            row("shepherd start: spawn -> 'started'", "1", shepherd.started),
-            row("shepherd: spawn -> 'finished' (/bin/true ran)", "1", shepherd.finished),
-            row("shepherd: spawn -> exit reaped", "1", shepherd.reaped),
+            row("pooled shepherd: job sent -> 'accepted'", "1", pooled.accepted),
+            row("pooled shepherd: job sent -> 'started'", "1", pooled.started),
+            row("pooled shepherd: job sent -> 'finished' (/bin/true ran)", "1", pooled.finished),
+            row("one-shot shepherd start: spawn -> 'started'", "-", shepherd.started),
+            row("one-shot shepherd: spawn -> 'finished' (/bin/true ran)", "-", shepherd.finished),
+            row("one-shot shepherd: spawn -> exit reaped", "-", shepherd.reaped),
             row("(bare posix_spawn /bin/true -> waitpid)", "-", bare),
             row("request: job_ps of a held job", "3", held),
             row("request: job_ps of a finished job (spool read)", "-", finished),
@@ -58,21 +63,24 @@ struct DurableCostScenario {
             row("spool: mark reaped", "1", spool.reap),
             row("spool: job id block (64 ids)", "1/64", spool.reserve),
         ]
-        let parts = shepherd.reaped.percentile(0.5) + 3 * held.percentile(0.5) + spool.submission.percentile(0.5)
+        let parts = pooled.finished.percentile(0.5) + 3 * held.percentile(0.5) + spool.submission.percentile(0.5)
             + spool.outcome.percentile(0.5) + spool.reap.percentile(0.5) + spool.reserve.percentile(0.5) / 64
         let measured = durableTrip.percentile(0.5)
         table.rows.append(["sum of the parts (p50s, times per job)", "-", format(parts * 1000, 3), "", "", ""])
         table.rows.append(row("runJob -> wait, durable (measured)", "-", durableTrip))
         if let embeddedTrip { table.rows.append(row("runJob -> wait, embedded (measured)", "-", embeddedTrip)) }
         table.rows.append(["not in the parts (measured - sum, p50)", "-", format((measured - parts) * 1000, 3), "", "", ""])
-        table.notes.append("shepherd: \(shepherdRuns) runs of drmaa-shepherd ... -- /bin/true, spawned by this process as the daemon spawns it (fd 3 its control socket)")
+        table.notes.append("pooled shepherd: \(shepherdRuns) jobs (/bin/true) sent to one drmaa-shepherd --pool with their files, as the daemon sends them; the daemon's default for jobs without a nice level or limits")
+        table.notes.append("one-shot shepherd: \(shepherdRuns) runs of drmaa-shepherd --job ... -- /bin/true, spawned by this process as the daemon spawns it (fd 3 its control socket); for jobs with a nice level or limits")
         table.notes.append("request: \(requests) x jobStatus in a durable session, client <-> daemon over its Unix socket; per job: job id, submit, reap")
         table.notes.append("spool: \(spoolWrites) x each of the daemon's transactions (WAL, synchronous=NORMAL) on a spool in the temporary directory, with real payloads (\(spool.submissionBytes) B submission, \(spool.outcomeBytes) B outcome)")
         table.notes.append("not in the parts: the daemon's and the client's thread hand-offs (pidfd wake-up, events), the client's table, the job's own files")
         result.tables.append(table)
         var json: [(String, JSON)] = [
             ("shepherd_spawn_to_started", shepherd.started.json), ("shepherd_spawn_to_finished", shepherd.finished.json),
-            ("shepherd_spawn_to_reaped", shepherd.reaped.json), ("bare_spawn_to_waitpid", bare.json),
+            ("shepherd_spawn_to_reaped", shepherd.reaped.json),
+            ("pooled_sent_to_accepted", pooled.accepted.json), ("pooled_sent_to_started", pooled.started.json),
+            ("pooled_sent_to_finished", pooled.finished.json), ("bare_spawn_to_waitpid", bare.json),
             ("request_job_ps_held", held.json), ("request_job_ps_finished", finished.json),
             ("spool_submission_insert", spool.submission.json), ("spool_outcome_insert", spool.outcome.json),
             ("spool_mark_reaped", spool.reap.json), ("spool_reserve_64_ids", spool.reserve.json),
@@ -150,6 +158,86 @@ struct DurableCostScenario {
             unlink(ShepherdOutcomeFile.path(directory: directory, jobID: jobID))
         }
         return (Samples(started), Samples(finished), Samples(reaped))
+    }
+
+    /// Starts one `drmaa-shepherd --pool` and sends it `shepherdRuns` jobs of `/bin/true`, each with
+    /// its five descriptors (streams, directory, lock) as the daemon sends them; times each from the
+    /// send to `accepted`, `started` and `finished`.
+    private func pooledShepherdTimes() throws -> (accepted: Samples, started: Samples, finished: Samples) {
+        let directory = temporaryDirectory + "/pooled-cost"
+        makeDirectories(directory)
+        var pair: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            throw BenchFailure("socketpair: \(String(cString: strerror(errno)))")
+        }
+        let shepherdEnd = fcntl(pair[1], F_DUPFD_CLOEXEC, 10)
+        close(pair[1])
+        let ours = pair[0]
+        guard shepherdEnd >= 0 else { throw BenchFailure("fcntl(F_DUPFD_CLOEXEC): \(String(cString: strerror(errno)))") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, directory + "/log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, shepherdEnd, 3)
+        clocaldrm_spawn_addclosefrom(&actions, 4)
+        let arguments = CStringArray([shepherd, "--pool", "--outcomes", directory, "--listen", directory])
+        defer { arguments.free() }
+        let empty = CStringArray([])
+        defer { empty.free() }
+        var pid: pid_t = 0
+        let spawned = arguments.withPointer { argv in empty.withPointer { envp in posix_spawn(&pid, shepherd, &actions, nil, argv, envp) } }
+        close(shepherdEnd)
+        guard spawned == 0 else {
+            close(ours)
+            throw BenchFailure("cannot start \(shepherd) --pool: \(String(cString: strerror(spawned)))")
+        }
+        defer {
+            close(ours)  // an idle pooled shepherd leaves when its connection closes
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
+        let environment = currentEnvironment().map { Array($0.utf8) }
+        var accepted: [Double] = [], started: [Double] = [], finished: [Double] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        for run in 0..<shepherdRuns {
+            let jobID = "pooled-\(run % 8)"
+            let job = ShepherdJob(jobID: jobID, executable: Array("/bin/true".utf8), arguments: [Array("/bin/true".utf8)],
+                                  environment: environment)
+            let files = [open("/dev/null", O_RDONLY | O_CLOEXEC), open("/dev/null", O_WRONLY | O_CLOEXEC),
+                         open("/dev/null", O_WRONLY | O_CLOEXEC), open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+                         open(directory + "/\(jobID).lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)]
+            defer { for fd in files where fd >= 0 { close(fd) } }
+            guard !files.contains(-1) else { throw BenchFailure("cannot open a job's files: \(String(cString: strerror(errno)))") }
+            let bytes = ShepherdMessage.run(job).encoded()
+            let start = monotonicNanoseconds()
+            let sent = bytes.withUnsafeBytes { raw in
+                files.withUnsafeBufferPointer { clocaldrm_send_with_descriptors(ours, raw.baseAddress, raw.count, $0.baseAddress, Int32($0.count)) }
+            }
+            guard sent == 0 else { throw BenchFailure("sendmsg to the pooled shepherd: \(String(cString: strerror(errno)))") }
+            var done = false
+            while !done {
+                let count = buffer.withUnsafeMutableBytes { recv(ours, $0.baseAddress, $0.count, 0) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { throw BenchFailure("the pooled shepherd closed its connection at run \(run)") }
+                let elapsed = seconds(since: start)
+                switch try? ShepherdMessage(decoding: buffer[..<count]) {
+                case .accepted?: accepted.append(elapsed)
+                case .started?: started.append(elapsed)
+                case .finished(let outcome)?:
+                    guard outcome.spawnFailure == nil, outcome.waitStatus == 0 else {
+                        throw BenchFailure("the pooled shepherd's run \(run) failed: \(outcome)")
+                    }
+                    finished.append(elapsed)
+                    done = true
+                default:
+                    throw BenchFailure("the pooled shepherd sent an unreadable message at run \(run)")
+                }
+            }
+            unlink(ShepherdOutcomeFile.path(directory: directory, jobID: jobID))
+        }
+        return (Samples(accepted), Samples(started), Samples(finished))
     }
 
     /// `posix_spawn` of `/bin/true` to a blocking `waitpid`, `shepherdRuns` times: what the embedded

@@ -85,7 +85,7 @@ struct ThroughputScenario {
         }
         table.notes.append("best of \(repeats) interleaved runs (GNU parallel: 1 run); vs bare loop = bare-loop time / runner time")
         if setups.contains(where: { $0.mode == .durable }) {
-            table.notes.append("durable: each job is a drmaa-shepherd and the job, both spawned, so two processes per job against the bare loop's one")
+            table.notes.append("durable: each job is spawned by a pooled drmaa-shepherd, which the daemon hands it to (one shepherd start per pool member, not per job), and passes through the daemon and its spool")
         }
         result.tables.append(table)
         // The targets are stated at 2,000 jobs; quick mode checks its largest size instead.
