@@ -108,30 +108,9 @@ struct DurableCostScenario {
             let arguments = CStringArray([shepherd, "--job", jobID, "--outcomes", directory, "--listen", directory,
                                           "--", "/bin/true", "/bin/true"])
             defer { arguments.free() }
-            var pair: [Int32] = [-1, -1]
-            guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
-                throw BenchFailure("socketpair: \(String(cString: strerror(errno)))")
-            }
-            // The shepherd's end above 3, so that placing it on 3 never clobbers another descriptor.
-            let shepherdEnd = fcntl(pair[1], F_DUPFD_CLOEXEC, 10)
-            close(pair[1])
-            let ours = pair[0]
-            defer { close(ours) }
-            guard shepherdEnd >= 0 else { throw BenchFailure("fcntl(F_DUPFD_CLOEXEC): \(String(cString: strerror(errno)))") }
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-            posix_spawn_file_actions_adddup2(&actions, shepherdEnd, 3)
-            var pid: pid_t = 0
             let start = monotonicNanoseconds()
-            let spawned = arguments.withPointer { argv in
-                environment.withPointer { envp in posix_spawn(&pid, shepherd, &actions, nil, argv, envp) }
-            }
-            close(shepherdEnd)
-            guard spawned == 0 else { throw BenchFailure("cannot start \(shepherd): \(String(cString: strerror(spawned)))") }
+            let (pid, ours) = try spawnShepherd(arguments, environment, errors: errors)
+            defer { close(ours) }
             var messages: [ShepherdMessage] = []
             var buffer = [UInt8](repeating: 0, count: 4096)
             while messages.count < 2 {
@@ -166,33 +145,11 @@ struct DurableCostScenario {
     private func pooledShepherdTimes() throws -> (accepted: Samples, started: Samples, finished: Samples) {
         let directory = temporaryDirectory + "/pooled-cost"
         makeDirectories(directory)
-        var pair: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
-            throw BenchFailure("socketpair: \(String(cString: strerror(errno)))")
-        }
-        let shepherdEnd = fcntl(pair[1], F_DUPFD_CLOEXEC, 10)
-        close(pair[1])
-        let ours = pair[0]
-        guard shepherdEnd >= 0 else { throw BenchFailure("fcntl(F_DUPFD_CLOEXEC): \(String(cString: strerror(errno)))") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, directory + "/log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, shepherdEnd, 3)
-        clocaldrm_spawn_addclosefrom(&actions, 4)
         let arguments = CStringArray([shepherd, "--pool", "--outcomes", directory, "--listen", directory])
         defer { arguments.free() }
         let empty = CStringArray([])
         defer { empty.free() }
-        var pid: pid_t = 0
-        let spawned = arguments.withPointer { argv in empty.withPointer { envp in posix_spawn(&pid, shepherd, &actions, nil, argv, envp) } }
-        close(shepherdEnd)
-        guard spawned == 0 else {
-            close(ours)
-            throw BenchFailure("cannot start \(shepherd) --pool: \(String(cString: strerror(spawned)))")
-        }
+        let (pid, ours) = try spawnShepherd(arguments, empty, errors: directory + "/log")
         defer {
             close(ours)  // an idle pooled shepherd leaves when its connection closes
             var status: Int32 = 0
@@ -238,6 +195,42 @@ struct DurableCostScenario {
             unlink(ShepherdOutcomeFile.path(directory: directory, jobID: jobID))
         }
         return (Samples(accepted), Samples(started), Samples(finished))
+    }
+
+    /// Spawns `drmaa-shepherd` as the daemon does: `/dev/null` as its standard input and output,
+    /// `errors` (appended) as its standard error, one end of a `SOCK_SEQPACKET` pair as fd 3 and
+    /// nothing else. Its pid and the other end.
+    private func spawnShepherd(_ arguments: CStringArray, _ environment: CStringArray, errors: String) throws -> (pid_t, Int32) {
+        var pair: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            throw BenchFailure("socketpair: \(String(cString: strerror(errno)))")
+        }
+        // The shepherd's end above 3, so that placing it on 3 never clobbers another descriptor.
+        let shepherdEnd = fcntl(pair[1], F_DUPFD_CLOEXEC, 10)
+        close(pair[1])
+        let ours = pair[0]
+        guard shepherdEnd >= 0 else {
+            close(ours)
+            throw BenchFailure("fcntl(F_DUPFD_CLOEXEC): \(String(cString: strerror(errno)))")
+        }
+        defer { close(shepherdEnd) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, shepherdEnd, 3)
+        clocaldrm_spawn_addclosefrom(&actions, 4)
+        var pid: pid_t = 0
+        let spawned = arguments.withPointer { argv in
+            environment.withPointer { envp in posix_spawn(&pid, shepherd, &actions, nil, argv, envp) }
+        }
+        guard spawned == 0 else {
+            close(ours)
+            throw BenchFailure("cannot start \(shepherd): \(String(cString: strerror(spawned)))")
+        }
+        return (pid, ours)
     }
 
     /// `posix_spawn` of `/bin/true` to a blocking `waitpid`, `shepherdRuns` times: what the embedded

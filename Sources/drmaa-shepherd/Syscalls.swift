@@ -73,16 +73,31 @@ enum Syscall {
     }
 
     /// Spawns the job: its own process group, an empty signal mask, every signal's default action,
-    /// only fds 0-2 (every descriptor from 3 closed), this process's directory and environment.
-    /// Every `posix_spawn*` call is checked. The corresponding C function is `posix_spawn(3)`,
-    /// which reports a failed `exec` in the child as its result.
-    static func spawn(_ path: UnsafePointer<CChar>, _ argv: UnsafePointer<UnsafeMutablePointer<CChar>?>) throws(SpawnError) -> pid_t {
+    /// only fds 0-2 (every descriptor from 3 closed). A one-shot shepherd's job gets this
+    /// process's streams, directory and environment (`files` and `environment` nil); a pooled
+    /// shepherd's gets `files` (descriptors received from the daemon, all above 2) on fds 0-2 and
+    /// as its directory, and `environment`. Every `posix_spawn*` call is checked. The
+    /// corresponding C function is `posix_spawn(3)`, which reports a failed `exec` in the child as
+    /// its result.
+    static func spawn(_ path: UnsafePointer<CChar>, _ argv: UnsafePointer<UnsafeMutablePointer<CChar>?>,
+                      files: (input: Int32, output: Int32, error: Int32, directory: Int32)? = nil,
+                      environment: UnsafePointer<UnsafeMutablePointer<CChar>?>? = nil) throws(SpawnError) -> pid_t {
         func check(_ result: Int32, _ call: String) throws(SpawnError) {
             guard result == 0 else { throw SpawnError(call: call, error: Errno(rawValue: result)) }
         }
         var actions = posix_spawn_file_actions_t()
         try check(posix_spawn_file_actions_init(&actions), "posix_spawn_file_actions_init")
         defer { posix_spawn_file_actions_destroy(&actions) }
+        if let files {
+            guard files.input > 2, files.output > 2, files.error > 2, files.directory > 2 else {
+                throw SpawnError(call: "the job's descriptors", error: Errno(rawValue: EBADF))
+            }
+            // Every source is above 2, so no dup2 overwrites another's source.
+            try check(posix_spawn_file_actions_adddup2(&actions, files.input, 0), "posix_spawn_file_actions_adddup2")
+            try check(posix_spawn_file_actions_adddup2(&actions, files.output, 1), "posix_spawn_file_actions_adddup2")
+            try check(posix_spawn_file_actions_adddup2(&actions, files.error, 2), "posix_spawn_file_actions_adddup2")
+            try check(clocaldrm_spawn_addfchdir(&actions, files.directory), "posix_spawn_file_actions_addfchdir_np")
+        }
         // The daemon's fd 3 is close-on-exec already; this also closes whatever it forgot.
         try check(clocaldrm_spawn_addclosefrom(&actions, 3), "posix_spawn_file_actions_addclosefrom_np")
 
@@ -93,39 +108,7 @@ enum Syscall {
         // Also undoes the shepherd's own SIG_IGN dispositions, which exec would otherwise pass on.
         try check(clocaldrm_spawnattr_clean_signals(&attributes, Int16(POSIX_SPAWN_SETPGROUP)), "posix_spawnattr_setsig*")
         var pid: pid_t = 0
-        try check(posix_spawn(&pid, path, &actions, &attributes, argv, clocaldrm_environ()), "posix_spawn")
-        return pid
-    }
-
-    /// Spawns a pooled shepherd's job: as ``spawn(_:_:)``, with `files` (input, output, error, working
-    /// directory: descriptors received from the daemon, all above 2) placed on fds 0-2 and as the
-    /// directory, and `environment` as its whole environment.
-    static func spawn(_ path: UnsafePointer<CChar>, _ argv: UnsafePointer<UnsafeMutablePointer<CChar>?>,
-                      files: (input: Int32, output: Int32, error: Int32, directory: Int32),
-                      environment: UnsafePointer<UnsafeMutablePointer<CChar>?>) throws(SpawnError) -> pid_t {
-        func check(_ result: Int32, _ call: String) throws(SpawnError) {
-            guard result == 0 else { throw SpawnError(call: call, error: Errno(rawValue: result)) }
-        }
-        guard files.input > 2, files.output > 2, files.error > 2, files.directory > 2 else {
-            throw SpawnError(call: "the job's descriptors", error: Errno(rawValue: EBADF))
-        }
-        var actions = posix_spawn_file_actions_t()
-        try check(posix_spawn_file_actions_init(&actions), "posix_spawn_file_actions_init")
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        // Every source is above 2, so no dup2 overwrites another's source.
-        try check(posix_spawn_file_actions_adddup2(&actions, files.input, 0), "posix_spawn_file_actions_adddup2")
-        try check(posix_spawn_file_actions_adddup2(&actions, files.output, 1), "posix_spawn_file_actions_adddup2")
-        try check(posix_spawn_file_actions_adddup2(&actions, files.error, 2), "posix_spawn_file_actions_adddup2")
-        try check(clocaldrm_spawn_addfchdir(&actions, files.directory), "posix_spawn_file_actions_addfchdir_np")
-        try check(clocaldrm_spawn_addclosefrom(&actions, 3), "posix_spawn_file_actions_addclosefrom_np")
-
-        var attributes = posix_spawnattr_t()
-        try check(posix_spawnattr_init(&attributes), "posix_spawnattr_init")
-        defer { posix_spawnattr_destroy(&attributes) }
-        try check(posix_spawnattr_setpgroup(&attributes, 0), "posix_spawnattr_setpgroup")
-        try check(clocaldrm_spawnattr_clean_signals(&attributes, Int16(POSIX_SPAWN_SETPGROUP)), "posix_spawnattr_setsig*")
-        var pid: pid_t = 0
-        try check(posix_spawn(&pid, path, &actions, &attributes, argv, environment), "posix_spawn")
+        try check(posix_spawn(&pid, path, &actions, &attributes, argv, environment ?? clocaldrm_environ()), "posix_spawn")
         return pid
     }
 
