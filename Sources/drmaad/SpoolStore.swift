@@ -45,6 +45,15 @@ struct SpoolStore: DaemonStore {
         }
     }
 
+    func recordOutcomes(_ outcomes: [DaemonOutcome]) throws(DRMAAError) {
+        _ = try spool.write { tx throws(DRMAAError) in
+            for outcome in outcomes {
+                try tx.recordOutcome(OutcomeRecord(key: JobKey(submission: outcome.submission, task: outcome.task), session: outcome.session,
+                                                   finishedAt: outcome.time, payload: outcome.payload))
+            }
+        }
+    }
+
     func unreapedOutcomes(session: String) throws(DRMAAError) -> [(submission: Int64, task: Int, bulk: Bool, payload: [UInt8])] {
         try spool.read { tx throws(DRMAAError) in
             try tx.unreapedOutcomes(ofSession: session).map { ($0.key.submission, $0.key.task, $0.key.task != 0, $0.payload) }

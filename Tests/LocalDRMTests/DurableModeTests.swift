@@ -225,3 +225,32 @@ extension DurableModeTests {
         #expect(stat[stat.range(of: ")")!.upperBound...].split(separator: " ")[16] == "0")
     }
 }
+
+extension DurableModeTests {
+    @Test("TERMINATE of held bulk tasks: every outcome is durable (the daemon killed right after), each reaped once, none ran")
+    func terminatedHeldTasksAreDurable() throws {
+        let fixture = try DurableFixture()
+        let first = try fixture.session()
+        var template = fixture.shell("echo ran >> \(fixture.path("ran"))")
+        template.jobSubmissionState = .hold
+        let ids = try first.runBulkJobs(template, beginIndex: 1, endIndex: 300, step: 1)
+        try first.control(Session.jobIDsSessionAll, .terminate)
+        let contact = first.contact
+        try first.exit()
+        let daemon = try #require(fixture.daemonPID())
+        kill(daemon, SIGKILL)
+        while kill(daemon, 0) == 0 { usleep(5_000) }
+
+        let second = try fixture.session(contact: contact)
+        defer { try? second.exit() }
+        var reaped = Set<String>()
+        for _ in ids {
+            let info = try second.wait(Session.jobIDsSessionAny, timeout: .seconds(30))
+            #expect(info.wasAborted && !info.hasExited, "\(info.jobID): \(info)")
+            #expect(reaped.insert(info.jobID).inserted, "\(info.jobID) reaped twice")
+        }
+        #expect(reaped == Set(ids))
+        expectDRMAAError(.invalidJob) { try second.wait(Session.jobIDsSessionAny, timeout: .noWait) }
+        #expect(fixture.read("ran").isEmpty)
+    }
+}

@@ -21,6 +21,8 @@ package protocol DaemonStore: Sendable {
     func withdrawSubmission(id: Int64) throws(DRMAAError)
     /// A job's outcome (task 0 for a single job), kept until it is reaped.
     func recordOutcome(submission: Int64, task: Int, session: String, at time: Double, payload: [UInt8]) throws(DRMAAError)
+    /// Many outcomes in one transaction (the jobs one `drmaa_control` ended before they started).
+    func recordOutcomes(_ outcomes: [DaemonOutcome]) throws(DRMAAError)
     /// The unreaped outcomes of a session.
     func unreapedOutcomes(session: String) throws(DRMAAError) -> [(submission: Int64, task: Int, bulk: Bool, payload: [UInt8])]
     /// A finished job's session and outcome, `nil` if unknown or reaped.
@@ -34,6 +36,15 @@ package protocol DaemonStore: Sendable {
     func unfinishedSubmissions() throws(DRMAAError) -> [UnfinishedSubmission]
     /// Drops the unreaped outcomes of jobs that finished before `time` (the retention); how many.
     func purgeOutcomes(finishedBefore time: Double) throws(DRMAAError) -> Int
+}
+
+/// One outcome to record (``DaemonStore/recordOutcomes(_:)``).
+package struct DaemonOutcome: Sendable {
+    package var submission: Int64
+    package var task: Int
+    package var session: String
+    package var time: Double
+    package var payload: [UInt8]
 }
 
 /// A submission some of whose jobs have not finished, as a restarted daemon finds it.
@@ -497,9 +508,54 @@ package final class Daemon: JobReports, Sendable {
             }
         }
         if !live.isEmpty {
-            for (id, error) in backend.control(live, action) { failures.append(JobFailure(jobID: id, error: error)) }
+            // The jobs this ends before they started (a TERMINATE of 100,000 held tasks) finish on
+            // this thread: their outcomes go to the spool in one transaction, not one each.
+            let results = collectingOutcomes { backend.control(live, action) }
+            for (id, error) in results { failures.append(JobFailure(jobID: id, error: error)) }
         }
         return failures
+    }
+
+    /// An outcome reported while its thread collects them, with what ``reportFinished(_:_:)`` needs.
+    private struct CollectedOutcome {
+        var jobID: String
+        var outcome: JobOutcome
+        var session: String
+    }
+
+    /// Outcomes reported on a thread inside ``collectingOutcomes(_:)``, by thread.
+    private let collected = Mutex<[UInt: [CollectedOutcome]]>([:])
+
+    /// Runs `body`; the outcomes reported meanwhile on this thread are recorded in one spool
+    /// transaction at the end, and only then announced (each durable before a client sees it).
+    private func collectingOutcomes<R>(_ body: () -> R) -> R {
+        let thread = UInt(pthread_self())
+        collected.withLock { $0[thread] = [] }
+        let result = body()
+        let outcomes = collected.withLock { $0.removeValue(forKey: thread) } ?? []
+        guard !outcomes.isEmpty else { return result }
+        let now = Syscall.realtimeSeconds()
+        let records = outcomes.compactMap { collected -> DaemonOutcome? in
+            guard let key = Self.key(collected.jobID) else { return nil }
+            return DaemonOutcome(submission: key.submission, task: key.task, session: collected.session, time: now,
+                                 payload: collected.outcome.wireBytes)
+        }
+        do throws(DRMAAError) {
+            try store.recordOutcomes(records)
+        } catch {
+            // The transaction is rolled back whole: each is tried on its own, so that one bad
+            // record costs only its own outcome.
+            for record in records {
+                do throws(DRMAAError) {
+                    try store.recordOutcome(submission: record.submission, task: record.task, session: record.session,
+                                            at: record.time, payload: record.payload)
+                } catch {
+                    log("cannot record the outcome of job \(record.submission).\(record.task): \(error.message)")
+                }
+            }
+        }
+        for outcome in outcomes { announceFinished(outcome.jobID, outcome.outcome, session: outcome.session) }
+        return result
     }
 
     private func status(_ ids: [String]) throws(DRMAAError) -> Reply {
@@ -701,6 +757,13 @@ package final class Daemon: JobReports, Sendable {
 
     package func reportFinished(_ jobID: String, _ outcome: JobOutcome) {
         guard let job = state.withLock({ $0.live[jobID] }) else { return }
+        let thread = UInt(pthread_self())
+        let isCollected = collected.withLock { collected -> Bool in
+            guard collected[thread] != nil else { return false }
+            collected[thread]!.append(CollectedOutcome(jobID: jobID, outcome: outcome, session: job.session))
+            return true
+        }
+        if isCollected { return }
         // Durable first: once a client has seen the outcome, a restarted daemon must still have it.
         if let key = Self.key(jobID) {
             do throws(DRMAAError) {
@@ -710,10 +773,15 @@ package final class Daemon: JobReports, Sendable {
                 log("cannot record the outcome of job \(jobID): \(error.message)")
             }
         }
+        announceFinished(jobID, outcome, session: job.session)
+    }
+
+    /// After its outcome is in the spool: the job's files go, and its session's clients are told.
+    private func announceFinished(_ jobID: String, _ outcome: JobOutcome, session: String) {
         ShepherdLaunch.removeFiles(directory: Self.shepherdDirectory(stateDirectory: configuration.stateDirectory), jobID: jobID)
         let connections = state.withLock { state -> [Connection] in
             state.live[jobID] = nil
-            let attached = state.sessions[job.session].map { Array($0.attached.values) } ?? []
+            let attached = state.sessions[session].map { Array($0.attached.values) } ?? []
             markIdleIfIdle(&state)
             return attached
         }
