@@ -397,6 +397,9 @@ int clocaldrm_sock_stream(void) { return SOCK_STREAM; }
 #include <sys/eventfd.h>
 int clocaldrm_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 
+#include <malloc.h>
+int clocaldrm_malloc_trim(void) { return malloc_trim(0); }
+
 #define CLOCALDRM_MAX_PASSED 8
 
 int clocaldrm_send_with_descriptors(int fd, const void *bytes, size_t length, const int *descriptors, int count) {

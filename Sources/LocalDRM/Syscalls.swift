@@ -715,6 +715,11 @@ extension Syscall {
         _ = try retrying { kill(pid, signal) }
     }
 
+    /// Gives the memory malloc holds free back to the system. The corresponding C function is `malloc_trim(3)`.
+    static func returnFreedMemory() {
+        _ = clocaldrm_malloc_trim()
+    }
+
     /// True if `fd` is an open descriptor. The corresponding C function is `fcntl(2)` with `F_GETFD`.
     static func isOpen(_ fd: Int32) -> Bool { fcntl(fd, F_GETFD) >= 0 }
 

@@ -89,6 +89,8 @@ int clocaldrm_sock_stream(void);
 const char *clocaldrm_own_object_path(void);
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK).
 int clocaldrm_eventfd(void);
+/// malloc_trim(0): gives malloc's free memory back to the system.
+int clocaldrm_malloc_trim(void);
 /// Sends one packet of `length` bytes with `count` descriptors (at most 8) as SCM_RIGHTS, with
 /// MSG_NOSIGNAL | MSG_DONTWAIT; 0 or -1 with errno.
 int clocaldrm_send_with_descriptors(int fd, const void *bytes, size_t length, const int *descriptors, int count);

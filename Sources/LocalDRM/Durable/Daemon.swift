@@ -123,6 +123,8 @@ package final class Daemon: JobReports, Sendable {
         var live: [String: LiveJob] = [:]
         /// When the daemon last became idle (no clients, no unfinished jobs), `nil` while busy.
         var idleSince: Double? = 0
+        /// Jobs finished since the daemon last gave freed memory back to the system.
+        var finishedSinceTrim = 0
         var stopping = false
     }
 
@@ -583,6 +585,9 @@ package final class Daemon: JobReports, Sendable {
 
     /// Job ids reserved in the store and not handed out yet: a block is reserved at a time, so
     /// that most submissions write nothing for their id (a restart skips the rest of a block).
+    /// After this many finished jobs, once none is left, freed memory is given back (malloc_trim).
+    static let trimAfter = 10_000
+
     private let reservedIDs = Mutex<ClosedRange<Int64>?>(nil)
     static let idBlock = 64
 
@@ -779,14 +784,19 @@ package final class Daemon: JobReports, Sendable {
     /// After its outcome is in the spool: the job's files go, and its session's clients are told.
     private func announceFinished(_ jobID: String, _ outcome: JobOutcome, session: String) {
         ShepherdLaunch.removeFiles(directory: Self.shepherdDirectory(stateDirectory: configuration.stateDirectory), jobID: jobID)
-        let connections = state.withLock { state -> [Connection] in
+        let (connections, trim) = state.withLock { state -> ([Connection], Bool) in
             state.live[jobID] = nil
             let attached = state.sessions[session].map { Array($0.attached.values) } ?? []
             markIdleIfIdle(&state)
-            return attached
+            state.finishedSinceTrim += 1
+            // Once a large batch has ended, the memory its queue took goes back to the system.
+            let trim = state.live.isEmpty && state.finishedSinceTrim >= Self.trimAfter
+            if trim { state.finishedSinceTrim = 0 }
+            return (attached, trim)
         }
         send(.finished(jobID: jobID, outcome: outcome), to: connections)
         Syscall.notify(wakeup)
+        if trim { Syscall.returnFreedMemory() }
     }
 
     private func push(_ jobID: String, _ event: Event, _ update: (inout LiveJob) -> Void) {
