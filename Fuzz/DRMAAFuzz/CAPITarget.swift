@@ -26,6 +26,8 @@ enum CAPITarget {
     static let contact: [CChar] = {
         setenv("DRMAA_LOCAL_SLOTS", "2", 1)
         unsetenv("DRMAA_LOCAL_CATEGORIES")
+        // In this process: thousands of inputs a second, no daemon to start or leave behind.
+        setenv("DRMAA_LOCAL_MODE", "embedded", 1)
         let diagnosis = Buffer(1024)
         check(drmaa_init(nil, diagnosis.pointer, 1024) == 0, "drmaa_init: \(diagnosis.text)")
         let contact = Buffer(1024)
