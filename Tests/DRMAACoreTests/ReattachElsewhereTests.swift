@@ -33,7 +33,8 @@ final class KeepingDRM: DRMSystem {
     }
 }
 
-@Suite("Re-attaching to a session another process opened, through its system", .timeLimit(.minutes(1)))
+@Suite("Re-attaching to a session another process opened, through its system", .serialized, .timeLimit(.minutes(1)))
+// Serialized: two of its tests open the same key, which a process holds once (process-wide).
 struct ReattachElsewhereTests {
     static let usage: ResourceUsage = {
         var usage = ResourceUsage()
