@@ -350,10 +350,15 @@ struct Shepherd {
                                endTime: Syscall.realtimeSeconds(), usage: ShepherdUsage(reaped.usage))
     }
 
-    /// The job could not be started: an outcome that says why.
+    /// The job could not be started: an outcome that says why (at most 4 KiB of it, so that it
+    /// fits the daemon's receive buffer whatever path it names).
     static func notStarted(_ reason: String) -> ShepherdOutcome {
         let now = Syscall.realtimeSeconds()
-        return ShepherdOutcome(jobPID: 0, waitStatus: 0, startTime: now, endTime: now, spawnFailure: reason)
+        var text = reason
+        if text.utf8.count > 4000 {
+            text = String(decoding: text.utf8.prefix(3990), as: UTF8.self) + " (cut)"
+        }
+        return ShepherdOutcome(jobPID: 0, waitStatus: 0, startTime: now, endTime: now, spawnFailure: text)
     }
 
     /// The job could not be started: records why and exits.
@@ -469,12 +474,10 @@ struct Pool {
             shepherd.jobID = job.jobID
             shepherd.lock = descriptors[4]
             unused = Array(descriptors[..<4])
-            // Said before the spawn: a daemon that hears nothing knows the job did not start.
+            // Said before the spawn: a daemon whose connection ends first knows the job did not
+            // start here. If the daemon is gone already, the job runs all the same (the daemon
+            // recorded it before sending it): a restarted daemon takes it up by its lock and socket.
             shepherd.send(.accepted)
-            guard shepherd.control != nil else {
-                _ = shepherd.record(Shepherd.notStarted("the daemon's connection ended before the job started"))
-                return
-            }
             if let path = shepherd.listenPath, path.utf8.count > Syscall.maximumSocketPathLength {
                 _ = shepherd.record(Shepherd.notStarted("the socket path '\(path)' is longer than \(Syscall.maximumSocketPathLength) bytes"))
                 return

@@ -109,6 +109,30 @@ struct PooledShepherdTests {
         #expect(!shepherd.lockIsHeld("long.1"))
     }
 
+    @Test("the daemon gone right after it sent a job: the job runs all the same, its outcome is kept, the shepherd leaves after it")
+    func daemonGoneAfterSending() throws {
+        let shepherd = try PooledShepherd()
+        defer { shepherd.cleanUp() }
+        try shepherd.send("orphan.1", command: ["/bin/sh", "sh", "-c", "echo ran; exit 4"])
+        shepherd.closeControl()
+        #expect(try shepherd.waitForExit() == 0)
+        let outcome = try #require(try ShepherdOutcomeFile.read(directory: shepherd.directory.path, jobID: "orphan.1"))
+        #expect(outcome.exitCode == 4 && outcome.spawnFailure == nil, "\(outcome)")
+        #expect(readFile(shepherd.directory.file("orphan.1.out")) == "ran\n")
+    }
+
+    @Test("a failure text that names a very long path is cut to 4 KiB, so that it fits the daemon's buffer")
+    func longFailureTextIsCut() throws {
+        let shepherd = try PooledShepherd()
+        defer { shepherd.cleanUp() }
+        let path = "/" + String(repeating: "x/", count: 3000) + "missing"
+        try shepherd.send("long.1", command: [path, "missing"])
+        let outcome = try shepherd.receiveFinished()
+        let text = try #require(outcome.spawnFailure)
+        #expect(text.utf8.count <= 4000 && text.hasSuffix("(cut)"), "\(text.utf8.count) bytes")
+        #expect(shepherd.isRunning())
+    }
+
     @Test("--pool refuses a job's options and a command, saying why")
     func poolUsage() throws {
         let binary = try #require(shepherdBinary)

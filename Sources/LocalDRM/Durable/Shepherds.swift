@@ -34,20 +34,25 @@ struct ShepherdLaunch: Sendable {
         }
         // A nice level or lower limits cannot be taken back by the process that set them on
         // itself: such a job gets a one-shot shepherd, which sets them and ends with the job.
-        if let pool, options.nice == nil, options.resourceLimits.isEmpty {
+        if let pool, options.nice == nil, options.resourceLimits.isEmpty, files.executable.hasPrefix("/") {
             let job = ShepherdJob(jobID: jobID, executable: Self.cBytes(files.executable),
                                   arguments: ([request.remoteCommand] + request.arguments).map(Self.cBytes),
                                   environment: environment.withEnvironment(variables) { Self.cStrings($0) })
             let message = ShepherdMessage.run(job).encoded()
             if message.count <= ShepherdPool.largestMessage {
                 let lock = try takeLock(jobID: jobID, temporary: temporary)
+                let handed: (pid_t, ShepherdLink)?
                 do {
-                    return try pool.run(message, files: files, lock: lock)
+                    handed = try pool.run(message, files: files, lock: lock)
                 } catch {
                     Syscall.removeFile(Self.lockPath(directory: directory, jobID: jobID))
                     Syscall.close(lock)
                     throw error
                 }
+                if let handed { return handed }
+                // The packet could not be sent (not for want of a shepherd): a one-shot one, below.
+                Syscall.removeFile(Self.lockPath(directory: directory, jobID: jobID))
+                Syscall.close(lock)
             }
         }
         var arguments = ["--job", jobID, "--outcomes", directory, "--listen", directory]
@@ -231,57 +236,70 @@ final class ShepherdPool: Sendable {
     }
 
     /// Sends the job (`message`, with its files and lock) to an idle shepherd, or to a new one
-    /// if none is idle or the idle ones are gone.
-    func run(_ message: [UInt8], files: JobFiles, lock: Int32) throws(StartFailure) -> (pid_t, ShepherdLink) {
+    /// if none is idle or the idle ones are gone; `nil` if the packet cannot be sent at all (it is
+    /// too large for the socket, or memory is short): the job then gets a one-shot shepherd.
+    func run(_ message: [UInt8], files: JobFiles, lock: Int32) throws(StartFailure) -> (pid_t, ShepherdLink)? {
         let descriptors = [files.input, files.output, files.error, files.directory, lock]
         while let member = idle.withLock({ $0.popLast() }) {
             // One that has died (or whose connection broke) goes, and the next is tried.
-            if try hand(message, descriptors, to: member) {
+            switch try hand(message, descriptors, to: member) {
+            case .taken:
                 Syscall.close(lock)  // the shepherd has its own copy now
                 return (member.pid, member.link)
+            case .gone: continue
+            case .unsendable: return nil
             }
         }
         let member = try start()
-        guard try hand(message, descriptors, to: member) else {
+        switch try hand(message, descriptors, to: member) {
+        case .taken:
+            Syscall.close(lock)
+            return (member.pid, member.link)
+        case .gone:
             throw StartFailure(reason: "a new pooled shepherd (pid \(member.pid)) ended before it took the job")
+        case .unsendable:
+            return nil
         }
-        Syscall.close(lock)
-        return (member.pid, member.link)
+    }
+
+    /// What became of a job handed to a shepherd.
+    private enum Handing {
+        /// The shepherd has it (it said `accepted`, or has not answered yet: then it is its
+        /// job all the same, and the supervision of its socket and pid settles how it ends).
+        case taken
+        /// The shepherd was gone before it took the job; it is retired.
+        case gone
+        /// The packet could not be sent for another reason; the shepherd is back in the pool.
+        case unsendable
     }
 
     /// How long a shepherd has to say it took a job (it is woken by the job: milliseconds).
     static let acceptanceTimeoutMilliseconds: Int32 = 10_000
 
     /// Sends the job and waits until the shepherd says it took it (it does before it spawns, so a
-    /// shepherd that dies first never started it, and the job can go to another). False, the
-    /// shepherd retired, if it is gone; throws if it refused the job (it stays in the pool).
-    private func hand(_ message: [UInt8], _ descriptors: [Int32], to member: Member) throws(StartFailure) -> Bool {
+    /// shepherd whose connection ends first never started it, and the job can go to another).
+    /// Throws if it refused the job (it stays in the pool).
+    private func hand(_ message: [UInt8], _ descriptors: [Int32], to member: Member) throws(StartFailure) -> Handing {
         do throws(Errno) {
             try member.link.send(message, descriptors: descriptors)
-        } catch {
+        } catch where [EPIPE, ECONNRESET, ENOTCONN].contains(error.rawValue) {
             retire(member)
-            return false
+            return .gone
+        } catch {
+            giveBack(member)
+            return .unsendable
         }
         switch member.link.awaitAcceptance(timeoutMilliseconds: Self.acceptanceTimeoutMilliseconds) {
-        case .accepted:
-            return true
+        case .accepted, .silent:
+            // Silent (stopped, or a very slow machine): the job is in its hands; it is watched
+            // like any other, and never given to a second shepherd.
+            return .taken
         case .refused(let outcome):
             giveBack(member)
             throw StartFailure(reason: outcome.spawnFailure ?? "the pooled shepherd refused the job")
         case .gone:
             retire(member)
-            return false
-        case .silent:
-            // Stopped, or hung: it is killed, and if it took the job after all, the job may have
-            // started in its session: it is not run again, but ended.
-            try? Syscall.signalChild(member.pid, SIGKILL)
-            _ = try? Syscall.reap(member.pid)
-            let late = member.link.awaitAcceptance(timeoutMilliseconds: 0)
-            member.link.close()
-            if case .accepted = late {
-                throw StartFailure(reason: "its pooled shepherd (pid \(member.pid)) took the job, then did not answer for \(Self.acceptanceTimeoutMilliseconds / 1000) s and was killed")
-            }
-            return false
+            return .gone
         }
     }
 
@@ -367,6 +385,9 @@ final class ShepherdLink: Sendable {
         self.pooled = pooled
     }
 
+    /// Room for any message a shepherd sends (its failure texts are at most 4 KiB).
+    static let receiveBuffer = 16 * 1024
+
     /// The socket, for the supervisor to watch (`nil` once closed).
     var descriptor: Int32? { socket.withLock { $0 } }
 
@@ -393,7 +414,7 @@ final class ShepherdLink: Sendable {
     /// what is left even after ``close()`` (0 ms: only what has arrived).
     func awaitAcceptance(timeoutMilliseconds timeout: Int32) -> Acceptance {
         guard let descriptor = socket.withLock({ $0 }) else { return .gone }
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var buffer = [UInt8](repeating: 0, count: Self.receiveBuffer)
         let deadline = Syscall.monotonicNanoseconds() + Int64(timeout) * 1_000_000
         while true {
             let left = Int32(max(0, (deadline - Syscall.monotonicNanoseconds()) / 1_000_000))
@@ -428,7 +449,7 @@ final class ShepherdLink: Sendable {
 
     /// Reads what a pooled shepherd sent: `finished` once the job's end has come.
     func pooledEvent() -> PooledEvent {
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var buffer = [UInt8](repeating: 0, count: Self.receiveBuffer)
         return socket.withLock { socket -> PooledEvent in
             guard let descriptor = socket else { return .closed(jobPID: startedJob.withLock { $0 }) }
             while true {
