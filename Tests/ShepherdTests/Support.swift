@@ -118,6 +118,20 @@ extension ShepherdOutcome {
     }
 }
 
+/// A close-on-exec SOCK_SEQPACKET pair for a shepherd's control socket: the test's end and the
+/// shepherd's, both at 16 or above, over the descriptors the file actions write (a dup2 onto
+/// itself would keep CLOEXEC).
+func controlSocketPair() throws -> (ours: Int32, theirs: Int32) {
+    var pair: [Int32] = [0, 0]
+    guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+        throw TestFailure("socketpair: \(String(cString: strerror(errno)))")
+    }
+    let ours = fcntl(pair[0], F_DUPFD_CLOEXEC, Int32(16)), theirs = fcntl(pair[1], F_DUPFD_CLOEXEC, Int32(16))
+    close(pair[0])
+    close(pair[1])
+    return (ours, theirs)
+}
+
 /// A shepherd started the way the daemon starts it: fds 0-2 the job's streams (stdin as given,
 /// stdout and stderr files in its directory), fd 3 one end of a SOCK_SEQPACKET socketpair whose
 /// other end the test holds (`control`). `cleanUp()` ends every process it started.
@@ -140,14 +154,7 @@ final class ShepherdRun {
         guard let binary = shepherdBinary else { throw TestFailure("drmaa-shepherd is not built") }
         self.directory = try directory ?? TemporaryDirectory()
         self.jobID = jobID
-        var pair: [Int32] = [0, 0]
-        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
-            throw TestFailure("socketpair: \(String(cString: strerror(errno)))")
-        }
-        // Both ends above the descriptors the file actions write (a dup2 onto itself keeps CLOEXEC).
-        let ours = fcntl(pair[0], F_DUPFD_CLOEXEC, Int32(16)), theirs = fcntl(pair[1], F_DUPFD_CLOEXEC, Int32(16))
-        close(pair[0])
-        close(pair[1])
+        let (ours, theirs) = try controlSocketPair()
         defer { close(theirs) }
         control = ours
         let opened = open("/dev/null", O_RDWR | O_CLOEXEC)
@@ -338,13 +345,7 @@ final class PooledShepherd {
     init() throws {
         guard let binary = shepherdBinary else { throw TestFailure("drmaa-shepherd is not built") }
         directory = try TemporaryDirectory()
-        var pair: [Int32] = [0, 0]
-        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
-            throw TestFailure("socketpair: \(String(cString: strerror(errno)))")
-        }
-        let ours = fcntl(pair[0], F_DUPFD_CLOEXEC, Int32(16)), theirs = fcntl(pair[1], F_DUPFD_CLOEXEC, Int32(16))
-        close(pair[0])
-        close(pair[1])
+        let (ours, theirs) = try controlSocketPair()
         defer { close(theirs) }
         var actions = posix_spawn_file_actions_t()
         try #require(posix_spawn_file_actions_init(&actions) == 0)
