@@ -273,8 +273,9 @@ final class ShepherdPool: Sendable {
         case unsendable
     }
 
-    /// How long a shepherd has to say it took a job (it is woken by the job: milliseconds).
-    static let acceptanceTimeoutMilliseconds: Int32 = 10_000
+    /// How long the thread that starts jobs waits for a shepherd to say it took one (normally well
+    /// under a millisecond); a shepherd still silent then keeps the job.
+    static let acceptanceTimeoutMilliseconds: Int32 = 2_000
 
     /// Sends the job and waits until the shepherd says it took it (it does before it spawns, so a
     /// shepherd whose connection ends first never started it, and the job can go to another).
