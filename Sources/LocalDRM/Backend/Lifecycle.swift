@@ -199,7 +199,7 @@ extension LocalBackend {
             if let shepherd, let shepherds {
                 // The shepherd reaped the job and said how it ended, on its socket or in its file.
                 let (outcome, jobPID) = shepherd.outcome(jobID: id, directory: shepherds.directory)
-                let orphanKilled = outcome == nil && jobPID.map { ShepherdLink.killOrphan(jobPID: $0, shepherdPID: pid) } == true
+                let orphanKilled = outcome == nil && ShepherdLink.killOrphan(jobPID: jobPID, shepherdPID: pid)
                 let (termination, job, hasUsage) = ShepherdLaunch.result(of: outcome, shepherd: reaped, shepherdPID: pid,
                                                                          orphanKilled: orphanKilled)
                 finish(id, termination, reaped: job, startTime: startTime, usage: hasUsage, onSupervisor: true)

@@ -522,10 +522,26 @@ final class ShepherdLink: Sendable {
 
     /// A shepherd that died without an outcome left its job running, an orphan: it is killed
     /// (its group), if the pid is still the job's (in the dead shepherd's session, which only its
-    /// processes can be in). True if it was.
-    static func killOrphan(jobPID: pid_t, shepherdPID: pid_t) -> Bool {
-        guard jobPID > 1, shepherdPID > 1, Syscall.sessionID(of: jobPID) == shepherdPID else { return false }
-        return (try? Syscall.signalGroup(jobPID, SIGKILL)) != nil
+    /// processes can be in). A shepherd killed between its spawn of the job and its `started`
+    /// never said the pid: then every process of its session is found in /proc and its group
+    /// killed (the kernel hands out no pid that is still a session's id, so the session is the
+    /// dead shepherd's). True if one was.
+    static func killOrphan(jobPID: pid_t?, shepherdPID: pid_t) -> Bool {
+        guard shepherdPID > 1 else { return false }
+        if let jobPID {
+            guard jobPID > 1, Syscall.sessionID(of: jobPID) == shepherdPID else { return false }
+            return (try? Syscall.signalGroup(jobPID, SIGKILL)) != nil
+        }
+        guard let proc = try? Syscall.openDirectory("/proc", in: AT_FDCWD, followingLink: true),
+              let stream = try? Syscall.directoryStream(proc) else { return false }
+        defer { Syscall.closeDirectory(stream) }
+        var killed = false
+        while let name = try? Syscall.nextEntry(stream) {
+            guard let pid = pid_t(name), pid > 1, Syscall.sessionID(of: pid) == shepherdPID else { continue }
+            let group = getpgid(pid)
+            if group > 1, group != getpgrp(), (try? Syscall.signalGroup(group, SIGKILL)) != nil { killed = true }
+        }
+        return killed
     }
 
     /// For a shepherd this daemon did not start (re-adopted after a restart): blocks until it
