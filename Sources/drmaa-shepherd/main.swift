@@ -408,7 +408,7 @@ struct ShepherdStartFailure: Error {
 struct Pool {
     var shepherd: Shepherd
     /// The longest `run` message taken: the daemon sends larger jobs to one-shot shepherds.
-    static let maximumMessage = 1 << 20
+    static let maximumMessage = 1 << 18  // above the daemon's 160 KiB cut-off; each pooled shepherd keeps this buffer
 
     /// Waits for the next message while no job runs; returns when the daemon is gone.
     mutating func serve() -> Never {
