@@ -103,6 +103,9 @@ public enum Request: Sendable, Equatable {
     /// Tag 8: a new job id, unique for the user across processes and restarts, for the next
     /// submission. Reply: `submitted` (the id, not yet used by any job).
     case reserveJobID
+    /// Tag 9: `count` new job ids (1 to 1,024) at once, for a client to use for its next
+    /// submissions; ids it never uses are gaps. Reply: `reservedJobIDs`.
+    case reserveJobIDs(count: Int)
     /// A request of a later version, kept as its tag and the bytes after it.
     case unknown(tag: UInt64, body: [UInt8])
 }
@@ -121,6 +124,8 @@ public enum Reply: Sendable, Equatable {
     case controlled(failures: [JobFailure])
     /// Tag 6: the jobs' states (with the outcome of finished ones), and the ids that failed.
     case statuses([JobRecord], failures: [JobFailure])
+    /// Tag 7: consecutive job ids `first`, `first + 1`, … (`count` of them), none used yet.
+    case reservedJobIDs(first: Int64, count: Int)
     /// A reply of a later version, kept as its tag and the bytes after it.
     case unknown(tag: UInt64, body: [UInt8])
 }
@@ -183,6 +188,9 @@ extension Request: WireCodable {
             encoder.write(UInt64(7))
         case .reserveJobID:
             encoder.write(UInt64(8))
+        case .reserveJobIDs(let count):
+            encoder.write(UInt64(9))
+            encoder.write(UInt64(count))
         case .unknown(let tag, let body):
             encoder.write(tag)
             encoder.append(raw: body)
@@ -205,8 +213,23 @@ extension Request: WireCodable {
         case 6: self = .reap(jobIDs: try decoder.readStrings("the job ids"))
         case 7: self = .exitSession
         case 8: self = .reserveJobID
+        case 9: self = .reserveJobIDs(count: try Self.idCount(&decoder))
         case let tag: self = .unknown(tag: tag, body: decoder.readRest())
         }
+    }
+}
+
+extension Request {
+    /// How many job ids one `reserveJobIDs` may ask for.
+    public static let jobIDBlockLimit = 1...1024
+
+    /// A number of job ids, within ``jobIDBlockLimit``.
+    static func idCount(_ decoder: inout WireDecoder) throws(WireError) -> Int {
+        let count = try decoder.readUnsigned("the number of job ids")
+        guard jobIDBlockLimit.contains(count) else {
+            throw WireError(.malformed, "\(count) job ids asked for at once; 1 to \(jobIDBlockLimit.upperBound) may be")
+        }
+        return count
     }
 }
 
@@ -231,6 +254,10 @@ extension Reply: WireCodable {
             encoder.write(UInt64(6))
             encoder.write(jobs) { $0.write($1) }
             encoder.write(failures) { $0.write($1) }
+        case .reservedJobIDs(let first, let count):
+            encoder.write(UInt64(7))
+            encoder.write(UInt64(first))
+            encoder.write(UInt64(count))
         case .unknown(let tag, let body):
             encoder.write(tag)
             encoder.append(raw: body)
@@ -253,6 +280,13 @@ extension Reply: WireCodable {
         case 6:
             let jobs = try records(&decoder)
             self = .statuses(jobs, failures: try failures(&decoder))
+        case 7:
+            let first = try decoder.readUnsigned("the first job id")
+            let count = try Request.idCount(&decoder)
+            guard first >= 1, first <= Int.max - count else {
+                throw WireError(.malformed, "job ids from \(first), \(count) of them, are out of range")
+            }
+            self = .reservedJobIDs(first: Int64(first), count: count)
         case let tag: self = .unknown(tag: tag, body: decoder.readRest())
         }
     }

@@ -41,6 +41,15 @@ struct WireMessageTests {
         #expect(decodeError(DaemonMessage.self, [0])?.kind == .unknownTag)
     }
 
+    @Test("a block of job ids is 1 to 1,024 ids that fit 64 bits; other counts and ranges are refused")
+    func jobIDBlocks() {
+        #expect(decodeError(Request.self, [9, 0]) == WireError(.malformed, "0 job ids asked for at once; 1 to 1024 may be"))
+        #expect(decodeError(Request.self, [9, 0x81, 0x08]) == WireError(.malformed, "1025 job ids asked for at once; 1 to 1024 may be"))
+        #expect(decodeError(Reply.self, [7, 0, 1]) == WireError(.malformed, "job ids from 0, 1 of them, are out of range"))
+        let last = Reply.reservedJobIDs(first: Int64.max - 1, count: 2).wireBytes
+        #expect(decodeError(Reply.self, last)?.kind == .malformed)
+    }
+
     @Test("a client of the daemon's version is welcomed; a newer or older one gets an error naming both versions")
     func versionNegotiation() throws {
         let welcome = WireProtocol.answer(Hello(clientPID: 10), daemonPID: 20)

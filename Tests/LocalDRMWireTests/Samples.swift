@@ -142,6 +142,7 @@ enum Samples {
             .openSession(options: [NamedValue(name: "slots", value: "4"), NamedValue(name: "categories", value: String(exactBytes: [0xFF]))], key: "k-1"),
             .reattach(key: String(exactBytes: [0x00, 0xFF])),
             .status(jobIDs: []), .status(jobIDs: strings), .reap(jobIDs: ["1", "2.3"]), .exitSession, .reserveJobID,
+            .reserveJobIDs(count: 1), .reserveJobIDs(count: 1024),
         ]
         requests += inputs.map { .submit(jobID: "17", $0) }
         requests += JobControlAction.allCases.map { .control(jobIDs: ["1", "7.2"], action: $0) }
@@ -150,7 +151,8 @@ enum Samples {
 
     static var replies: [Reply] {
         [.ok, .reattached([]), .reattached(records), .submitted(jobID: "42"), .submitted(jobID: String(exactBytes: [0x80])),
-         .controlled(failures: []), .controlled(failures: failures), .statuses([], failures: []), .statuses(records, failures: failures)]
+         .controlled(failures: []), .controlled(failures: failures), .statuses([], failures: []), .statuses(records, failures: failures),
+         .reservedJobIDs(first: 1, count: 32), .reservedJobIDs(first: Int64(Int.max) - 1024, count: 1024)]
             + errors.map { .failed($0) }
     }
 

@@ -368,6 +368,9 @@ package final class Daemon: JobReports, Sendable {
                 return try reattach(id, key: key, requestID: requestID)
             case .reserveJobID:
                 return .submitted(jobID: String(try nextJobID()))
+            case .reserveJobIDs(let count):
+                let ids = try store.reserveJobIDs(count: count)
+                return .reservedJobIDs(first: ids.lowerBound, count: ids.count)
             case .submit(let jobID, let inputs):
                 return .submitted(jobID: try submit(jobID, inputs, client: id))
             case .control(let ids, let action):

@@ -27,6 +27,11 @@ final class DurableBackend: Backend {
         /// Jobs reaped while the daemon could not be told: told first on the next connection, so
         /// that it never hands their outcomes out again.
         var unsentReaps: [String] = []
+        /// Job ids the daemon reserved for this process's next submissions, and the process
+        /// they are for (a forked child must not use its parent's).
+        var reservedIDs: (owner: pid_t, next: Int64, end: Int64) = (0, 0, 0)
+        /// False once the daemon answered that it cannot reserve ids in blocks (an older one).
+        var reservesBlocks = true
     }
     private let state = Mutex(State())
 
@@ -165,7 +170,30 @@ final class DurableBackend: Backend {
         return try options.filling(template, environmentValue: Syscall.environmentValue, currentDirectory: Syscall.currentDirectory)
     }
 
+    /// How many job ids one request reserves: a process that submits one job after another asks
+    /// the daemon once per block, not once per job. Ids a process never uses stay unused (gaps).
+    static let jobIDBlock = 32
+
     func newJobID() throws(DRMAAError) -> String {
+        let pid = Syscall.processID()
+        let (cached, blocks) = state.withLock { state -> (Int64?, Bool) in
+            let ids = state.reservedIDs
+            guard ids.owner == pid, ids.next < ids.end else { return (nil, state.reservesBlocks) }
+            state.reservedIDs.next += 1
+            return (ids.next, state.reservesBlocks)
+        }
+        if let cached { return String(cached) }
+        if blocks {
+            do throws(DRMAAError) {
+                if case .reservedJobIDs(let first, let count) = try request(.reserveJobIDs(count: Self.jobIDBlock)) {
+                    state.withLock { $0.reservedIDs = (pid, first + 1, first + Int64(count)) }
+                    return String(first)
+                }
+            } catch where error.code == .internalError {
+                // A daemon of an earlier release does not know the request: one id per request.
+            }
+            state.withLock { $0.reservesBlocks = false }
+        }
         guard case .submitted(let id) = try request(.reserveJobID) else {
             throw DRMAAError(.drmCommunicationFailure, "the LocalDRM daemon answered a job id request with another reply")
         }
