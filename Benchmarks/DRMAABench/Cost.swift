@@ -56,14 +56,14 @@ struct DurableCostScenario {
             row("one-shot shepherd: spawn -> 'finished' (/bin/true ran)", "-", shepherd.finished),
             row("one-shot shepherd: spawn -> exit reaped", "-", shepherd.reaped),
             row("(bare posix_spawn /bin/true -> waitpid)", "-", bare),
-            row("request: job_ps of a held job", "3", held),
+            row("request: job_ps of a held job", "2", held),
             row("request: job_ps of a finished job (spool read)", "-", finished),
             row("spool: submission insert", "1", spool.submission),
             row("spool: outcome insert", "1", spool.outcome),
             row("spool: mark reaped", "1", spool.reap),
             row("spool: job id block (64 ids)", "1/64", spool.reserve),
         ]
-        let parts = pooled.finished.percentile(0.5) + 3 * held.percentile(0.5) + spool.submission.percentile(0.5)
+        let parts = pooled.finished.percentile(0.5) + 2 * held.percentile(0.5) + spool.submission.percentile(0.5)
             + spool.outcome.percentile(0.5) + spool.reap.percentile(0.5) + spool.reserve.percentile(0.5) / 64
         let measured = durableTrip.percentile(0.5)
         table.rows.append(["sum of the parts (p50s, times per job)", "-", format(parts * 1000, 3), "", "", ""])
@@ -72,7 +72,7 @@ struct DurableCostScenario {
         table.rows.append(["not in the parts (measured - sum, p50)", "-", format((measured - parts) * 1000, 3), "", "", ""])
         table.notes.append("pooled shepherd: \(shepherdRuns) jobs (/bin/true) sent to one drmaa-shepherd --pool with their files, as the daemon sends them; the daemon's default for jobs without a nice level or limits")
         table.notes.append("one-shot shepherd: \(shepherdRuns) runs of drmaa-shepherd --job ... -- /bin/true, spawned by this process as the daemon spawns it (fd 3 its control socket); for jobs with a nice level or limits")
-        table.notes.append("request: \(requests) x jobStatus in a durable session, client <-> daemon over its Unix socket; per job: job id, submit, reap")
+        table.notes.append("request: \(requests) x jobStatus in a durable session, client <-> daemon over its Unix socket; per job: submit and reap (job ids come 32 per request)")
         table.notes.append("spool: \(spoolWrites) x each of the daemon's transactions (WAL, synchronous=NORMAL) on a spool in the temporary directory, with real payloads (\(spool.submissionBytes) B submission, \(spool.outcomeBytes) B outcome)")
         table.notes.append("not in the parts: the daemon's and the client's thread hand-offs (pidfd wake-up, events), the client's table, the job's own files")
         result.tables.append(table)

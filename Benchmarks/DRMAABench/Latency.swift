@@ -109,7 +109,7 @@ struct LatencyScenario {
         table.rows.append(row("-", "exit -> waitpid returns (floor)", floor))
         table.notes.append("exit = the helper's CLOCK_MONOTONIC stamp just before _exit(0); both exit rows include the kernel's process tear-down")
         if setups.contains(where: { $0.mode == .durable }) {
-            table.notes.append("durable: runJob = 2 requests to the daemon (job id, submit), wait = 1 (reap); the job's exit reaches the client through its shepherd, the daemon and the spool")
+            table.notes.append("durable: runJob = 1 request to the daemon (submit; job ids come 32 per request), wait = 1 (reap); the job's exit reaches the client through its shepherd, the daemon and the spool")
         }
         result.tables.append(table)
         result.json = .object([("count", .int(count)), ("baselines", .object([("exit_to_waitpid_floor", floor.json)]))] + modeJSON)
