@@ -80,6 +80,20 @@ public protocol Backend: AnyObject, Sendable {
     /// backend need not hold one request per task.
     func submit(_ submission: Submission) throws(DRMAAError)
 
+    /// True for a backend whose resource manager names a submission's job when it accepts it
+    /// (Slurm's `sbatch` prints the id): the session then calls ``submitNamingJob(_:)`` instead
+    /// of ``newJobID()`` and ``submit(_:)``. False (the default) for backends that can hand out
+    /// ids first (LocalDRM, its daemon).
+    var namesJobsOnSubmission: Bool { get }
+
+    /// Accepts the jobs of one `run_job` or `run_bulk_jobs` call and returns the id of the job,
+    /// or of the bulk job, that the resource manager gave it (tasks are then
+    /// ``taskJobID(bulkJobID:taskIndex:)``). `submission`'s ``Submission/jobID`` is empty: its
+    /// requests must not be used for anything that names the job. The table learns of the jobs
+    /// after this returns; on a throw nothing was submitted. Called only when
+    /// ``namesJobsOnSubmission`` is true; the default refuses.
+    func submitNamingJob(_ submission: Submission) throws(DRMAAError) -> String
+
     /// Carries out a control action that the legality matrix allows for the job's last known
     /// state. If the job's real state has moved on, throw the matching inconsistent-state error.
     /// TERMINATE of a pending job reports it finished (aborted, no usage); of a started job,
@@ -170,6 +184,10 @@ extension Backend {
         return template
     }
     public func sessionDidExit() {}
+    public var namesJobsOnSubmission: Bool { false }
+    public func submitNamingJob(_ submission: Submission) throws(DRMAAError) -> String {
+        throw DRMAAError(.internalError, "this backend does not name jobs on submission")
+    }
     public func sessionDidReattach() {}
     public var isOwnedByThisProcess: Bool { true }
     public var reportsEveryChange: Bool { true }

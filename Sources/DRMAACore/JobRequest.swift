@@ -74,6 +74,11 @@ public struct Submission: Sendable {
                                      bulkJobID: index == nil ? nil : jobID, taskIndex: index)
     }
 
+    /// The same submission under the id a resource manager gave it.
+    public func named(_ jobID: String) -> Submission {
+        Submission(jobID: jobID, taskIndexes: taskIndexes, builder: builder, taskID: taskID)
+    }
+
     /// True for a bulk job.
     public var isBulk: Bool { taskIndexes != nil }
 

@@ -214,6 +214,10 @@ public final class Session: Sendable {
         // placeholders, relative paths and default names resolve against.
         let effective = try session.backend.effectiveTemplate(for: template)
         let builder = try session.builder(effective, bulk: false)
+        if session.backend.namesJobsOnSubmission {
+            return try session.submitNamingJob(Submission(jobID: "", taskIndexes: nil, builder: builder,
+                                                          taskID: Self.taskID(session.backend)), template: effective)[0]
+        }
         let submission = Submission(jobID: try session.backend.newJobID(), taskIndexes: nil, builder: builder,
                                     taskID: Self.taskID(session.backend))
         try session.submit(submission, ids: [submission.jobID], template: effective)
@@ -233,7 +237,12 @@ public final class Session: Sendable {
         }
         let effective = try session.backend.effectiveTemplate(for: template)
         let builder = try session.builder(effective, bulk: true)
-        let submission = Submission(jobID: try session.backend.newJobID(), taskIndexes: stride(from: beginIndex, through: endIndex, by: step),
+        let indexes = stride(from: beginIndex, through: endIndex, by: step)
+        if session.backend.namesJobsOnSubmission {
+            return try session.submitNamingJob(Submission(jobID: "", taskIndexes: indexes, builder: builder,
+                                                          taskID: Self.taskID(session.backend)), template: effective)
+        }
+        let submission = Submission(jobID: try session.backend.newJobID(), taskIndexes: indexes,
                                     builder: builder, taskID: Self.taskID(session.backend))
         let ids = submission.jobIDs
         try session.submit(submission, ids: ids, template: effective)
@@ -418,6 +427,17 @@ final class Attachment: Sendable {
             table.remove(ids, bulkJobID: submission.bulkJobID)
             throw error
         }
+    }
+
+    /// Hands a submission to a backend that names its job (``Backend/namesJobsOnSubmission``),
+    /// then records its jobs under the ids it got; returns them in index order.
+    func submitNamingJob(_ submission: Submission, template: JobTemplate) throws(DRMAAError) -> [String] {
+        let jobID = try backend.submitNamingJob(submission)
+        guard !jobID.isEmpty else { throw DRMAAError(.internalError, "the resource manager accepted the job but named it with an empty id") }
+        let named = submission.named(jobID)
+        let ids = named.jobIDs
+        table.add(ids, bulkJobID: named.bulkJobID, state: template.jobSubmissionState == .hold ? .userOnHold : .queuedActive)
+        return ids
     }
 
     private static let detached = Mutex<[String: Attachment]>([:])

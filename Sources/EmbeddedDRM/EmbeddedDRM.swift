@@ -17,6 +17,9 @@ public final class EmbeddedDRM: DRMSystem {
     public let taskIDSeparator: String
     /// When the session hears of what happens to jobs.
     public let delivery: Delivery
+    /// True: the backends name each submission's job as they accept it
+    /// (``Backend/namesJobsOnSubmission``, as Slurm's `sbatch` does), with ids `S1`, `S2`, ….
+    public let namesJobsOnSubmission: Bool
     private let made = Mutex<[EmbeddedBackend]>([])
     /// Every backend of this system, weakly, so that a session can see and control another
     /// session's jobs, as on a cluster.
@@ -35,7 +38,8 @@ public final class EmbeddedDRM: DRMSystem {
     /// A system whose backends use the given home, clock, time zone and task id spelling.
     public init(homeDirectory: String = "/home/tester", clock: any WallClock = FixedClock(1_000_000_000),
                 timeZone: any TimeZoneRule = FixedOffsetTimeZone.utc, taskIDSeparator: String = ".",
-                delivery: Delivery = .asTheyHappen) {
+                delivery: Delivery = .asTheyHappen, namesJobsOnSubmission: Bool = false) {
+        self.namesJobsOnSubmission = namesJobsOnSubmission
         self.homeDirectory = homeDirectory
         self.clock = clock
         self.timeZone = timeZone
@@ -109,6 +113,7 @@ public final class EmbeddedBackend: Backend {
         (homeDirectory, clock, timeZone) = (system.homeDirectory, system.clock, system.timeZone)
         taskIDSeparator = system.taskIDSeparator
         delivery = system.delivery
+        namesJobsOnSubmission = system.namesJobsOnSubmission
         siblings = system.siblings
         self.table = table
         siblings.add(self)
@@ -182,6 +187,14 @@ public final class EmbeddedBackend: Backend {
         if let native = template.nativeSpecification, native.contains(Self.refusedNativeOption) {
             throw DRMAAError(.deniedByDRM, "native option \(Self.refusedNativeOption) is refused")
         }
+    }
+
+    public let namesJobsOnSubmission: Bool
+
+    public func submitNamingJob(_ submission: Submission) throws(DRMAAError) -> String {
+        let jobID = "S\(JobIDs.next())"
+        try submit(submission.named(jobID))
+        return jobID
     }
 
     public func submit(_ submission: Submission) throws(DRMAAError) {

@@ -102,3 +102,48 @@ struct DelayedBackendTests {
         #expect(backend.reapedJobs == [a, b])
     }
 }
+
+/// The core against a backend whose resource manager names each job as it accepts it (Slurm's
+/// `sbatch` prints the id): no id is asked for first, and the ids it gives are the ones used.
+@Suite("A backend that names jobs on submission", .timeLimit(.minutes(1)))
+struct NamingBackendTests {
+    let system = EmbeddedDRM(taskIDSeparator: "_", namesJobsOnSubmission: true)
+    let session: Session
+
+    init() throws {
+        session = Session(system: system)
+        try session.initialize()
+    }
+
+    @Test("run_job and run_bulk_jobs return the ids the backend gave; the jobs are waited for under them")
+    func idsComeFromTheBackend() throws {
+        defer { try? session.exit() }
+        var template = JobTemplate()
+        template.remoteCommand = "/bin/true"
+        let single = try session.runJob(template)
+        #expect(single.hasPrefix("S"))
+        let tasks = try session.runBulkJobs(template, beginIndex: 2, endIndex: 6, step: 2)
+        let bulk = try #require(tasks.first?.split(separator: "_").first.map(String.init))
+        #expect(tasks == ["\(bulk)_2", "\(bulk)_4", "\(bulk)_6"])
+        let backend = try #require(system.backend)
+        #expect(backend.submitted.map { $0.map(\.jobID) } == [[single], tasks])
+        for id in [single] + tasks {
+            backend.start(id)
+            backend.finish(id, .exited(status: 0))
+        }
+        #expect(try session.wait(single, timeout: .noWait).jobID == single)
+        try session.synchronize(tasks, timeout: .noWait, dispose: true)
+        expectDRMAAError(.invalidJob) { _ = try session.jobStatus(single) }
+    }
+
+    @Test("a refused submission adds no job to the session")
+    func refusedAddsNothing() throws {
+        defer { try? session.exit() }
+        var template = JobTemplate()
+        template.remoteCommand = "/bin/true"
+        template.nativeSpecification = EmbeddedBackend.refusedNativeOption
+        expectDRMAAError(.deniedByDRM) { _ = try session.runJob(template) }
+        expectDRMAAError(.invalidJob) { _ = try session.wait(Session.jobIDsSessionAny, timeout: .noWait) }
+        #expect(system.backend?.submitted.isEmpty == true)
+    }
+}
