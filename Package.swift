@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "DRMAACore", targets: ["DRMAACore"]),
         .library(name: "LocalDRM", targets: ["LocalDRM"]),
         .library(name: "EmbeddedDRM", targets: ["EmbeddedDRM"]),
+        .library(name: "SlurmDRM", targets: ["SlurmDRM"]),
         .library(name: "LocalDRMWire", targets: ["LocalDRMWire"]),
         .library(name: "drmaa", type: .dynamic, targets: ["DRMAA"]),
         .executable(name: "drmaa-shepherd", targets: ["drmaa-shepherd"]),
@@ -23,6 +24,8 @@ let package = Package(
         .target(name: "CLocalDRM"),
         .target(name: "LocalDRM", dependencies: ["DRMAACore", "CLocalDRM", "LocalDRMWire", "ShepherdProtocol"]),
         .target(name: "EmbeddedDRM", dependencies: ["DRMAACore"]),
+        // Slurm through its commands (sbatch, squeue, scontrol, scancel, sacct); LocalDRM for running them.
+        .target(name: "SlurmDRM", dependencies: ["DRMAACore", "LocalDRM"]),
         // The durable mode's spool (Docs/Architecture.md, Spool) over the system's SQLite; for the
         // daemon only: libdrmaa.so does not link it.
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
@@ -40,6 +43,7 @@ let package = Package(
         .target(name: "DRMAA", dependencies: ["DRMAACore", "LocalDRM", "CGlibcCompat"], exclude: ["include"]),
         .testTarget(name: "DRMAACoreTests", dependencies: ["DRMAACore", "EmbeddedDRM", "TestSupport"]),
         .testTarget(name: "LocalDRMWireTests", dependencies: ["LocalDRMWire", "DRMAACore"]),
+        .testTarget(name: "SlurmDRMTests", dependencies: ["SlurmDRM", "DRMAACore", "LocalDRM"]),
         // The durable mode's programs too: its tests start them from beside the test bundle.
         .testTarget(name: "LocalDRMTests", dependencies: ["LocalDRM", "DRMAACore", "TestSupport", "CTestSupport", "drmaad", "drmaa-shepherd"]),
         // Depends on the executable so that `swift build --build-tests` builds the binary the tests run.

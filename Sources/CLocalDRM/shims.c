@@ -463,3 +463,6 @@ int clocaldrm_spawnattr_clean_signals(posix_spawnattr_t *attributes, short flags
     if (result == 0) result = posix_spawnattr_setflags(attributes, (short)(flags | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
     return result;
 }
+
+#include <unistd.h>
+int clocaldrm_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC | O_NONBLOCK); }

@@ -110,6 +110,13 @@ public struct Submission: Sendable {
         return builder.request(jobID: jobID(taskIndex: taskIndex), bulkJobID: taskIndex == nil ? nil : jobID, taskIndex: taskIndex)
     }
 
+    /// The request every task shares, with `$drmaa_incr_ph$` in the working directory and the
+    /// paths replaced by `indexText` instead of a task's index: for a resource manager that
+    /// expands its own pattern per task (Slurm's `%a`). `taskIndex` is `nil` in it.
+    public func sharedRequest(taskIndexText indexText: String) -> JobRequest {
+        builder.request(jobID: jobID, bulkJobID: bulkJobID, taskIndex: nil, indexText: isBulk ? indexText : nil)
+    }
+
     /// Every request, in index order (for backends that want them all at once).
     public var requests: [JobRequest] {
         guard let taskIndexes else { return [first] }
@@ -156,7 +163,7 @@ struct RequestBuilder: Sendable {
         }
         self.perTask = perTask
         // Expanding with a sample index finds every error; real indexes cannot add one.
-        let sample: Int? = bulk ? 1 : nil
+        let sample: String? = bulk ? "1" : nil
         let workingDirectory = try Self.expandWorkingDirectory(template, homeDirectory: homeDirectory, taskIndex: sample)
         self.workingDirectory = workingDirectory
         var paths: [AttributeName: String] = [:]
@@ -176,16 +183,22 @@ struct RequestBuilder: Sendable {
 
     /// The request of one job or task (`taskIndex` set for bulk tasks).
     func request(jobID: String, bulkJobID: String?, taskIndex: Int?) -> JobRequest {
+        request(jobID: jobID, bulkJobID: bulkJobID, taskIndex: taskIndex, indexText: taskIndex.map { String($0) })
+    }
+
+    /// The request with `$drmaa_incr_ph$` replaced by `indexText` (the task's index, or a
+    /// resource manager's own pattern for it).
+    func request(jobID: String, bulkJobID: String?, taskIndex: Int?, indexText: String?) -> JobRequest {
         var workingDirectory = self.workingDirectory
-        if let taskIndex, perTask.contains(.workingDirectory) {
-            workingDirectory = (try? Self.expandWorkingDirectory(template, homeDirectory: homeDirectory, taskIndex: taskIndex)) ?? workingDirectory
+        if let indexText, perTask.contains(.workingDirectory) {
+            workingDirectory = (try? Self.expandWorkingDirectory(template, homeDirectory: homeDirectory, taskIndex: indexText)) ?? workingDirectory
         }
         func path(_ attribute: AttributeName) -> String? {
             guard let expanded = paths[attribute] else { return nil }
-            guard let taskIndex, perTask.contains(attribute) || perTask.contains(.workingDirectory),
+            guard let indexText, perTask.contains(attribute) || perTask.contains(.workingDirectory),
                   let raw = template[scalar: attribute] else { return expanded }
             return (try? Self.expandPath(raw, attribute: attribute, workingDirectory: workingDirectory,
-                                         homeDirectory: homeDirectory, taskIndex: taskIndex)) ?? expanded
+                                         homeDirectory: homeDirectory, taskIndex: indexText)) ?? expanded
         }
         // An empty drmaa_job_name counts as none: it would name hidden files (`.o7`).
         let name = template.jobName.flatMap { $0.isEmpty ? nil : $0 } ?? String(command.split(separator: "/").last ?? Substring(command))
@@ -206,7 +219,7 @@ struct RequestBuilder: Sendable {
 
     /// `drmaa_wd`: unset → home; `$drmaa_hd_ph$` at the start; `$drmaa_incr_ph$` anywhere (bulk only);
     /// `$drmaa_wd_ph$` is refused; a relative path is relative to home.
-    static func expandWorkingDirectory(_ template: JobTemplate, homeDirectory: String, taskIndex: Int?) throws(DRMAAError) -> String {
+    static func expandWorkingDirectory(_ template: JobTemplate, homeDirectory: String, taskIndex: String?) throws(DRMAAError) -> String {
         guard let raw = template.workingDirectory else { return homeDirectory }
         if raw.contains(Placeholder.workingDirectory) {
             throw .denied("drmaa_wd '\(raw)' uses $drmaa_wd_ph$, which is allowed only in the input, output and error paths")
@@ -217,7 +230,7 @@ struct RequestBuilder: Sendable {
     }
 
     /// A `[host]:path` attribute: host dropped, placeholders substituted, made absolute against the working directory.
-    static func expandPath(_ raw: String, attribute: AttributeName, workingDirectory: String, homeDirectory: String, taskIndex: Int?) throws(DRMAAError) -> String {
+    static func expandPath(_ raw: String, attribute: AttributeName, workingDirectory: String, homeDirectory: String, taskIndex: String?) throws(DRMAAError) -> String {
         var path = raw.firstIndex(of: ":").map { String(raw[raw.index(after: $0)...]) } ?? raw
         path = try substituteTaskIndex(path, attribute: attribute, taskIndex: taskIndex)
         path = substitutePrefix(path, Placeholder.homeDirectory, with: homeDirectory)
@@ -228,12 +241,12 @@ struct RequestBuilder: Sendable {
         return absolute(path, relativeTo: workingDirectory)
     }
 
-    private static func substituteTaskIndex(_ text: String, attribute: AttributeName, taskIndex: Int?) throws(DRMAAError) -> String {
+    private static func substituteTaskIndex(_ text: String, attribute: AttributeName, taskIndex: String?) throws(DRMAAError) -> String {
         guard text.contains(Placeholder.taskIndex) else { return text }
         guard let taskIndex else {
             throw .denied("\(attribute.rawValue) '\(text)' uses $drmaa_incr_ph$, which only bulk jobs (drmaa_run_bulk_jobs) may use")
         }
-        return text.replacing(Placeholder.taskIndex, with: String(taskIndex))
+        return text.replacing(Placeholder.taskIndex, with: taskIndex)
     }
 
     /// Replaces a placeholder at the very start; elsewhere it stays literal text.

@@ -1,9 +1,9 @@
 /// The words and values of native specifications: shell-word splitting, and the time and memory
 /// amounts of Grid Engine and Slurm.
-enum NativeValues {
+package enum NativeValues {
     /// Why a text is not a sequence of shell words.
-    struct WordError: Error {
-        let message: String
+    package struct WordError: Error {
+        package let message: String
     }
 
     /// Splits `text` into words as a POSIX shell does, without expanding anything: blanks, tabs and
@@ -11,7 +11,7 @@ enum NativeValues {
     /// `\\`, `\$` and `` \` `` (the character) and backslash-newline (nothing); outside quotes a
     /// backslash keeps the next character literally (backslash-newline is nothing). `''` is an
     /// empty word. Works on Unicode scalars, so that a combining mark cannot hide a quote.
-    static func shellWords(_ text: String) throws(WordError) -> [String] {
+    package static func shellWords(_ text: String) throws(WordError) -> [String] {
         var words: [String] = []
         var word = String.UnicodeScalarView()
         var inWord = false

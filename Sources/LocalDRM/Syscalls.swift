@@ -738,6 +738,45 @@ extension Syscall {
         return entries.map(\.revents)
     }
 
+    /// A pipe, both ends close-on-exec and non-blocking, above the standard streams. The
+    /// corresponding C function is `pipe2(2)`.
+    static func pipe() throws(Errno) -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        _ = try retrying { clocaldrm_pipe(&fds) }
+        do throws(Errno) {
+            let read = try moveAboveStandardStreams(fds[0])
+            let write = try moveAboveStandardStreams(fds[1])
+            return (read, write)
+        } catch {
+            close(fds[0]); close(fds[1])
+            throw error
+        }
+    }
+
+    /// Reads what is there (0 at end of file; `wouldBlock` if nothing is). The corresponding C function is `read(2)`.
+    static func readSome(_ fd: Int32, into buffer: inout [UInt8]) throws(Errno) -> Int {
+        let count = buffer.count
+        return try retrying { buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, count) } }
+    }
+
+    /// Waits for child `pid` (never any other) and returns its wait status; `nil` if it was reaped
+    /// elsewhere (a host that ignores SIGCHLD). The corresponding C function is `waitpid(2)`.
+    static func waitStatus(_ pid: pid_t) throws(Errno) -> Int32? {
+        guard pid > 0 else { throw Errno(rawValue: ECHILD) }
+        var status: Int32 = 0
+        do throws(Errno) {
+            _ = try retrying { waitpid(pid, &status, 0) }
+            return status
+        } catch where error == .noChild {
+            return nil
+        }
+    }
+
+    /// The process environment as given to `posix_spawn`. The corresponding C variable is `environ(7)`.
+    static var processEnvironment: UnsafePointer<UnsafeMutablePointer<CChar>?> {
+        UnsafePointer(Glibc.environ)
+    }
+
     /// An `eventfd(2)` counter (close-on-exec, non-blocking), to wake a thread in `poll`.
     static func eventFD() throws(Errno) -> Int32 {
         try moveAboveStandardStreams(try retrying { clocaldrm_eventfd() })

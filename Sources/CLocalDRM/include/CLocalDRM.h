@@ -89,6 +89,8 @@ int clocaldrm_sock_stream(void);
 const char *clocaldrm_own_object_path(void);
 /// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK).
 int clocaldrm_eventfd(void);
+/// pipe2(fds, O_CLOEXEC | O_NONBLOCK) (pipe2 is a GNU extension, not visible to Swift).
+int clocaldrm_pipe(int fds[2]);
 /// malloc_trim(0): gives malloc's free memory back to the system.
 int clocaldrm_malloc_trim(void);
 /// Sends one packet of `length` bytes with `count` descriptors (at most 8) as SCM_RIGHTS, with

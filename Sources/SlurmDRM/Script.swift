@@ -1,0 +1,83 @@
+import DRMAACore
+
+/// The `sbatch` call of one submission: its options and the batch script it reads on stdin.
+struct BatchSubmission: Equatable {
+    var options: [String]
+    var script: [UInt8]
+
+    /// Marks where `$drmaa_incr_ph$` stood, until it becomes Slurm's `%a` (after `%` escaping).
+    static let taskMarker = "\u{F8FF}drmaa-task\u{F8FF}"
+
+    /// The options and script of `submission` for session `sessionTag`; `nativeWords` come last,
+    /// so that what a user asks for in the native specification overrides the defaults.
+    init(_ submission: Submission, sessionTag: String, homeDirectory: String, nativeWords: [String],
+         localTime: (Int64) -> String) {
+        let request = submission.sharedRequest(taskIndexText: Self.taskMarker)
+        let bulk = submission.isBulk
+        var options = ["--parsable", "--job-name=\(request.jobName)", "--chdir=\(request.workingDirectory)"]
+        // Default names as LocalDRM's (<name>.o<id>, <name>.o<bulk id>.<index>) in the home directory.
+        let id = bulk ? "%A.%a" : "%j"
+        func pattern(_ path: String?, stream: String) -> String {
+            guard let path else { return "\(Self.escape(homeDirectory))/%x.\(stream)\(id)" }
+            return Self.escape(path).replacing(Self.taskMarker, with: "%a")
+        }
+        options.append("--output=\(pattern(request.outputPath, stream: "o"))")
+        if !request.joinFiles {
+            options.append("--error=\(pattern(request.errorPath, stream: "e"))")
+        }
+        if let input = request.inputPath { options.append("--input=\(pattern(input, stream: "i"))") }
+        if request.hold { options.append("--hold") }
+        if let start = request.startTime { options.append("--begin=\(localTime(start))") }
+        if let deadline = request.deadlineTime { options.append("--deadline=\(localTime(deadline))") }
+        if let limit = request.hardWallclockLimit { options.append("--time=\(Self.duration(limit))") }
+        let template = submission.template
+        if !template.email.isEmpty {
+            options.append("--mail-user=\(template.email.joined(separator: ","))")
+            options.append(template.blockEmail ? "--mail-type=NONE" : "--mail-type=END,FAIL")
+        }
+        options.append("--comment=\(sessionTag)")
+        if let indexes = submission.taskIndexes, let first = indexes.first(where: { _ in true }) {
+            let last = indexes.reversed().first ?? first
+            var iterator = indexes.makeIterator()
+            _ = iterator.next()
+            let step = iterator.next().map { $0 - first } ?? 1
+            options.append(step == 1 ? "--array=\(first)-\(last)" : "--array=\(first)-\(last):\(step)")
+        }
+        self.options = options + nativeWords
+        script = Self.script(request)
+    }
+
+    /// `%` is Slurm's pattern character in file names: a literal one is `%%`.
+    static func escape(_ path: String) -> String { path.replacing("%", with: "%%") }
+
+    /// Seconds as Slurm's `days-hours:minutes:seconds`.
+    static func duration(_ seconds: Int) -> String {
+        let s = max(0, seconds)
+        let days = s / 86_400, hours = s / 3_600 % 24, minutes = s / 60 % 60, rest = s % 60
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(days)-\(two(hours)):\(two(minutes)):\(two(rest))"
+    }
+
+    /// A POSIX sh script that sets the job's environment and `exec`s the command with its exact
+    /// argv: every word in single quotes, so no byte is expanded, split or globbed.
+    static func script(_ request: JobRequest) -> [UInt8] {
+        var script = Array("#!/bin/sh\n# Written by swift-drmaa: the DRMAA job's environment and command, exactly.\n".utf8)
+        for (name, value) in request.environment {
+            script += Array("export ".utf8) + name.exactBytes + Array("=".utf8) + quote(value) + [0x0A]
+        }
+        script += Array("exec ".utf8) + quote(request.remoteCommand)
+        for argument in request.arguments { script += [0x20] + quote(argument) }
+        script += [0x0A]
+        return script
+    }
+
+    /// `'…'` with every `'` written as `'\''`: the shell reads back exactly these bytes.
+    static func quote(_ word: String) -> [UInt8] {
+        var quoted: [UInt8] = [0x27]
+        for byte in word.exactBytes {
+            if byte == 0x27 { quoted += [0x27, 0x5C, 0x27, 0x27] } else { quoted.append(byte) }
+        }
+        quoted.append(0x27)
+        return quoted
+    }
+}

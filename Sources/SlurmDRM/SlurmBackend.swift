@@ -1,0 +1,290 @@
+import DRMAACore
+import Glibc
+import LocalDRM
+
+/// The backend of one DRMAA session on Slurm. Its jobs are tagged `--comment=drmaa:<session
+/// key>`; a poller thread runs one `squeue` for all of them per interval and reports what
+/// changed into the session's table.
+final class SlurmBackend: Backend {
+    let system: SlurmDRM
+    let sessionKey: String
+    let table: JobTable
+    let pollInterval: ClosedRange<Double>
+    var homeDirectory: String { system.homeDirectory }
+    var clock: any WallClock { system.clock }
+    var timeZone: any TimeZoneRule { system.timeZone }
+    var reportsEveryChange: Bool { false }
+    var namesJobsOnSubmission: Bool { true }
+
+    private enum Poller { case idle, running, stopped }
+    private struct State {
+        /// Jobs not yet finished, with the state last reported.
+        var live: [String: JobState] = [:]
+        /// Jobs this session suspended (Slurm shows a user's and an operator's suspend alike).
+        var suspendedByUs: Set<String> = []
+        var poller: Poller = .idle
+        /// The next poll is soon (a submission or a change happened).
+        var hurry = true
+        /// Consecutive polls in which Slurm could not be reached.
+        var failures = 0
+    }
+    private let state = Mutex(State())
+    private let wake = Wakeup()
+
+    init(system: SlurmDRM, sessionKey: String, table: JobTable, pollInterval: ClosedRange<Double>) {
+        (self.system, self.sessionKey, self.table, self.pollInterval) = (system, sessionKey, table, pollInterval)
+    }
+
+    var sessionTag: String { "drmaa:\(sessionKey)" }
+
+    func taskJobID(bulkJobID: String, taskIndex: Int) -> String { "\(bulkJobID)_\(taskIndex)" }
+
+    func submit(_ submission: Submission) throws(DRMAAError) {
+        throw DRMAAError(.internalError, "Slurm names its jobs: submitNamingJob is the call")
+    }
+
+    func validate(_ template: JobTemplate) throws(DRMAAError) {
+        _ = try nativeWords(template.nativeSpecification)
+        for (name, _) in template.jobEnvironment {
+            let scalars = Array(name.unicodeScalars)
+            let valid = !scalars.isEmpty && scalars.allSatisfy { $0.isASCII && ($0 == "_" || ($0.properties.isAlphabetic) || ("0"..."9").contains($0)) }
+                && !("0"..."9").contains(scalars[0])
+            guard valid else {
+                throw DRMAAError(.deniedByDRM, "drmaa_v_env: '\(name)' is not a variable name a batch script can set (letters, digits and _, not starting with a digit)")
+            }
+        }
+    }
+
+    private func nativeWords(_ specification: String?) throws(DRMAAError) -> [String] {
+        guard let specification, !specification.isEmpty else { return [] }
+        do throws(NativeValues.WordError) {
+            return try NativeValues.shellWords(specification)
+        } catch {
+            throw DRMAAError(.deniedByDRM, "drmaa_native_specification '\(specification)' \(error.message)")
+        }
+    }
+
+    func submitNamingJob(_ submission: Submission) throws(DRMAAError) -> String {
+        let batch = BatchSubmission(submission, sessionTag: sessionTag, homeDirectory: homeDirectory,
+                                    nativeWords: try nativeWords(submission.first.nativeSpecification),
+                                    localTime: { [timeZone] in Self.localTime($0, timeZone) })
+        let answer = try system.commands.run("sbatch", batch.options, input: batch.script)
+        guard answer.status == 0 else {
+            throw Self.refusal("sbatch", answer.error.isEmpty ? answer.output : answer.error)
+        }
+        // `--parsable`: `<id>` or `<id>;<cluster>`.
+        let line = answer.output.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
+        let id = String(line.split(separator: ";").first ?? "")
+        guard !id.isEmpty, id.allSatisfy(\.isNumber) else {
+            throw DRMAAError(.internalError, "sbatch accepted the job but printed no job id: '\(answer.output)'")
+        }
+        let named = submission.named(id)
+        let initial: JobState = submission.first.hold ? .userOnHold : .queuedActive
+        state.withLock { state in
+            for jobID in named.jobIDs { state.live[jobID] = initial }
+            state.hurry = true
+        }
+        startPoller()
+        return id
+    }
+
+    /// Slurm's refusal: DENIED_BY_DRM with its own message, or DRM_COMMUNICATION_FAILURE when the
+    /// controller could not be reached (so that clients such as Snakemake retry).
+    static func refusal(_ command: String, _ message: String) -> DRMAAError {
+        let text = String(message.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        let unreachable = ["Unable to contact slurm controller", "Socket timed out", "Connection refused",
+                           "Zero Bytes were transmitted", "Unable to establish", "slurm_persist_conn"]
+        if unreachable.contains(where: { text.contains($0) }) {
+            return DRMAAError(.drmCommunicationFailure, "\(command): the Slurm controller cannot be reached: \(text)")
+        }
+        return DRMAAError(.deniedByDRM, "\(command) refused the job: \(text)")
+    }
+
+    static func localTime(_ instant: Int64, _ timeZone: any TimeZoneRule) -> String {
+        let civil = CivilTime(epochSeconds: instant + Int64(timeZone.utcOffset(at: instant)))
+        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(civil.year)-\(two(civil.month))-\(two(civil.day))T\(two(civil.hour)):\(two(civil.minute)):\(two(civil.second))"
+    }
+
+    // MARK: Monitoring
+
+    func updateStates(of jobIDs: [String]) throws(DRMAAError) {
+        try poll()
+    }
+
+    private func startPoller() {
+        let start = state.withLock { state -> Bool in
+            guard state.poller == .idle else { return false }
+            state.poller = .running
+            return true
+        }
+        if start {
+            if !startBackgroundThread({ [weak self] in self?.pollLoop() }) {
+                state.withLock { $0.poller = .idle }  // polled on demand (jobStatus) instead
+            }
+        } else {
+            wake.signal()
+        }
+    }
+
+    private func pollLoop() {
+        var interval = pollInterval.lowerBound
+        while true {
+            let live = state.withLock { state -> Bool in
+                if state.live.isEmpty || state.poller == .stopped { state.poller = state.poller == .stopped ? .stopped : .idle; return false }
+                return true
+            }
+            guard live else { return }
+            let changed = (try? poll()) ?? false
+            let hurry = state.withLock { state -> Bool in
+                defer { state.hurry = false }
+                return state.hurry
+            }
+            interval = changed || hurry ? pollInterval.lowerBound : min(interval * 1.5, pollInterval.upperBound)
+            wake.sleep(seconds: interval)
+        }
+    }
+
+    /// One `squeue` for every job of the user; the session's jobs that changed are reported, and
+    /// those that ended get their outcome from the controller or accounting. True if anything changed.
+    @discardableResult
+    private func poll() throws(DRMAAError) -> Bool {
+        let live = state.withLock { $0.live }
+        guard !live.isEmpty else { return false }
+        let queue: [String: SlurmRecords.Queued]
+        do throws(DRMAAError) {
+            let answer = try system.commands.run("squeue", ["-h", "-t", "all", "-u", String(getuid()), "-o", "%i|%T|%r"], input: [])
+            guard answer.status == 0 else { throw Self.refusal("squeue", answer.error) }
+            queue = SlurmRecords.queue(answer.output)
+            state.withLock { $0.failures = 0 }
+        } catch {
+            state.withLock { $0.failures += 1 }
+            throw error.code == .deniedByDRM ? DRMAAError(.drmCommunicationFailure, error.message) : error
+        }
+        var changed = false
+        var ended: [String] = []
+        let suspended = state.withLock { $0.suspendedByUs }
+        for (id, last) in live {
+            guard let record = queue[id] else { ended.append(id); continue }
+            if let now = SlurmRecords.state(record, suspendedByUs: suspended.contains(id)) {
+                if now != last {
+                    state.withLock { $0.live[id] = now }
+                    table.reportState(id, now)
+                    changed = true
+                }
+            } else {
+                ended.append(id)
+            }
+        }
+        if !ended.isEmpty {
+            finish(ended, inQueue: queue)
+            changed = true
+        }
+        return changed
+    }
+
+    /// Reports the outcomes of jobs that ended: from `scontrol show job` while the controller
+    /// still holds them, else from `sacct`; a job no source knows ends as lost, with the reason.
+    private func finish(_ ids: [String], inQueue queue: [String: SlurmRecords.Queued]) {
+        var outcomes: [String: SlurmRecords.Ended] = [:]
+        let inController = ids.filter { queue[$0] != nil }
+        if !inController.isEmpty, let answer = try? system.commands.run("scontrol", ["show", "job", "-o"], input: []), answer.status == 0 {
+            let known = SlurmRecords.controller(answer.output, timeZone: timeZone)
+            for id in inController { if let record = known[id], SlurmRecords.isEnded(record.state) { outcomes[id] = record } }
+        }
+        let missing = ids.filter { outcomes[$0] == nil }
+        var accountingError: String?
+        if !missing.isEmpty {
+            do throws(DRMAAError) {
+                let answer = try system.commands.run("sacct", ["-n", "-P", "-j", missing.joined(separator: ","),
+                                                               "-o", "JobID,State,ExitCode,Submit,Start,End,TotalCPU,MaxRSS"], input: [])
+                if answer.status == 0 {
+                    let known = SlurmRecords.accounting(answer.output, timeZone: timeZone)
+                    for id in missing { if let record = known[id], SlurmRecords.isEnded(record.state) { outcomes[id] = record } }
+                } else {
+                    accountingError = answer.error
+                }
+            } catch {
+                accountingError = error.message
+            }
+        }
+        for id in ids {
+            let outcome: JobOutcome
+            if let record = outcomes[id] {
+                outcome = SlurmRecords.outcome(record)
+            } else if queue[id] != nil {
+                continue  // ended, but its end is not recorded yet: the next poll
+            } else {
+                let why = accountingError.map { "and accounting cannot be asked (\($0))" } ?? "and accounting (sacct) has no record of it"
+                outcome = JobOutcome(termination: .aborted(reason: "the job's end is unknown: Slurm's controller no longer lists it \(why)"), usage: nil)
+            }
+            let wasLive = state.withLock { state -> Bool in
+                state.suspendedByUs.remove(id)
+                return state.live.removeValue(forKey: id) != nil
+            }
+            if wasLive { table.reportFinished(id, outcome) }
+        }
+    }
+
+    // MARK: Control
+
+    func control(_ jobID: String, _ action: JobControlAction) throws(DRMAAError) {
+        if let error = control([jobID], action)[jobID] { throw error }
+    }
+
+    func control(_ jobIDs: [String], _ action: JobControlAction) -> [String: DRMAAError] {
+        let (command, arguments): (String, [String]) = switch action {
+        case .hold: ("scontrol", ["hold"])
+        case .release: ("scontrol", ["release"])
+        case .suspend: ("scontrol", ["suspend"])
+        case .resume: ("scontrol", ["resume"])
+        case .terminate: ("scancel", [])
+        }
+        do throws(DRMAAError) {
+            // scontrol takes one job list argument (comma-separated); scancel takes ids as words.
+            let ids = command == "scancel" ? jobIDs : [jobIDs.joined(separator: ",")]
+            let answer = try system.commands.run(command, arguments + ids, input: [])
+            if answer.status != 0 {
+                let text = answer.error.isEmpty ? answer.output : answer.error
+                if text.contains("Access/permission denied") || text.contains("Permission denied") || text.contains("Only operators") {
+                    let what = action == .suspend || action == .resume ? "; Slurm lets only operators and administrators suspend and resume jobs" : ""
+                    return Dictionary(uniqueKeysWithValues: jobIDs.map { ($0, DRMAAError(.deniedByDRM, "\(command) \(arguments.joined(separator: " ")): \(text)\(what)")) })
+                }
+                let error = Self.refusal(command, text)
+                return Dictionary(uniqueKeysWithValues: jobIDs.map { ($0, error) })
+            }
+        } catch {
+            return Dictionary(uniqueKeysWithValues: jobIDs.map { ($0, error) })
+        }
+        state.withLock { state in
+            switch action {
+            case .suspend: state.suspendedByUs.formUnion(jobIDs)
+            case .resume: state.suspendedByUs.subtract(jobIDs)
+            default: break
+            }
+            state.hurry = true
+        }
+        wake.signal()
+        return [:]
+    }
+
+    func stateOfOtherJob(_ jobID: String) throws(DRMAAError) -> JobState? {
+        let answer = try system.commands.run("squeue", ["-h", "-t", "all", "-j", jobID, "-o", "%i|%T|%r"], input: [])
+        guard answer.status == 0 else { return nil }
+        let queue = SlurmRecords.queue(answer.output)
+        guard let record = queue[jobID] else { return nil }
+        if let state = SlurmRecords.state(record, suspendedByUs: false) { return state }
+        return SlurmRecords.outcome(SlurmRecords.Ended(state: record.state, exitCode: 0, signal: 0)).finalState
+    }
+
+    func controlOtherJob(_ jobID: String, _ action: JobControlAction) throws(DRMAAError) -> Bool {
+        guard try stateOfOtherJob(jobID) != nil else { return false }
+        if let error = control([jobID], action)[jobID] { throw error }
+        return true
+    }
+
+    func sessionDidExit() {
+        state.withLock { $0.poller = $0.poller == .running ? .stopped : $0.poller }
+        wake.signal()
+    }
+}

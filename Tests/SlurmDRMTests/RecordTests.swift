@@ -1,0 +1,96 @@
+import DRMAACore
+import Glibc
+import LocalDRM
+import Testing
+@testable import SlurmDRM
+
+@Suite("Slurm: batch scripts and what Slurm's commands print", .timeLimit(.minutes(1)))
+struct SlurmRecordTests {
+    @Test("the batch script gives the command its argv and environment byte for byte (quotes, $, newlines, globs, invalid UTF-8)")
+    func scriptRoundTrips() throws {
+        let words = ["plain", "with space", "it's", "\"double\"", "$HOME", "`date`", "*", "a\nb", "back\\slash", "", "-n",
+                     String(exactBytes: [0xFF, 0xFE, 0x41])]
+        var template = JobTemplate()
+        template.remoteCommand = "/usr/bin/printf"
+        template.args = ["%s|"] + words
+        template.jobEnvironment = ["DRMAA_TEST_VALUE": "it's $x\nand `more`"]
+        let builder = try Submission(jobID: "1", taskIndexes: nil, template: template, homeDirectory: "/tmp", submissionTime: 0,
+                                     timeZone: FixedOffsetTimeZone.utc)
+        let batch = BatchSubmission(builder, sessionTag: "drmaa:t", homeDirectory: "/tmp", nativeWords: [], localTime: { String($0) })
+        let sh = try #require(Command.find("sh"))
+        let result = try Command.run(sh, ["-s"], input: batch.script, timeout: 30)
+        #expect(result.exitStatus == 0)
+        #expect(result.output == (words.flatMap { $0.exactBytes + [0x7C] }))
+        template.remoteCommand = "/bin/sh"
+        template.args = ["-c", "printf %s \"$DRMAA_TEST_VALUE\""]
+        let printEnv = BatchSubmission(try Submission(jobID: "1", taskIndexes: nil, template: template, homeDirectory: "/tmp", submissionTime: 0,
+                                                      timeZone: FixedOffsetTimeZone.utc),
+                                       sessionTag: "drmaa:t", homeDirectory: "/tmp", nativeWords: [], localTime: { String($0) })
+        let env = try Command.run(sh, ["-s"], input: printEnv.script, timeout: 30)
+        #expect(env.outputText == "it's $x\nand `more`")
+    }
+
+    @Test("sbatch options: names, paths with % escaped, $drmaa_incr_ph$ as %a, join, hold, time limit, array with step, session tag, native words last")
+    func options() throws {
+        var template = JobTemplate()
+        template.remoteCommand = "/bin/true"
+        template.jobName = "job"
+        template.outputPath = ":$drmaa_hd_ph$/out%.$drmaa_incr_ph$"
+        template.joinFiles = true
+        template.jobSubmissionState = .hold
+        template.hardWallclockTimeLimit = 3_661
+        template.nativeSpecification = "-c 2"
+        let submission = try Submission(jobID: "", taskIndexes: stride(from: 1, through: 9, by: 4), template: template,
+                                        homeDirectory: "/home/u", submissionTime: 0, timeZone: FixedOffsetTimeZone.utc)
+        let batch = BatchSubmission(submission, sessionTag: "drmaa:k", homeDirectory: "/home/u", nativeWords: ["-c", "2"], localTime: { String($0) })
+        #expect(batch.options == ["--parsable", "--job-name=job", "--chdir=/home/u", "--output=/home/u/out%%.%a", "--hold",
+                                  "--time=0-01:01:01", "--comment=drmaa:k", "--array=1-9:4", "-c", "2"])
+    }
+
+    @Test("squeue's array records expand to their tasks; states map as DRMAA clients expect")
+    func queue() {
+        let text = "7_[1-3,5%2]|PENDING|JobHeldUser\n8|RUNNING|None\n9_[2-6:2]|PENDING|Priority\n10|PENDING|JobHeldAdmin\n11|SUSPENDED|None\n"
+        let jobs = SlurmRecords.queue(text)
+        #expect(Set(jobs.keys) == ["7_1", "7_2", "7_3", "7_5", "8", "9_2", "9_4", "9_6", "10", "11"])
+        #expect(jobs["7_2"].flatMap { SlurmRecords.state($0, suspendedByUs: false) } == .userOnHold)
+        #expect(jobs["10"].flatMap { SlurmRecords.state($0, suspendedByUs: false) } == .systemOnHold)
+        #expect(jobs["9_4"].flatMap { SlurmRecords.state($0, suspendedByUs: false) } == .queuedActive)
+        #expect(jobs["8"].flatMap { SlurmRecords.state($0, suspendedByUs: false) } == .running)
+        #expect(jobs["11"].flatMap { SlurmRecords.state($0, suspendedByUs: true) } == .userSuspended)
+        #expect(jobs["11"].flatMap { SlurmRecords.state($0, suspendedByUs: false) } == .systemSuspended)
+        #expect(SlurmRecords.state(.init(state: "COMPLETED", reason: "None"), suspendedByUs: false) == nil)
+    }
+
+    @Test("outcomes: exit status and signal exact for COMPLETED and FAILED; TIMEOUT, OUT_OF_MEMORY, CANCELLED… are aborts that say why")
+    func outcomes() {
+        let utc = FixedOffsetTimeZone.utc
+        let sacct = "12|FAILED|3:0|2026-12-02T21:37:00|2026-12-02T21:37:01|2026-12-02T21:37:03|00:01.500|\n12.batch|FAILED|3:0|||||2048K\n13|CANCELLED by 0|0:15||||00:00:00|\n14_2|TIMEOUT|0:0||||01:02:03|\n15|FAILED|0:9||||00:00.010|\n"
+        let jobs = SlurmRecords.accounting(sacct, timeZone: utc)
+        let failed = SlurmRecords.outcome(jobs["12"]!)
+        #expect(failed.termination == .exited(status: 3))
+        #expect(failed.usage?.maxRSS == 2048)
+        #expect(failed.usage?.userTime == 1.5)
+        #expect(failed.usage.map { $0.endTime - $0.startTime } == 2)
+        #expect(SlurmRecords.outcome(jobs["15"]!).termination == .signaled(signal: 9, coreDumped: false))
+        if case .aborted(let reason) = SlurmRecords.outcome(jobs["13"]!).termination { #expect(reason.contains("cancelled")) } else { Issue.record("CANCELLED is an abort") }
+        if case .aborted(let reason) = SlurmRecords.outcome(jobs["14_2"]!).termination { #expect(reason.contains("time limit")) } else { Issue.record("TIMEOUT is an abort") }
+        #expect(jobs["14_2"]?.cpuSeconds == 3723)
+    }
+
+    @Test("scontrol show job -o: values with spaces, array tasks by their task id")
+    func controller() {
+        let line = "JobId=5 ArrayJobId=2 ArrayTaskId=1 JobName=my job Command=/bin/echo a b JobState=COMPLETED Reason=None ExitCode=0:0 SubmitTime=2026-12-02T21:37:00 StartTime=Unknown EndTime=2026-12-02T21:37:01\nJobId=6 JobName=x JobState=FAILED Reason=NonZeroExitCode ExitCode=2:0\n"
+        let jobs = SlurmRecords.controller(line, timeZone: FixedOffsetTimeZone.utc)
+        #expect(jobs["2_1"]?.state == "COMPLETED")
+        #expect(jobs["2_1"]?.start == nil)
+        #expect(SlurmRecords.keyValues(String(line.split(separator: "\n")[0]))["Command"] == "/bin/echo a b")
+        #expect(jobs["6"]?.exitCode == 2)
+    }
+
+    @Test("a refusal names sbatch's own message; a controller that cannot be reached is DRM_COMMUNICATION_FAILURE")
+    func refusals() {
+        #expect(SlurmBackend.refusal("sbatch", "sbatch: error: invalid partition specified: nope\n").code == .deniedByDRM)
+        #expect(SlurmBackend.refusal("sbatch", "sbatch: error: invalid partition specified: nope").message.contains("invalid partition specified: nope"))
+        #expect(SlurmBackend.refusal("squeue", "slurm_load_jobs error: Unable to contact slurm controller (connect failure)").code == .drmCommunicationFailure)
+    }
+}
