@@ -16,7 +16,7 @@ build:
 ## and daemons, many clients, other uids), a Snakemake workflow and a ruffus
 ## pipeline, the benchmark at small sizes (it fails only if something functionally fails, never on
 ## times) and a short pass of every fuzz target
-test: test-unit test-tsan test-examples test-c test-c-asan test-hostile check-glibc test-python test-python-hostile test-durable test-clients bench-quick fuzz-quick
+test: test-unit test-tsan test-examples test-c test-c-asan test-hostile check-glibc test-python test-python-hostile test-durable test-clients test-slurm bench-quick fuzz-quick
 
 test-unit:
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
@@ -205,12 +205,15 @@ venv:
 	@out/venv/bin/python -c 'import drmaa, pytest, nose' 2>/dev/null || \
 		out/venv/bin/pip install -q drmaa==0.7.9 "pytest<8" pynose
 
-## test-python: drmaa-python 0.7.9's own test-suite, the seed's tutorial scripts and our checks of what drmaa-python
-## sees (Tests/Python/check_reasons.py) against out/lib/libdrmaa.so, in the durable mode (the default) and the embedded one
-test-python: lib venv
+# drmaa-python 0.7.9's sdist, for its test-suite (test-python, test-slurm)
+out/sdist/drmaa-0.7.9: | venv
 	@test -f out/sdist/drmaa-0.7.9.tar.gz || \
 		out/venv/bin/pip download -q --no-deps --no-binary :all: drmaa==0.7.9 -d out/sdist
 	@test -d out/sdist/drmaa-0.7.9 || tar -xzf out/sdist/drmaa-0.7.9.tar.gz -C out/sdist
+
+## test-python: drmaa-python 0.7.9's own test-suite, the seed's tutorial scripts and our checks of what drmaa-python
+## sees (Tests/Python/check_reasons.py) against out/lib/libdrmaa.so, in the durable mode (the default) and the embedded one
+test-python: lib venv out/sdist/drmaa-0.7.9
 	@mkdir -p out/test-python/home
 	@for mode in "$(DURABLE)" "$(EMBEDDED)"; do echo "== $$mode"; \
 		(cd out/sdist/drmaa-0.7.9 && env $$mode HOME=$(CURDIR)/out/test-python/home DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
@@ -229,6 +232,25 @@ test-python-hostile: lib venv
 		$(CURDIR)/out/venv/bin/python Tests/Python/hostile_fork.py
 	HOME=$(CURDIR)/out/test-python/home $(EMBEDDED) DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
 		$(CURDIR)/out/venv/bin/python Tests/Python/hostile_fork.py
+
+## test-slurm: the Slurm backend on a single-node Slurm (Scripts/slurm-up.sh starts one when none answers and we
+## are root; otherwise SKIPPED): its Swift tests, then drmaa-python's test-suite and the seed's tutorial scripts
+## through out/lib/libdrmaa.so with DRMAA_BACKEND=slurm
+.PHONY: test-slurm
+test-slurm: lib venv out/sdist/drmaa-0.7.9
+	@if ! sinfo -h >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then Scripts/slurm-up.sh; \
+		else echo "SKIPPED test-slurm: no Slurm controller answers here, and Scripts/slurm-up.sh needs root"; exit 0; fi; \
+	fi; \
+	set -e; \
+	$(SWIFT) build --build-tests $(BUILD_FLAGS); \
+	DRMAA_SLURM_TESTS=1 $(SWIFT) test --skip-build $(BUILD_FLAGS) --filter SlurmDRMTests; \
+	mkdir -p out/test-slurm/home; \
+	(cd out/sdist/drmaa-0.7.9 && DRMAA_BACKEND=slurm HOME=$(CURDIR)/out/test-slurm/home DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
+		PATH=$(CURDIR)/out/venv/bin:$$PATH $(CURDIR)/out/venv/bin/python -m pytest -p no:cacheprovider -q \
+		test/testcontext.py test/testmisc.py test/testwrap.py); \
+	DRMAA_BACKEND=slurm DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so $(CURDIR)/out/venv/bin/python Tests/Python/check_examples.py \
+		--python $(CURDIR)/out/venv/bin/python --slurm
 
 ## test-durable: the durable mode through drmaa-python (Tests/Durable/check_durable.py): jobs outlive a killed
 ## client, re-attaching by contact, another session's status/control, one slot pool and one daemon for many

@@ -19,11 +19,11 @@ import Musl
 /// this layer is held around its calls, so blocking waits never block other threads here.
 /// LocalDRM in the durable mode unless told otherwise (`mode=embedded`, `DRMAA_LOCAL_MODE`): C
 /// and Python programs expect jobs to outlive them and to be visible to other processes, as on a
-/// cluster.
+/// cluster. `backend=slurm` in the contact (or `DRMAA_BACKEND=slurm`) drives Slurm instead.
 let session: Session = {
     var configuration = LocalDRM.Configuration()
     configuration.defaultMode = .durable
-    return Session(system: LocalDRM(configuration: configuration))
+    return Session(system: ChosenSystem(local: LocalDRM(configuration: configuration)))
 }()
 
 /// Throws `NO_ACTIVE_SESSION` unless a session is active (for the template calls, whose rules

@@ -62,6 +62,12 @@ struct BatchSubmission: Equatable {
     /// argv: every word in single quotes, so no byte is expanded, split or globbed.
     static func script(_ request: JobRequest) -> [UInt8] {
         var script = Array("#!/bin/sh\n# Written by swift-drmaa: the DRMAA job's environment and command, exactly.\n".utf8)
+        // The job's DRMAA id, as LocalDRM sets it: <job> or <job>_<index>, and the task's index.
+        if request.bulkJobID != nil {
+            script += Array("export DRMAA_JOB_ID=\"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\" DRMAA_TASK_ID=\"$SLURM_ARRAY_TASK_ID\"\n".utf8)
+        } else {
+            script += Array("export DRMAA_JOB_ID=\"$SLURM_JOB_ID\"\n".utf8)
+        }
         for (name, value) in request.environment {
             script += Array("export ".utf8) + name.exactBytes + Array("=".utf8) + quote(value) + [0x0A]
         }

@@ -4,8 +4,10 @@ import LocalDRM
 import Testing
 @testable import SlurmDRM
 
-/// True when a Slurm controller answers here (`make test-slurm` starts one with scripts/slurm-up.sh).
+/// True when `make test-slurm` runs the tests (DRMAA_SLURM_TESTS=1) and a Slurm controller
+/// answers here (it starts one with Scripts/slurm-up.sh); the other test targets skip them.
 let slurmAnswers: Bool = {
+    guard getenv("DRMAA_SLURM_TESTS").map({ String(cString: $0) }) == "1" else { return false }
     guard let sinfo = Command.find("sinfo"), let result = try? Command.run(sinfo, ["-h", "-o", "%T"], timeout: 10) else { return false }
     return result.exitStatus == 0 && !result.outputText.isEmpty
 }()
@@ -35,7 +37,7 @@ func readFile(_ path: String) -> String? {
 }
 
 @Suite("Slurm: jobs on a real single-node cluster", .serialized, .timeLimit(.minutes(5)),
-       .enabled(if: slurmAnswers, "no Slurm controller answers here (make test-slurm starts one)"))
+       .enabled(if: slurmAnswers, "run by make test-slurm, with DRMAA_SLURM_TESTS=1 and a Slurm controller that answers (Scripts/slurm-up.sh starts one)"))
 struct SlurmClusterTests {
     let session: Session
     let directory: String
