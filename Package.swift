@@ -40,7 +40,7 @@ let package = Package(
         .executableTarget(name: "drmaad", dependencies: ["LocalDRM", "LocalDRMSpool", "LocalDRMWire", "DRMAACore"]),
         // Linked into libdrmaa.so only; `make lib` routes too-new glibc symbols through it (Docs/C-API.md).
         .target(name: "CGlibcCompat"),
-        .target(name: "DRMAA", dependencies: ["DRMAACore", "LocalDRM", "CGlibcCompat"], exclude: ["include"]),
+        .target(name: "DRMAA", dependencies: ["DRMAACore", "LocalDRM", "SlurmDRM", "CGlibcCompat"], exclude: ["include"]),
         .testTarget(name: "DRMAACoreTests", dependencies: ["DRMAACore", "EmbeddedDRM", "TestSupport"]),
         .testTarget(name: "LocalDRMWireTests", dependencies: ["LocalDRMWire", "DRMAACore"]),
         .testTarget(name: "SlurmDRMTests", dependencies: ["SlurmDRM", "DRMAACore", "LocalDRM"]),
@@ -65,7 +65,7 @@ let package = Package(
                          path: "Benchmarks/DRMAABench"),
         // The fuzz harness (make fuzz, Docs/Testing.md): libFuzzer targets when built with
         // --sanitize=fuzzer -Xswiftc -DDRMAA_LIBFUZZER, otherwise a program that replays inputs.
-        .executableTarget(name: "DRMAAFuzz", dependencies: ["DRMAACore", "LocalDRM", "EmbeddedDRM", "DRMAA", "LocalDRMWire"], path: "Fuzz/DRMAAFuzz"),
+        .executableTarget(name: "DRMAAFuzz", dependencies: ["DRMAACore", "LocalDRM", "EmbeddedDRM", "DRMAA", "SlurmDRM", "LocalDRMWire"], path: "Fuzz/DRMAAFuzz"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,15 +10,16 @@ struct BatchSubmission: Equatable {
 
     /// The options and script of `submission` for session `sessionTag`; `nativeWords` come last,
     /// so that what a user asks for in the native specification overrides the defaults.
-    init(_ submission: Submission, sessionTag: String, homeDirectory: String, nativeWords: [String],
+    init(_ submission: Submission, sessionTag: String, nativeWords: [String],
          localTime: (Int64) -> String) {
         let request = submission.sharedRequest(taskIndexText: Self.taskMarker)
         let bulk = submission.isBulk
         var options = ["--parsable", "--job-name=\(request.jobName)", "--chdir=\(request.workingDirectory)"]
-        // Default names as LocalDRM's (<name>.o<id>, <name>.o<bulk id>.<index>) in the home directory.
+        // Default names as LocalDRM's (<name>.o<id>, <name>.o<bulk id>.<index>), in the working
+        // directory (Slurm reads a relative name against --chdir).
         let id = bulk ? "%A.%a" : "%j"
         func pattern(_ path: String?, stream: String) -> String {
-            guard let path else { return "\(Self.escape(homeDirectory))/%x.\(stream)\(id)" }
+            guard let path else { return "%x.\(stream)\(id)" }
             return Self.escape(path).replacing(Self.taskMarker, with: "%a")
         }
         options.append("--output=\(pattern(request.outputPath, stream: "o"))")

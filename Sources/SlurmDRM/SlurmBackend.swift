@@ -65,7 +65,7 @@ final class SlurmBackend: Backend {
     }
 
     func submitNamingJob(_ submission: Submission) throws(DRMAAError) -> String {
-        let batch = BatchSubmission(submission, sessionTag: sessionTag, homeDirectory: homeDirectory,
+        let batch = BatchSubmission(submission, sessionTag: sessionTag,
                                     nativeWords: try nativeWords(submission.first.nativeSpecification),
                                     localTime: { [timeZone] in Self.localTime($0, timeZone) })
         let answer = try system.commands.run("sbatch", batch.options, input: batch.script)

@@ -16,7 +16,7 @@ struct SlurmRecordTests {
         template.jobEnvironment = ["DRMAA_TEST_VALUE": "it's $x\nand `more`"]
         let builder = try Submission(jobID: "1", taskIndexes: nil, template: template, homeDirectory: "/tmp", submissionTime: 0,
                                      timeZone: FixedOffsetTimeZone.utc)
-        let batch = BatchSubmission(builder, sessionTag: "drmaa:t", homeDirectory: "/tmp", nativeWords: [], localTime: { String($0) })
+        let batch = BatchSubmission(builder, sessionTag: "drmaa:t", nativeWords: [], localTime: { String($0) })
         let sh = try #require(Command.find("sh"))
         let result = try Command.run(sh, ["-s"], input: batch.script, timeout: 30)
         #expect(result.exitStatus == 0)
@@ -25,7 +25,7 @@ struct SlurmRecordTests {
         template.args = ["-c", "printf %s \"$DRMAA_TEST_VALUE\""]
         let printEnv = BatchSubmission(try Submission(jobID: "1", taskIndexes: nil, template: template, homeDirectory: "/tmp", submissionTime: 0,
                                                       timeZone: FixedOffsetTimeZone.utc),
-                                       sessionTag: "drmaa:t", homeDirectory: "/tmp", nativeWords: [], localTime: { String($0) })
+                                       sessionTag: "drmaa:t", nativeWords: [], localTime: { String($0) })
         let env = try Command.run(sh, ["-s"], input: printEnv.script, timeout: 30)
         #expect(env.outputText == "it's $x\nand `more`")
     }
@@ -42,7 +42,7 @@ struct SlurmRecordTests {
         template.nativeSpecification = "-c 2"
         let submission = try Submission(jobID: "", taskIndexes: stride(from: 1, through: 9, by: 4), template: template,
                                         homeDirectory: "/home/u", submissionTime: 0, timeZone: FixedOffsetTimeZone.utc)
-        let batch = BatchSubmission(submission, sessionTag: "drmaa:k", homeDirectory: "/home/u", nativeWords: ["-c", "2"], localTime: { String($0) })
+        let batch = BatchSubmission(submission, sessionTag: "drmaa:k", nativeWords: ["-c", "2"], localTime: { String($0) })
         #expect(batch.options == ["--parsable", "--job-name=job", "--chdir=/home/u", "--output=/home/u/out%%.%a", "--hold",
                                   "--time=0-01:01:01", "--comment=drmaa:k", "--array=1-9:4", "-c", "2"])
     }
