@@ -89,10 +89,12 @@ public protocol Backend: AnyObject, Sendable {
     /// Accepts the jobs of one `run_job` or `run_bulk_jobs` call and returns the id of the job,
     /// or of the bulk job, that the resource manager gave it (tasks are then
     /// ``taskJobID(bulkJobID:taskIndex:)``). `submission`'s ``Submission/jobID`` is empty: its
-    /// requests must not be used for anything that names the job. The table learns of the jobs
-    /// after this returns; on a throw nothing was submitted. Called only when
+    /// requests must not be used for anything that names the job. As soon as the id is known,
+    /// and before the backend reports anything about the jobs, it calls `record` with the
+    /// submission under that id (``Submission/named(_:)``): that puts the jobs into the table.
+    /// On a throw nothing was submitted and `record` was not called. Called only when
     /// ``namesJobsOnSubmission`` is true; the default refuses.
-    func submitNamingJob(_ submission: Submission) throws(DRMAAError) -> String
+    func submitNamingJob(_ submission: Submission, record: (Submission) -> Void) throws(DRMAAError) -> String
 
     /// Carries out a control action that the legality matrix allows for the job's last known
     /// state. If the job's real state has moved on, throw the matching inconsistent-state error.
@@ -185,7 +187,7 @@ extension Backend {
     }
     public func sessionDidExit() {}
     public var namesJobsOnSubmission: Bool { false }
-    public func submitNamingJob(_ submission: Submission) throws(DRMAAError) -> String {
+    public func submitNamingJob(_ submission: Submission, record: (Submission) -> Void) throws(DRMAAError) -> String {
         throw DRMAAError(.internalError, "this backend does not name jobs on submission")
     }
     public func sessionDidReattach() {}

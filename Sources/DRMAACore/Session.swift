@@ -432,11 +432,14 @@ final class Attachment: Sendable {
     /// Hands a submission to a backend that names its job (``Backend/namesJobsOnSubmission``),
     /// then records its jobs under the ids it got; returns them in index order.
     func submitNamingJob(_ submission: Submission, template: JobTemplate) throws(DRMAAError) -> [String] {
-        let jobID = try backend.submitNamingJob(submission)
-        guard !jobID.isEmpty else { throw DRMAAError(.internalError, "the resource manager accepted the job but named it with an empty id") }
-        let named = submission.named(jobID)
-        let ids = named.jobIDs
-        table.add(ids, bulkJobID: named.bulkJobID, state: template.jobSubmissionState == .hold ? .userOnHold : .queuedActive)
+        var ids: [String] = []
+        let jobID = try backend.submitNamingJob(submission) { named in
+            ids = named.jobIDs
+            table.add(ids, bulkJobID: named.bulkJobID, state: template.jobSubmissionState == .hold ? .userOnHold : .queuedActive)
+        }
+        guard !ids.isEmpty, ids == submission.named(jobID).jobIDs else {
+            throw DRMAAError(.internalError, "the backend accepted the job as '\(jobID)' but did not record it under that id")
+        }
         return ids
     }
 

@@ -191,9 +191,11 @@ public final class EmbeddedBackend: Backend {
 
     public let namesJobsOnSubmission: Bool
 
-    public func submitNamingJob(_ submission: Submission) throws(DRMAAError) -> String {
+    public func submitNamingJob(_ submission: Submission, record: (Submission) -> Void) throws(DRMAAError) -> String {
         let jobID = "S\(JobIDs.next())"
-        try submit(submission.named(jobID))
+        let named = submission.named(jobID)
+        record(named)
+        try submit(named)
         return jobID
     }
 

@@ -64,7 +64,7 @@ final class SlurmBackend: Backend {
         }
     }
 
-    func submitNamingJob(_ submission: Submission) throws(DRMAAError) -> String {
+    func submitNamingJob(_ submission: Submission, record: (Submission) -> Void) throws(DRMAAError) -> String {
         let batch = BatchSubmission(submission, sessionTag: sessionTag,
                                     nativeWords: try nativeWords(submission.first.nativeSpecification),
                                     localTime: { [timeZone] in Self.localTime($0, timeZone) })
@@ -79,6 +79,7 @@ final class SlurmBackend: Backend {
             throw DRMAAError(.internalError, "sbatch accepted the job but printed no job id: '\(answer.output)'")
         }
         let named = submission.named(id)
+        record(named)  // the table knows the jobs before the poller can report on them
         let initial: JobState = submission.first.hold ? .userOnHold : .queuedActive
         state.withLock { state in
             for jobID in named.jobIDs { state.live[jobID] = initial }
