@@ -221,7 +221,11 @@ struct LegalityMatrixTests {
             var template = f.template("/bin/sleep", ["30"])
             template.jobSubmissionState = .hold
             held = try f.session.runJob(template)
-            for (id, state) in all { #expect(try f.session.jobStatus(id) == state) }
+            // A job's launch is asynchronous (under TSan it may lag): each state is waited for.
+            for (id, state) in all {
+                for _ in 0..<200 where try f.session.jobStatus(id) != state { usleep(50_000) }
+                #expect(try f.session.jobStatus(id) == state, "job \(id)")
+            }
         }
     }
 
