@@ -162,6 +162,11 @@ public protocol Backend: AnyObject, Sendable {
     /// A session re-attached with this backend's contact.
     func sessionDidReattach()
 
+    /// Options the session's contact string must carry so that another process re-attaches
+    /// through the same system (`backend=slurm` when the environment chose Slurm), added to the
+    /// contact's own options where it does not name them. The default is none.
+    var contactOptions: [(name: String, value: String)] { get }
+
     /// False in a process forked from the one that made this backend: its jobs are the parent's,
     /// so the session must not use it (the child gets a new session instead). Checked on every call.
     var isOwnedByThisProcess: Bool { get }
@@ -191,6 +196,7 @@ extension Backend {
         throw DRMAAError(.internalError, "this backend does not name jobs on submission")
     }
     public func sessionDidReattach() {}
+    public var contactOptions: [(name: String, value: String)] { [] }
     public var isOwnedByThisProcess: Bool { true }
     public var reportsEveryChange: Bool { true }
     public func jobsReaped(_ jobIDs: [String]) {}

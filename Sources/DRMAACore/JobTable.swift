@@ -361,7 +361,7 @@ public final class JobTable: Sendable {
     }
 
     /// True while any job of the table is not reaped.
-    var hasJobs: Bool { state.withLock { !$0.records.isEmpty } }
+    public var hasJobs: Bool { state.withLock { !$0.records.isEmpty } }
 
     func reattach() {
         state.withLock { $0.attached = true }

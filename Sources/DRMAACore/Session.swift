@@ -90,7 +90,7 @@ public final class Session: Sendable {
         }
         do throws(DRMAAError) {
             if let detached = try Attachment.takeDetached(key: key) {
-                guard options.isEmpty || options.elementsEqual(detached.options, by: ==) else {
+                guard options.isEmpty || Attachment.merged(options, detached.backend.contactOptions).elementsEqual(detached.options, by: ==) else {
                     Attachment.storeDetached(detached)
                     throw DRMAAError(.invalidContactString, "contact '\(contact)' gives other settings than session \(key) was opened with ('\(detached.contact)'): a re-attached session keeps its settings")
                 }
@@ -390,9 +390,15 @@ final class Attachment: Sendable {
     /// open (``claim(_:)``) unless the caller did so already.
     init(system: any DRMSystem, key: String, options: [ContactOption], claimed: Bool = false) throws(DRMAAError) {
         let table = JobTable()
-        (self.key, self.table, self.options) = (key, table, options)
-        backend = try system.makeBackend(sessionKey: key, options: options, jobs: table)
+        (self.key, self.table) = (key, table)
+        let backend = try system.makeBackend(sessionKey: key, options: options, jobs: table)
+        (self.backend, self.options) = (backend, Self.merged(options, backend.contactOptions))
         if !claimed { _ = Self.claim(key) }
+    }
+
+    /// The contact's options, then those the backend needs that it does not name.
+    static func merged(_ options: [ContactOption], _ needed: [ContactOption]) -> [ContactOption] {
+        options + needed.filter { option in !options.contains { $0.name == option.name } }
     }
 
     /// The attachment of a session re-attached through its system (``DRMSystem/reattachBackend(sessionKey:options:jobs:)``);
@@ -400,7 +406,7 @@ final class Attachment: Sendable {
     static func reattached(system: any DRMSystem, key: String, options: [ContactOption]) throws(DRMAAError) -> Attachment? {
         let table = JobTable()
         guard let backend = try system.reattachBackend(sessionKey: key, options: options, jobs: table) else { return nil }
-        return Attachment(key: key, table: table, backend: backend, options: options)
+        return Attachment(key: key, table: table, backend: backend, options: merged(options, backend.contactOptions))
     }
 
     private init(key: String, table: JobTable, backend: any Backend, options: [ContactOption]) {

@@ -463,6 +463,25 @@ public struct JobCategories: Sendable, Equatable {
     /// A malformed line or an invalid specification throws `DRMS_INIT_FAILED` naming the line.
     public init(parsing text: String, origin: String, emulation: Emulation? = nil,
                 sessionSlots: Int = LocalDRM.slotRange.upperBound) throws(DRMAAError) {
+        try self.init(parsing: text, origin: origin) { (name: String, specification: String) throws(DRMAAError) in
+            _ = try JobOptions().applying(specification, source: "job category '\(name)'", emulation: emulation, sessionSlots: sessionSlots)
+        }
+    }
+
+    /// The text of the job category file at `path` (a regular file of at most
+    /// ``LocalDRM/maximumCategoryFileSize`` bytes); `DRMS_INIT_FAILED` if it cannot be read.
+    package static func fileText(_ path: String) throws(DRMAAError) -> String {
+        do {
+            return try Syscall.readConfigurationFile(path, limit: LocalDRM.maximumCategoryFileSize)
+        } catch {
+            throw DRMAAError(.drmsInitFailed, "cannot read the job category file '\(path)': \(error) (it must be a regular file of at most \(LocalDRM.maximumCategoryFileSize) bytes)")
+        }
+    }
+
+    /// Reads the file format above, with each specification checked by `check` (given the
+    /// category's name and specification): another backend's categories hold its own options.
+    package init(parsing text: String, origin: String,
+                 checking check: (_ name: String, _ specification: String) throws(DRMAAError) -> Void) throws(DRMAAError) {
         var specifications: [String: String] = [:]
         // Split by Unicode scalars, not Characters: CRLF is one Character, and a "prepend" scalar
         // (U+0605, U+110BD, …) would join the blank after it into one.
@@ -475,7 +494,7 @@ public struct JobCategories: Sendable, Equatable {
             let name = String(String.UnicodeScalarView(nameScalars))
             let specification = String(String.UnicodeScalarView(line.dropFirst(nameScalars.count).drop(while: isBlank)))
             do throws(DRMAAError) {
-                _ = try JobOptions().applying(specification, source: "job category '\(name)'", emulation: emulation, sessionSlots: sessionSlots)
+                try check(name, specification)
             } catch {
                 throw DRMAAError(.drmsInitFailed, "\(origin):\(number + 1): \(error.message)")
             }

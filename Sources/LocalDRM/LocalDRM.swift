@@ -350,12 +350,7 @@ public struct LocalDRM: DRMSystem {
                 self.slots = Syscall.onlineProcessors()
             }
             if let path = categoriesPath ?? (configuration.jobCategories == nil ? environment(LocalDRM.categoriesVariable) : nil), !path.isEmpty {
-                let text: String
-                do {
-                    text = try Syscall.readConfigurationFile(path, limit: LocalDRM.maximumCategoryFileSize)
-                } catch {
-                    throw DRMAAError(.drmsInitFailed, "cannot read the job category file '\(path)': \(error) (it must be a regular file of at most \(LocalDRM.maximumCategoryFileSize) bytes)")
-                }
+                let text = try JobCategories.fileText(path)
                 categories = try JobCategories(parsing: text, origin: path, emulation: emulation, sessionSlots: slots)
             } else {
                 categories = configuration.jobCategories ?? JobCategories()

@@ -9,8 +9,9 @@ struct BatchSubmission: Equatable {
     static let taskMarker = "\u{F8FF}drmaa-task\u{F8FF}"
 
     /// The options and script of `submission` for session `sessionTag`; `nativeWords` come last,
-    /// so that what a user asks for in the native specification overrides the defaults.
-    init(_ submission: Submission, sessionTag: String, nativeWords: [String],
+    /// so that what a user asks for in the native specification overrides the defaults. A bulk
+    /// job runs at most `taskLimit` tasks at once (`--array=…%n`).
+    init(_ submission: Submission, sessionTag: String, nativeWords: [String], taskLimit: Int? = nil,
          localTime: (Int64) -> String) {
         let request = submission.sharedRequest(taskIndexText: Self.taskMarker)
         let bulk = submission.isBulk
@@ -37,12 +38,10 @@ struct BatchSubmission: Equatable {
             options.append(template.blockEmail ? "--mail-type=NONE" : "--mail-type=END,FAIL")
         }
         options.append("--comment=\(sessionTag)")
-        if let indexes = submission.taskIndexes, let first = indexes.first(where: { _ in true }) {
-            let last = indexes.reversed().first ?? first
-            var iterator = indexes.makeIterator()
-            _ = iterator.next()
-            let step = iterator.next().map { $0 - first } ?? 1
-            options.append(step == 1 ? "--array=\(first)-\(last)" : "--array=\(first)-\(last):\(step)")
+        if let indexes = submission.taskIndexes {
+            let (first, last, step) = arrayBounds(indexes)
+            let throttle = taskLimit.map { "%\($0)" } ?? ""
+            options.append(step == 1 ? "--array=\(first)-\(last)\(throttle)" : "--array=\(first)-\(last):\(step)\(throttle)")
         }
         self.options = options + nativeWords
         script = Self.script(request)

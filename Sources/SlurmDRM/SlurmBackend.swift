@@ -16,6 +16,7 @@ final class SlurmBackend: Backend {
     var reportsEveryChange: Bool { false }
     var namesJobsOnSubmission: Bool { true }
 
+    /// The poller thread: none (idle), polling (running), or asked to end (stopped).
     private enum Poller { case idle, running, stopped }
     private struct State {
         /// Jobs not yet finished, with the state last reported.
@@ -27,13 +28,33 @@ final class SlurmBackend: Backend {
         var hurry = true
         /// Consecutive polls in which Slurm could not be reached.
         var failures = 0
+        /// Jobs neither the controller nor accounting knew, since when (accounting may lag behind).
+        var unknownSince: [String: Double] = [:]
+        /// Accounting answered that it is not configured: not asked again.
+        var noAccounting = false
     }
+    /// How long a job may be missing from both the controller and accounting before its end is unknown.
+    static let unknownGrace = 30.0
     private let state = Mutex(State())
     private let wake = Wakeup()
 
-    init(system: SlurmDRM, sessionKey: String, table: JobTable, pollInterval: ClosedRange<Double>) {
+    /// sbatch options by job category.
+    let categories: [String: [String]]
+    let journal: SessionJournal?
+
+    init(system: SlurmDRM, sessionKey: String, table: JobTable, pollInterval: ClosedRange<Double>,
+         categories: [String: [String]] = [:], journal: SessionJournal? = nil) {
         (self.system, self.sessionKey, self.table, self.pollInterval) = (system, sessionKey, table, pollInterval)
+        (self.categories, self.journal) = (categories, journal)
     }
+
+    /// The process that made the backend: a forked child gets a session of its own (its poller
+    /// thread did not survive the fork, and the jobs are the parent's).
+    private let owner = getpid()
+    var isOwnedByThisProcess: Bool { getpid() == owner }
+
+    /// A process that re-attaches with the contact must reach Slurm too, whatever its environment says.
+    var contactOptions: [(name: String, value: String)] { [("backend", "slurm")] }
 
     var sessionTag: String { "drmaa:\(sessionKey)" }
 
@@ -44,7 +65,7 @@ final class SlurmBackend: Backend {
     }
 
     func validate(_ template: JobTemplate) throws(DRMAAError) {
-        _ = try nativeWords(template.nativeSpecification)
+        _ = try sbatchWords(template)
         for (name, _) in template.jobEnvironment {
             let scalars = Array(name.unicodeScalars)
             let valid = !scalars.isEmpty && scalars.allSatisfy { $0.isASCII && ($0 == "_" || ($0.properties.isAlphabetic) || ("0"..."9").contains($0)) }
@@ -55,18 +76,47 @@ final class SlurmBackend: Backend {
         }
     }
 
-    private func nativeWords(_ specification: String?) throws(DRMAAError) -> [String] {
-        guard let specification, !specification.isEmpty else { return [] }
-        do throws(NativeValues.WordError) {
-            return try NativeValues.shellWords(specification)
-        } catch {
-            throw DRMAAError(.deniedByDRM, "drmaa_native_specification '\(specification)' \(error.message)")
+    /// The sbatch options a template adds: its job category's, then its native specification's
+    /// (so that the latter win), with LocalDRM's bulk throttle (`--task-limit=n`, `-tc n`) taken
+    /// out to become the array's `%n`.
+    func sbatchWords(_ template: JobTemplate) throws(DRMAAError) -> (words: [String], taskLimit: Int?) {
+        var words = template.jobCategory.flatMap { categories[$0] } ?? []
+        if let specification = template.nativeSpecification, !specification.isEmpty {
+            do throws(NativeValues.WordError) {
+                words += try NativeValues.shellWords(specification)
+            } catch {
+                throw DRMAAError(.deniedByDRM, "drmaa_native_specification '\(specification)' \(error.message)")
+            }
         }
+        var kept: [String] = []
+        var taskLimit: Int?
+        var index = 0
+        while index < words.count {
+            let word = words[index]
+            var value: String?
+            if word == "--task-limit" || word == "-tc" {
+                guard index + 1 < words.count else { throw DRMAAError(.deniedByDRM, "drmaa_native_specification: \(word) needs a number of tasks") }
+                value = words[index + 1]
+                index += 1
+            } else if word.hasPrefix("--task-limit=") {
+                value = String(word.dropFirst("--task-limit=".count))
+            }
+            if let value {
+                guard let limit = Int(value), (1...Session.maximumBulkTasks).contains(limit) else {
+                    throw DRMAAError(.deniedByDRM, "drmaa_native_specification: task limit '\(value)' is invalid: it takes a whole number from 1 to \(Session.maximumBulkTasks)")
+                }
+                taskLimit = limit
+            } else {
+                kept.append(word)
+            }
+            index += 1
+        }
+        return (kept, taskLimit)
     }
 
     func submitNamingJob(_ submission: Submission, record: (Submission) -> Void) throws(DRMAAError) -> String {
-        let batch = BatchSubmission(submission, sessionTag: sessionTag,
-                                    nativeWords: try nativeWords(submission.first.nativeSpecification),
+        let (words, taskLimit) = try sbatchWords(submission.template)
+        let batch = BatchSubmission(submission, sessionTag: sessionTag, nativeWords: words, taskLimit: taskLimit,
                                     localTime: { [timeZone] in Self.localTime($0, timeZone) })
         let answer = try system.commands.run("sbatch", batch.options, input: batch.script)
         guard answer.status == 0 else {
@@ -80,6 +130,9 @@ final class SlurmBackend: Backend {
         }
         let named = submission.named(id)
         record(named)  // the table knows the jobs before the poller can report on them
+        // The job runs whatever happens here: a journal that cannot be written costs only the
+        // re-attach from another process (which then finds the jobs Slurm still lists).
+        try? journal?.recordSubmission(id, tasks: submission.taskIndexes)
         let initial: JobState = submission.first.hold ? .userOnHold : .queuedActive
         state.withLock { state in
             for jobID in named.jobIDs { state.live[jobID] = initial }
@@ -132,7 +185,8 @@ final class SlurmBackend: Backend {
         var interval = pollInterval.lowerBound
         while true {
             let live = state.withLock { state -> Bool in
-                if state.live.isEmpty || state.poller == .stopped { state.poller = state.poller == .stopped ? .stopped : .idle; return false }
+                // The thread ends (idle) when nothing is live or the session exited (stopped).
+                if state.live.isEmpty || state.poller == .stopped { state.poller = .idle; return false }
                 return true
             }
             guard live else { return }
@@ -184,31 +238,40 @@ final class SlurmBackend: Backend {
         return changed
     }
 
-    /// Reports the outcomes of jobs that ended: from `scontrol show job` while the controller
-    /// still holds them, else from `sacct`; a job no source knows ends as lost, with the reason.
+    /// Reports the outcomes of jobs that ended: from accounting (`sacct`: exit, times, CPU time
+    /// and peak memory) where it has their end, else from the controller (`scontrol show job`)
+    /// while it still holds them. A job neither knows is waited for a while (accounting may lag
+    /// behind the controller), then ends as lost, with the reason; never assumed DONE.
     private func finish(_ ids: [String], inQueue queue: [String: SlurmRecords.Queued]) {
         var outcomes: [String: SlurmRecords.Ended] = [:]
-        let inController = ids.filter { queue[$0] != nil }
-        if !inController.isEmpty, let answer = try? system.commands.run("scontrol", ["show", "job", "-o"], input: []), answer.status == 0 {
-            let known = SlurmRecords.controller(answer.output, timeZone: timeZone)
-            for id in inController { if let record = known[id], SlurmRecords.isEnded(record.state) { outcomes[id] = record } }
-        }
-        let missing = ids.filter { outcomes[$0] == nil }
         var accountingError: String?
-        if !missing.isEmpty {
+        if state.withLock({ $0.noAccounting }) {
+            accountingError = "accounting is not configured"
+        } else {
             do throws(DRMAAError) {
-                let answer = try system.commands.run("sacct", ["-n", "-P", "-j", missing.joined(separator: ","),
+                // Ask for the jobs of bulk tasks (`7`, not `7_3`, also finds tasks).
+                let asked = Set(ids.map { $0.split(separator: "_").first.map(String.init) ?? $0 }).sorted()
+                let answer = try system.commands.run("sacct", ["-n", "-P", "-j", asked.joined(separator: ","),
                                                                "-o", "JobID,State,ExitCode,Submit,Start,End,TotalCPU,MaxRSS"], input: [])
                 if answer.status == 0 {
                     let known = SlurmRecords.accounting(answer.output, timeZone: timeZone)
-                    for id in missing { if let record = known[id], SlurmRecords.isEnded(record.state) { outcomes[id] = record } }
+                    for id in ids { if let record = known[id], SlurmRecords.isEnded(record.state) { outcomes[id] = record } }
                 } else {
                     accountingError = answer.error
+                    if answer.error.contains("accounting storage is disabled") || answer.error.contains("Slurm accounting storage is disabled") {
+                        state.withLock { $0.noAccounting = true }
+                    }
                 }
             } catch {
                 accountingError = error.message
             }
         }
+        let inController = ids.filter { outcomes[$0] == nil && queue[$0] != nil }
+        if !inController.isEmpty, let answer = try? system.commands.run("scontrol", ["show", "job", "-o"], input: []), answer.status == 0 {
+            let known = SlurmRecords.controller(answer.output, timeZone: timeZone)
+            for id in inController { if let record = known[id], SlurmRecords.isEnded(record.state) { outcomes[id] = record } }
+        }
+        let now = clock.now()
         for id in ids {
             let outcome: JobOutcome
             if let record = outcomes[id] {
@@ -216,15 +279,64 @@ final class SlurmBackend: Backend {
             } else if queue[id] != nil {
                 continue  // ended, but its end is not recorded yet: the next poll
             } else {
+                // Accounting that answers may simply be late; one that cannot be asked will not change.
+                let since = state.withLock { state -> Double in
+                    if let since = state.unknownSince[id] { return since }
+                    state.unknownSince[id] = now
+                    return now
+                }
+                if accountingError == nil && now - since < Self.unknownGrace { continue }
                 let why = accountingError.map { "and accounting cannot be asked (\($0))" } ?? "and accounting (sacct) has no record of it"
                 outcome = JobOutcome(termination: .aborted(reason: "the job's end is unknown: Slurm's controller no longer lists it \(why)"), usage: nil)
             }
             let wasLive = state.withLock { state -> Bool in
                 state.suspendedByUs.remove(id)
+                state.unknownSince.removeValue(forKey: id)
                 return state.live.removeValue(forKey: id) != nil
             }
             if wasLive { table.reportFinished(id, outcome) }
         }
+    }
+
+    // MARK: Sessions across processes
+
+    /// Restores the session's unreaped jobs into the table from its journal (or, without one,
+    /// from the jobs Slurm lists with the session's tag) and brings their states up to date.
+    /// False if neither names a job.
+    func rebuild() throws(DRMAAError) -> Bool {
+        let journaled = try journal?.read()
+        var jobs: [JobTable.RestoredJob] = []
+        var seen: Set<String> = []
+        let reaped = journaled?.reaped ?? []
+        for submission in journaled?.submitted ?? [] {
+            let bulk = submission.tasks == nil ? nil : submission.id
+            for id in submission.jobIDs where !reaped.contains(id) && seen.insert(id).inserted {
+                jobs.append(JobTable.RestoredJob(id: id, bulkJobID: bulk, state: .queuedActive))
+            }
+        }
+        // Jobs Slurm lists with the session's tag that the journal lacks (it could not be written).
+        let answer = try system.commands.run("squeue", ["-h", "-t", "all", "-u", String(getuid()), "-o", "%i|%T|%r|%k"], input: [])
+        guard answer.status == 0 else { throw Self.refusal("squeue", answer.error) }
+        for line in answer.output.split(whereSeparator: \.isNewline) {
+            let fields = line.split(separator: "|", maxSplits: 3, omittingEmptySubsequences: false)
+            guard fields.count == 4, fields[3] == sessionTag else { continue }
+            for id in SlurmRecords.expand(String(fields[0])) where !reaped.contains(id) && seen.insert(id).inserted {
+                let bulk = id.contains("_") ? id.split(separator: "_").first.map(String.init) : nil
+                jobs.append(JobTable.RestoredJob(id: id, bulkJobID: bulk, state: .queuedActive))
+            }
+        }
+        guard journaled != nil || !jobs.isEmpty else { return false }
+        table.restore(jobs)
+        state.withLock { state in
+            for job in jobs { state.live[job.id] = job.state }
+        }
+        try poll()
+        startPoller()
+        return true
+    }
+
+    func jobsReaped(_ jobIDs: [String]) {
+        try? journal?.recordReaped(jobIDs)
     }
 
     // MARK: Control
@@ -287,5 +399,15 @@ final class SlurmBackend: Backend {
     func sessionDidExit() {
         state.withLock { $0.poller = $0.poller == .running ? .stopped : $0.poller }
         wake.signal()
+        // Nothing left to re-attach to.
+        if !table.hasJobs { journal?.remove() }
+    }
+
+    func sessionDidReattach() {
+        state.withLock { state in
+            if state.poller == .stopped { state.poller = .running }
+            state.hurry = true
+        }
+        startPoller()
     }
 }

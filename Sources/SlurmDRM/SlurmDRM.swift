@@ -31,7 +31,9 @@ public struct SystemSlurmCommands: SlurmCommands {
 /// linked to libslurm: it works with any Slurm release whose commands it can run.
 ///
 /// Contact options: `poll_min=` and `poll_max=` (seconds between polls: fast after a
-/// submission, backing off to the maximum while nothing changes).
+/// submission, backing off to the maximum while nothing changes); `categories=<path>`, a job
+/// category file of sbatch options (default `$DRMAA_SLURM_CATEGORIES`). A session's contact
+/// (`session=<key>;backend=slurm;…`) re-attaches from any process of the user (``SessionJournal``).
 public final class SlurmDRM: DRMSystem {
     public let commands: any SlurmCommands
     public let clock: any WallClock
@@ -64,7 +66,24 @@ public final class SlurmDRM: DRMSystem {
     }
 
     public func makeBackend(sessionKey: String, options: [(name: String, value: String)], jobs: JobTable) throws(DRMAAError) -> any Backend {
+        try backend(sessionKey: sessionKey, options: options, jobs: jobs)
+    }
+
+    /// Re-attaches to session `sessionKey` opened by another process: its journal (and, without
+    /// one, the jobs Slurm still lists with the session's tag) names its jobs; Slurm says how
+    /// each is now. `nil` if no job of the session is known.
+    public func reattachBackend(sessionKey: String, options: [(name: String, value: String)], jobs: JobTable) throws(DRMAAError) -> (any Backend)? {
+        let backend = try backend(sessionKey: sessionKey, options: options, jobs: jobs)
+        guard try backend.rebuild() else { return nil }
+        return backend
+    }
+
+    /// The environment variable naming the default job category file (sbatch options per category).
+    public static let categoriesVariable = "DRMAA_SLURM_CATEGORIES"
+
+    private func backend(sessionKey: String, options: [(name: String, value: String)], jobs: JobTable) throws(DRMAAError) -> SlurmBackend {
         var minimum = 0.1, maximum = 5.0
+        var categoriesPath = Glibc.getenv(Self.categoriesVariable).map { String(cString: $0) }
         for (name, value) in options {
             switch name {
             case "poll_min", "poll_max":
@@ -72,13 +91,29 @@ public final class SlurmDRM: DRMSystem {
                     throw DRMAAError(.invalidContactString, "contact option \(name)=\(value): need seconds, more than 0 and at most 3600")
                 }
                 if name == "poll_min" { minimum = seconds } else { maximum = seconds }
+            case "categories":
+                guard !value.isEmpty else {
+                    throw DRMAAError(.invalidContactString, "contact option categories= needs the path of a job category file")
+                }
+                categoriesPath = value
             case "backend": continue
             default:
-                throw DRMAAError(.invalidContactString, "the Slurm backend takes the contact options session, backend, poll_min and poll_max, not '\(name)'")
+                throw DRMAAError(.invalidContactString, "the Slurm backend takes the contact options session, backend, poll_min, poll_max and categories, not '\(name)'")
             }
         }
         guard minimum <= maximum else {
             throw DRMAAError(.invalidContactString, "contact option poll_min=\(minimum) is more than poll_max=\(maximum)")
+        }
+        var categories: [String: [String]] = [:]
+        if let path = categoriesPath, !path.isEmpty {
+            let text = try JobCategories.fileText(path)
+            _ = try JobCategories(parsing: text, origin: path) { (name: String, specification: String) throws(DRMAAError) in
+                do throws(NativeValues.WordError) {
+                    categories[name] = try NativeValues.shellWords(specification)
+                } catch {
+                    throw DRMAAError(.drmsInitFailed, "job category '\(name)': \(error.message)")
+                }
+            }
         }
         do throws(DRMAAError) {
             let answer = try commands.run("squeue", ["--version"], input: [])
@@ -86,6 +121,10 @@ public final class SlurmDRM: DRMSystem {
         } catch {
             throw DRMAAError(.drmsInitFailed, "cannot use Slurm: \(error.message)")
         }
-        return SlurmBackend(system: self, sessionKey: sessionKey, table: jobs, pollInterval: minimum...maximum)
+        // Without a journal (no usable state directory) a session is found again only through the
+        // jobs Slurm still lists with its tag.
+        let journal = try? SessionJournal(sessionKey: sessionKey)
+        return SlurmBackend(system: self, sessionKey: sessionKey, table: jobs, pollInterval: minimum...maximum,
+                            categories: categories, journal: journal)
     }
 }

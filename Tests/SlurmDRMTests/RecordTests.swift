@@ -93,4 +93,75 @@ struct SlurmRecordTests {
         #expect(SlurmBackend.refusal("sbatch", "sbatch: error: invalid partition specified: nope").message.contains("invalid partition specified: nope"))
         #expect(SlurmBackend.refusal("squeue", "slurm_load_jobs error: Unable to contact slurm controller (connect failure)").code == .drmCommunicationFailure)
     }
+    @Test("the session journal: submissions and reaped ids read back; a torn or foreign line is skipped; keys become safe file names")
+    func journal() {
+        let text = "submitted 41\nsubmitted 42 1 9 4\nreaped 41 42_5\nsubmitted 43 2 1 1\nsubmi\nsubmitted 44 1 3"
+        let (submitted, reaped) = SessionJournal.parse(text)
+        #expect(submitted.map(\.id) == ["41", "42"])
+        #expect(submitted.flatMap(\.jobIDs) == ["41", "42_1", "42_5", "42_9"])
+        #expect(reaped == ["41", "42_5"])
+        #expect(SessionJournal.fileName("p12-345") == "p12-345")
+        #expect(SessionJournal.fileName("../x") == "x2e2e2f78")
+        #expect(SessionJournal.fileName(".hidden") == "x2e68696464656e")
+        #expect(arrayBounds(stride(from: 1, through: 10, by: 3)) == (1, 10, 3))
+        #expect(arrayBounds(stride(from: 5, through: 5, by: 2)) == (5, 5, 1))
+    }
+
+    @Test("--task-limit=n, --task-limit n and -tc n become the array's %n; a bad limit is DENIED_BY_DRM; categories come first")
+    func taskLimitAndCategories() throws {
+        let backend = SlurmBackend(system: SlurmDRM(commands: FakeSlurm()), sessionKey: "k", table: JobTable(), pollInterval: 1...1,
+                                   categories: ["big": ["--mem=4G", "-c", "4"]])
+        var template = JobTemplate()
+        template.remoteCommand = "/bin/true"
+        template.jobCategory = "big"
+        template.nativeSpecification = "-c 8 --task-limit=3 --gres='gpu:1'"
+        let words = try backend.sbatchWords(template)
+        #expect(words.words == ["--mem=4G", "-c", "4", "-c", "8", "--gres=gpu:1"])
+        #expect(words.taskLimit == 3)
+        template.nativeSpecification = "-tc 2"
+        #expect(try backend.sbatchWords(template).taskLimit == 2)
+        template.nativeSpecification = "--task-limit 5"
+        #expect(try backend.sbatchWords(template).taskLimit == 5)
+        for bad in ["--task-limit=0", "-tc", "--task-limit=x", "'unclosed"] {
+            template.nativeSpecification = bad
+            #expect(throws: DRMAAError.self, "\(bad)") { _ = try backend.sbatchWords(template) }
+        }
+        var submission = try Submission(jobID: "", taskIndexes: stride(from: 1, through: 100, by: 1), template: template,
+                                        homeDirectory: "/h", submissionTime: 0, timeZone: FixedOffsetTimeZone.utc)
+        submission = submission.named("9")
+        let batch = BatchSubmission(submission, sessionTag: "drmaa:k", nativeWords: [], taskLimit: 4, localTime: { String($0) })
+        #expect(batch.options.contains("--array=1-100%4"))
+    }
+
+    @Test("categories=<file>: each category's sbatch words; a malformed file is DRMS_INIT_FAILED naming the line")
+    func categoryFile() throws {
+        let directory = try scratchDirectory()
+        defer { removeTree(directory) }
+        let good = "\(directory)/good", bad = "\(directory)/bad"
+        try writeText("# sbatch options by category\nbig --mem=4G -c 4\ngpu --gres='gpu:1'\n", to: good)
+        try writeText("fine -c 1\nbroken --comment='open\n", to: bad)
+        let system = SlurmDRM(commands: FakeSlurm())
+        let backend = try #require(try system.makeBackend(sessionKey: "cat-test", options: [("categories", good)], jobs: JobTable()) as? SlurmBackend)
+        #expect(backend.categories == ["big": ["--mem=4G", "-c", "4"], "gpu": ["--gres=gpu:1"]])
+        do {
+            _ = try system.makeBackend(sessionKey: "cat-test", options: [("categories", bad)], jobs: JobTable())
+            Issue.record("a malformed category file must be refused")
+        } catch {
+            #expect(error.code == .drmsInitFailed)
+            #expect(error.message.contains("\(bad):2"), "\(error.message)")
+        }
+    }
+}
+
+/// Answers `squeue --version` only: enough to make a backend without a cluster.
+struct FakeSlurm: SlurmCommands {
+    func run(_ command: String, _ arguments: [String], input: [UInt8]) throws(DRMAAError) -> (status: Int32?, output: String, error: String) {
+        arguments == ["--version"] ? (0, "slurm 22.05.8\n", "") : (1, "", "not a cluster")
+    }
+}
+
+func writeText(_ text: String, to path: String) throws {
+    guard let file = fopen(path, "w") else { throw DRMAAError(.internalError, "cannot write \(path)") }
+    defer { fclose(file) }
+    fputs(text, file)
 }
