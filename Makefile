@@ -233,24 +233,33 @@ test-python-hostile: lib venv
 	HOME=$(CURDIR)/out/test-python/home $(EMBEDDED) DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
 		$(CURDIR)/out/venv/bin/python Tests/Python/hostile_fork.py
 
-## test-slurm: the Slurm backend on a single-node Slurm (Scripts/slurm-up.sh starts one when none answers and we
-## are root; otherwise SKIPPED): its Swift tests, then drmaa-python's test-suite and the seed's tutorial scripts
-## through out/lib/libdrmaa.so with DRMAA_BACKEND=slurm
+## test-slurm: the Slurm backend on a single-node Slurm (Scripts/slurm-up.sh starts one, with a MinJobAge of 2 s so
+## that a test sees slurmctld forget ended jobs, when none answers and we are root; otherwise SKIPPED): its Swift
+## tests, the C test program, sessions across processes (Tests/Slurm/check_sessions.py), drmaa-python's test-suite
+## and the seed's tutorial scripts through out/lib/libdrmaa.so with DRMAA_BACKEND=slurm; last, alone, the test that
+## stops and restarts slurmctld during a wait
 .PHONY: test-slurm
 test-slurm: lib venv out/sdist/drmaa-0.7.9
 	@if ! sinfo -h >/dev/null 2>&1; then \
-		if [ "$$(id -u)" = 0 ]; then Scripts/slurm-up.sh; \
+		if [ "$$(id -u)" = 0 ]; then SLURM_MINJOBAGE=$${SLURM_MINJOBAGE:-2} Scripts/slurm-up.sh; \
 		else echo "SKIPPED test-slurm: no Slurm controller answers here, and Scripts/slurm-up.sh needs root"; exit 0; fi; \
 	fi; \
 	set -e; \
 	$(SWIFT) build --build-tests $(BUILD_FLAGS); \
-	DRMAA_SLURM_TESTS=1 $(SWIFT) test --skip-build $(BUILD_FLAGS) --filter SlurmDRMTests; \
+	DRMAA_SLURM_TESTS=1 $(SWIFT) test --skip-build $(BUILD_FLAGS) --filter SlurmDRMTests --skip SlurmOutageTests; \
+	mkdir -p out/test-slurm/home out/test-c; \
+	$(CC) $(CTEST_FLAGS) -ISources/DRMAA/include Tests/C/test_drmaa.c -Lout/lib -ldrmaa -Wl,-rpath,$(CURDIR)/out/lib -o out/test-c/test_drmaa; \
+	echo "== the C test program on Slurm"; \
+	HOME=$(CURDIR)/out/test-slurm/home DRMAA_BACKEND=slurm out/test-c/test_drmaa; \
+	echo "== sessions across processes on Slurm"; \
+	DRMAA_BACKEND=slurm DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so $(CURDIR)/out/venv/bin/python Tests/Slurm/check_sessions.py; \
 	mkdir -p out/test-slurm/home; \
 	(cd out/sdist/drmaa-0.7.9 && DRMAA_BACKEND=slurm HOME=$(CURDIR)/out/test-slurm/home DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so \
 		PATH=$(CURDIR)/out/venv/bin:$$PATH $(CURDIR)/out/venv/bin/python -m pytest -p no:cacheprovider -q \
 		test/testcontext.py test/testmisc.py test/testwrap.py); \
 	DRMAA_BACKEND=slurm DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so $(CURDIR)/out/venv/bin/python Tests/Python/check_examples.py \
-		--python $(CURDIR)/out/venv/bin/python --slurm
+		--python $(CURDIR)/out/venv/bin/python --slurm; \
+	DRMAA_SLURM_TESTS=1 DRMAA_SLURM_OUTAGE_TESTS=1 $(SWIFT) test --skip-build $(BUILD_FLAGS) --filter SlurmOutageTests
 
 ## test-durable: the durable mode through drmaa-python (Tests/Durable/check_durable.py): jobs outlive a killed
 ## client, re-attaching by contact, another session's status/control, one slot pool and one daemon for many

@@ -104,7 +104,7 @@ public final class Session: Sendable {
                 if let reattached = try Attachment.reattached(system: system, key: key, options: options) {
                     return reattached
                 }
-                throw DRMAAError(.invalidContactString, "no exited session 'session=\(key)' exists in this process to re-attach to")
+                throw DRMAAError(.invalidContactString, "no session 'session=\(key)' is known to this process or to \(system.drmsInfo) to re-attach to: it never existed, or it ended with every job reaped")
             }
             return try Attachment(system: system, key: key, options: options, claimed: true)
         } catch {

@@ -32,7 +32,14 @@ final class SlurmBackend: Backend {
         var unknownSince: [String: Double] = [:]
         /// Accounting answered that it is not configured: not asked again.
         var noAccounting = false
+        /// Jobs of this session already reaped: to `drmaa_job_ps` they are no longer jobs.
+        var reaped: Set<String> = []
+        /// When squeue last answered.
+        var lastPoll = -Double.infinity
     }
+    /// `drmaa_job_ps` answers from a poll at most this old (seconds); an older one is renewed
+    /// first, so that many status calls in a row cost one squeue per interval, not one each.
+    static let statusFreshness = 1.0
     /// How long a job may be missing from both the controller and accounting before its end is unknown.
     static let unknownGrace = 30.0
     private let state = Mutex(State())
@@ -163,6 +170,8 @@ final class SlurmBackend: Backend {
     // MARK: Monitoring
 
     func updateStates(of jobIDs: [String]) throws(DRMAAError) {
+        let now = clock.now()
+        guard state.withLock({ now - $0.lastPoll >= Self.statusFreshness }) else { return }
         try poll()
     }
 
@@ -211,7 +220,8 @@ final class SlurmBackend: Backend {
             let answer = try system.commands.run("squeue", ["-h", "-t", "all", "-u", String(getuid()), "-o", "%i|%T|%r"], input: [])
             guard answer.status == 0 else { throw Self.refusal("squeue", answer.error) }
             queue = SlurmRecords.queue(answer.output)
-            state.withLock { $0.failures = 0 }
+            let now = clock.now()
+            state.withLock { ($0.failures, $0.lastPoll) = (0, now) }
         } catch {
             state.withLock { $0.failures += 1 }
             throw error.code == .deniedByDRM ? DRMAAError(.drmCommunicationFailure, error.message) : error
@@ -252,10 +262,16 @@ final class SlurmBackend: Backend {
                 // Ask for the jobs of bulk tasks (`7`, not `7_3`, also finds tasks).
                 let asked = Set(ids.map { $0.split(separator: "_").first.map(String.init) ?? $0 }).sorted()
                 let answer = try system.commands.run("sacct", ["-n", "-P", "-j", asked.joined(separator: ","),
-                                                               "-o", "JobID,State,ExitCode,Submit,Start,End,TotalCPU,MaxRSS"], input: [])
+                                                               "-o", SlurmRecords.accountingFields], input: [])
                 if answer.status == 0 {
                     let known = SlurmRecords.accounting(answer.output, timeZone: timeZone)
-                    for id in ids { if let record = known[id], SlurmRecords.isEnded(record.state) { outcomes[id] = record } }
+                    for id in ids {
+                        // An array none of whose tasks ran may be one record under the job's own id.
+                        let bulk = id.split(separator: "_").first.map(String.init)
+                        if let record = known[id] ?? (id.contains("_") ? bulk.flatMap { known[$0] } : nil), SlurmRecords.isEnded(record.state) {
+                            outcomes[id] = record
+                        }
+                    }
                 } else {
                     accountingError = answer.error
                     if answer.error.contains("accounting storage is disabled") || answer.error.contains("Slurm accounting storage is disabled") {
@@ -328,6 +344,7 @@ final class SlurmBackend: Backend {
         guard journaled != nil || !jobs.isEmpty else { return false }
         table.restore(jobs)
         state.withLock { state in
+            state.reaped = reaped
             for job in jobs { state.live[job.id] = job.state }
         }
         try poll()
@@ -336,6 +353,7 @@ final class SlurmBackend: Backend {
     }
 
     func jobsReaped(_ jobIDs: [String]) {
+        state.withLock { $0.reaped.formUnion(jobIDs) }
         try? journal?.recordReaped(jobIDs)
     }
 
@@ -376,12 +394,14 @@ final class SlurmBackend: Backend {
             default: break
             }
             state.hurry = true
+            state.lastPoll = -.infinity  // the next status call asks Slurm again
         }
         wake.signal()
         return [:]
     }
 
     func stateOfOtherJob(_ jobID: String) throws(DRMAAError) -> JobState? {
+        if state.withLock({ $0.reaped.contains(jobID) }) { return nil }
         let answer = try system.commands.run("squeue", ["-h", "-t", "all", "-j", jobID, "-o", "%i|%T|%r"], input: [])
         guard answer.status == 0 else { return nil }
         let queue = SlurmRecords.queue(answer.output)

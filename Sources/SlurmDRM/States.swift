@@ -69,6 +69,8 @@ enum SlurmRecords {
         var cpuSeconds: Double?
         var maxRSSKiB: Int64?
         var reason: String?
+        /// False for a job that never got a node (cancelled while pending): it has no usage.
+        var ran = true
     }
 
     /// Whether Slurm's state is an end state.
@@ -111,11 +113,15 @@ enum SlurmRecords {
             }
             termination = .aborted(reason: "Slurm ended the job as \(ended.state): \(why)" + (ended.reason.map { " (\($0))" } ?? ""))
         }
-        return JobOutcome(termination: termination, usage: usage)
+        return JobOutcome(termination: termination, usage: ended.ran ? usage : nil)
     }
 
-    /// `sacct -n -P -o JobID,State,ExitCode,Submit,Start,End,TotalCPU,MaxRSS`: the allocation lines
-    /// (steps' MaxRSS folded in), by job id.
+    /// The fields ``accounting(_:timeZone:)`` reads, for `sacct -o`.
+    static let accountingFields = "JobID,State,ExitCode,Submit,Start,End,TotalCPU,MaxRSS,NodeList"
+
+    /// `sacct -n -P -o JobID,State,ExitCode,Submit,Start,End,TotalCPU,MaxRSS,NodeList`: the allocation
+    /// lines (steps' MaxRSS folded in), by job id; the record of an array's tasks that never ran
+    /// (`7_[2-4%1]`) stands for each of them.
     static func accounting(_ text: String, timeZone: any TimeZoneRule) -> [String: Ended] {
         var jobs: [String: Ended] = [:]
         for line in text.split(whereSeparator: \.isNewline) {
@@ -128,8 +134,10 @@ enum SlurmRecords {
                 continue
             }
             let (code, signal) = exitCode(f[2])
-            jobs[f[0]] = Ended(state: f[1], exitCode: code, signal: signal, submit: time(f[3], timeZone),
-                               start: time(f[4], timeZone), end: time(f[5], timeZone), cpuSeconds: duration(f[6]), maxRSSKiB: rss)
+            let ran = f.count > 8 ? !["None assigned", ""].contains(f[8]) : time(f[4], timeZone) != nil
+            let record = Ended(state: f[1], exitCode: code, signal: signal, submit: time(f[3], timeZone),
+                               start: time(f[4], timeZone), end: time(f[5], timeZone), cpuSeconds: duration(f[6]), maxRSSKiB: rss, ran: ran)
+            for id in expand(f[0]) { jobs[id] = record }
         }
         return jobs
     }
@@ -140,12 +148,17 @@ enum SlurmRecords {
         for line in text.split(whereSeparator: \.isNewline) {
             let pairs = keyValues(String(line))
             guard let jobID = pairs["JobId"], let state = pairs["JobState"] else { continue }
-            var id = jobID
-            if let array = pairs["ArrayJobId"], let task = pairs["ArrayTaskId"], Int(task) != nil { id = "\(array)_\(task)" }
+            // A task (`ArrayTaskId=3`) or the record of tasks that have not run (`ArrayTaskId=2-4%1`).
+            var ids = [jobID]
+            if let array = pairs["ArrayJobId"], let task = pairs["ArrayTaskId"] {
+                ids = Int(task) != nil ? ["\(array)_\(task)"] : expand("\(array)_[\(task)]")
+            }
             let (code, signal) = exitCode(pairs["ExitCode"] ?? "0:0")
-            jobs[id] = Ended(state: state, exitCode: code, signal: signal, submit: pairs["SubmitTime"].flatMap { time($0, timeZone) },
+            let record = Ended(state: state, exitCode: code, signal: signal, submit: pairs["SubmitTime"].flatMap { time($0, timeZone) },
                              start: pairs["StartTime"].flatMap { time($0, timeZone) }, end: pairs["EndTime"].flatMap { time($0, timeZone) },
-                             cpuSeconds: nil, maxRSSKiB: nil, reason: pairs["Reason"].flatMap { $0 == "None" ? nil : $0 })
+                             cpuSeconds: nil, maxRSSKiB: nil, reason: pairs["Reason"].flatMap { $0 == "None" ? nil : $0 },
+                             ran: pairs["NodeList"].map { $0 != "(null)" && !$0.isEmpty } ?? true)
+            for id in ids { jobs[id] = record }
         }
         return jobs
     }

@@ -75,6 +75,12 @@ struct SlurmRecordTests {
         if case .aborted(let reason) = SlurmRecords.outcome(jobs["13"]!).termination { #expect(reason.contains("cancelled")) } else { Issue.record("CANCELLED is an abort") }
         if case .aborted(let reason) = SlurmRecords.outcome(jobs["14_2"]!).termination { #expect(reason.contains("time limit")) } else { Issue.record("TIMEOUT is an abort") }
         #expect(jobs["14_2"]?.cpuSeconds == 3723)
+        // Tasks that never ran: one record for all of them, no node, no usage (wait gives NO_RUSAGE).
+        let pending = SlurmRecords.accounting("16_1|COMPLETED|0:0|2026-12-02T21:37:00|2026-12-02T21:37:01|2026-12-02T21:37:02|00:00:01||vm\n16_[2-4%1]|CANCELLED by 0|0:0|2026-12-02T21:37:00|None|2026-12-02T21:37:05|00:00:00||None assigned\n", timeZone: utc)
+        #expect(Set(pending.keys) == ["16_1", "16_2", "16_3", "16_4"])
+        #expect(SlurmRecords.outcome(pending["16_1"]!).usage != nil)
+        #expect(SlurmRecords.outcome(pending["16_3"]!).usage == nil)
+        #expect(SlurmRecords.outcome(pending["16_3"]!).termination != .exited(status: 0))
     }
 
     @Test("scontrol show job -o: values with spaces, array tasks by their task id")
@@ -85,6 +91,9 @@ struct SlurmRecordTests {
         #expect(jobs["2_1"]?.start == nil)
         #expect(SlurmRecords.keyValues(String(line.split(separator: "\n")[0]))["Command"] == "/bin/echo a b")
         #expect(jobs["6"]?.exitCode == 2)
+        let unsplit = SlurmRecords.controller("JobId=45 ArrayJobId=45 ArrayTaskId=1,4,7 JobState=CANCELLED Reason=JobHeldUser ExitCode=0:0 NodeList=(null)\n", timeZone: FixedOffsetTimeZone.utc)
+        #expect(Set(unsplit.keys) == ["45_1", "45_4", "45_7"])
+        #expect(unsplit["45_4"]?.ran == false)
     }
 
     @Test("a refusal names sbatch's own message; a controller that cannot be reached is DRM_COMMUNICATION_FAILURE")
