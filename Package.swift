@@ -61,7 +61,7 @@ let package = Package(
         // The benchmark suite (make bench, make bench-quick); see Docs/Performance.md. The spool and the
         // shepherd protocol: it times the durable mode's parts on their own.
         .target(name: "CDRMAABench", path: "Benchmarks/CDRMAABench"),
-        .executableTarget(name: "DRMAABench", dependencies: ["LocalDRM", "DRMAACore", "CDRMAABench", "CLocalDRM", "LocalDRMSpool", "LocalDRMWire", "ShepherdProtocol"],
+        .executableTarget(name: "DRMAABench", dependencies: ["LocalDRM", "DRMAACore", "CDRMAABench", "CLocalDRM", "LocalDRMSpool", "LocalDRMWire", "ShepherdProtocol", "SlurmDRM"],
                          path: "Benchmarks/DRMAABench"),
         // The fuzz harness (make fuzz, Docs/Testing.md): libFuzzer targets when built with
         // --sanitize=fuzzer -Xswiftc -DDRMAA_LIBFUZZER, otherwise a program that replays inputs.

@@ -136,13 +136,18 @@ struct Table {
 /// One performance target and whether this run meets it, in one mode.
 struct TargetCheck {
     var mode: BenchMode
+    /// The system measured, when it is not one of LocalDRM's modes (`slurm`).
+    var system: String? = nil
     var name: String
     var goal: String
     var measured: String
     var met: Bool
 
+    /// The mode, or the system.
+    var label: String { system ?? mode.rawValue }
+
     var json: JSON {
-        .object([("mode", .string(mode.rawValue)), ("name", .string(name)), ("goal", .string(goal)),
+        .object([("mode", .string(label)), ("name", .string(name)), ("goal", .string(goal)),
                  ("measured", .string(measured)), ("met", .bool(met))])
     }
 }

@@ -14,7 +14,7 @@ if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == "--exit-stamp
     exitStampMain()
 }
 
-let allScenarios = ["throughput", "latency", "submission", "memory", "python", "cost"]
+let allScenarios = ["throughput", "latency", "submission", "memory", "python", "cost", "slurm"]
 
 struct Options {
     var quick = false
@@ -156,6 +156,9 @@ for name in options.only {
                                         python: absolutePath(options.python), library: absolutePath(options.library),
                                         script: absolutePath(options.script), temporaryDirectory: temporaryDirectory,
                                         setups: setups).run()
+        case "slurm":
+            result = try SlurmScenario(bulkTasks: quick ? 100 : 1_000, jobs: quick ? 20 : 200, repeats: quick ? 1 : 2,
+                                       interval: 0.5, temporaryDirectory: temporaryDirectory).run()
         default:
             guard modes.contains(.durable) else {
                 print("== cost: skipped (the durable mode's cost per job; --modes has no durable)\n")
@@ -189,7 +192,7 @@ removeTree(temporaryDirectory)
 let targets = results.flatMap(\.targets)
 if !targets.isEmpty {
     var table = Table(title: "targets", header: ["mode", "target", "goal", "measured", "met"], textColumns: 2)
-    table.rows = targets.map { [$0.mode.rawValue, $0.name, $0.goal, $0.measured, $0.met ? "yes" : "NO"] }
+    table.rows = targets.map { [$0.label, $0.name, $0.goal, $0.measured, $0.met ? "yes" : "NO"] }
     print(table.render())
 }
 let total = seconds(since: startedAt)
