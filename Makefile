@@ -329,7 +329,7 @@ FUZZ_FLAGS         := -c release --scratch-path $(FUZZ_SCRATCH) --product DRMAAF
                       -Xswiftc -sanitize=fuzzer,address -Xswiftc -DDRMAA_LIBFUZZER
 FUZZ_TARGETS       ?= timestamp time-amount native categories contact template c-api wire
 FUZZ_SECONDS       ?= 60
-FUZZ_QUICK_SECONDS ?= 15
+FUZZ_QUICK_SECONDS ?= 10
 
 .PHONY: fuzz fuzz-quick fuzz-build fuzz-replay
 
@@ -340,7 +340,7 @@ fuzz-build:
 fuzz: fuzz-build
 	Fuzz/run-fuzzers.sh "$$($(SWIFT) build $(FUZZ_FLAGS) --show-bin-path)/DRMAAFuzz" $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-## fuzz-quick: each fuzz target for FUZZ_QUICK_SECONDS (default 15), as CI runs it
+## fuzz-quick: each fuzz target for FUZZ_QUICK_SECONDS (default 10), as CI runs it
 fuzz-quick: fuzz-build
 	Fuzz/run-fuzzers.sh "$$($(SWIFT) build $(FUZZ_FLAGS) --show-bin-path)/DRMAAFuzz" $(FUZZ_QUICK_SECONDS) $(FUZZ_TARGETS)
 
