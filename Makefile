@@ -241,13 +241,16 @@ test-python-hostile: lib venv
 .PHONY: test-slurm
 test-slurm: lib venv out/sdist/drmaa-0.7.9
 	@if ! sinfo -h >/dev/null 2>&1; then \
-		if [ "$$(id -u)" = 0 ]; then SLURM_MINJOBAGE=$${SLURM_MINJOBAGE:-2} Scripts/slurm-up.sh; \
+		if [ "$$(id -u)" = 0 ]; then SLURM_MINJOBAGE=$${SLURM_MINJOBAGE:-2} Scripts/slurm-up.sh || exit 1; \
 		else echo "SKIPPED test-slurm: no Slurm controller answers here, and Scripts/slurm-up.sh needs root"; exit 0; fi; \
 	fi; \
 	set -e; \
 	$(SWIFT) build --build-tests $(BUILD_FLAGS); \
-	DRMAA_SLURM_TESTS=1 $(SWIFT) test --skip-build $(BUILD_FLAGS) --filter SlurmDRMTests --skip SlurmOutageTests; \
 	mkdir -p out/test-slurm/home out/test-c; \
+	echo "== the wall-clock limit test, in the background (Slurm enforces limits in whole minutes: about 75 s)"; \
+	DRMAA_SLURM_TESTS=1 "$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/swift-drmaaPackageTests.xctest" --testing-library swift-testing \
+		--filter SlurmTimeoutTests > out/test-slurm/time-limit.log 2>&1 & limit=$$!; \
+	DRMAA_SLURM_TESTS=1 $(SWIFT) test --skip-build $(BUILD_FLAGS) --filter SlurmDRMTests --skip SlurmOutageTests --skip SlurmTimeoutTests; \
 	$(CC) $(CTEST_FLAGS) -ISources/DRMAA/include Tests/C/test_drmaa.c -Lout/lib -ldrmaa -Wl,-rpath,$(CURDIR)/out/lib -o out/test-c/test_drmaa; \
 	echo "== the C test program on Slurm"; \
 	HOME=$(CURDIR)/out/test-slurm/home DRMAA_BACKEND=slurm out/test-c/test_drmaa; \
@@ -258,7 +261,9 @@ test-slurm: lib venv out/sdist/drmaa-0.7.9
 		PATH=$(CURDIR)/out/venv/bin:$$PATH $(CURDIR)/out/venv/bin/python -m pytest -p no:cacheprovider -q \
 		test/testcontext.py test/testmisc.py test/testwrap.py); \
 	DRMAA_BACKEND=slurm DRMAA_LIBRARY_PATH=$(CURDIR)/out/lib/libdrmaa.so $(CURDIR)/out/venv/bin/python Tests/Python/check_examples.py \
-		--python $(CURDIR)/out/venv/bin/python --slurm; \
+		--python $(CURDIR)/out/venv/bin/python --slurm --jobs 4; \
+	echo "== the wall-clock limit test"; \
+	if wait $$limit; then cat out/test-slurm/time-limit.log; else cat out/test-slurm/time-limit.log; exit 1; fi; \
 	DRMAA_SLURM_TESTS=1 DRMAA_SLURM_OUTAGE_TESTS=1 $(SWIFT) test --skip-build $(BUILD_FLAGS) --filter SlurmOutageTests
 
 ## test-durable: the durable mode through drmaa-python (Tests/Durable/check_durable.py): jobs outlive a killed
@@ -314,10 +319,12 @@ bench: lib venv
 	$(SWIFT) build $(BENCH_FLAGS)
 	"$$($(SWIFT) build $(BENCH_FLAGS) --show-bin-path)/DRMAABench" $(BENCH_ARGS) --json out/bench/results.json
 
-## bench-quick: every scenario at small sizes in both modes (well under a minute), to keep the benchmark working; JSON in out/bench/quick.json
+## bench-quick: every scenario at small sizes in both modes (well under a minute), to keep the benchmark working; JSON in
+## out/bench/quick.json. A debug build in the default scratch path (the one make test-unit built already): its figures are
+## not comparable with make bench's
 bench-quick: lib venv
-	$(SWIFT) build $(BENCH_FLAGS)
-	"$$($(SWIFT) build $(BENCH_FLAGS) --show-bin-path)/DRMAABench" $(BENCH_ARGS) --quick --json out/bench/quick.json
+	$(SWIFT) build $(BUILD_FLAGS) --product DRMAABench
+	"$$($(SWIFT) build $(BUILD_FLAGS) --show-bin-path)/DRMAABench" $(BENCH_ARGS) --quick --json out/bench/quick.json
 
 # ---------------------------------------------------------------------------------------------
 # Fuzzing (Fuzz/, Docs/Testing.md): one libFuzzer binary with AddressSanitizer, every target in

@@ -110,6 +110,7 @@ CONF
   chmod 600 /etc/slurm/slurmdbd.conf  # slurmdbd refuses a file others can read
   sed -i 's#^AccountingStorageType=.*#AccountingStorageType=accounting_storage/slurmdbd\nAccountingStorageHost=localhost#;
           s#^JobAcctGatherType=.*#JobAcctGatherType=jobacct_gather/linux#' /etc/slurm/slurm.conf
+  : > "$base/log/slurmdbd.log"  # a log of an earlier run must not say "started"
   /usr/sbin/slurmdbd
   up=
   for _ in $(seq 1 300); do

@@ -465,4 +465,4 @@ int clocaldrm_spawnattr_clean_signals(posix_spawnattr_t *attributes, short flags
 }
 
 #include <unistd.h>
-int clocaldrm_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC | O_NONBLOCK); }
+int clocaldrm_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

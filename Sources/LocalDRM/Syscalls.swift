@@ -738,12 +738,15 @@ extension Syscall {
         return entries.map(\.revents)
     }
 
-    /// A pipe, both ends close-on-exec and non-blocking, above the standard streams. The
-    /// corresponding C function is `pipe2(2)`.
+    /// A pipe, both ends close-on-exec, above the standard streams; only the read end is
+    /// non-blocking (the status flags are the open file's: a non-blocking write end would make the
+    /// child's writes fail with EAGAIN whenever the pipe is full, and its output be lost). The
+    /// corresponding C functions are `pipe2(2)` and `fcntl(2)` with `F_SETFL`.
     static func pipe() throws(Errno) -> (read: Int32, write: Int32) {
         var fds: [Int32] = [0, 0]
         _ = try retrying { clocaldrm_pipe(&fds) }
         do throws(Errno) {
+            _ = try retrying { fcntl(fds[0], F_SETFL, O_RDONLY | O_NONBLOCK) }
             let read = try moveAboveStandardStreams(fds[0])
             let write = try moveAboveStandardStreams(fds[1])
             return (read, write)

@@ -34,6 +34,8 @@ final class SlurmBackend: Backend {
         var noAccounting = false
         /// Jobs of this session already reaped: to `drmaa_job_ps` they are no longer jobs.
         var reaped: Set<String> = []
+        /// The least time left before a running job of the session reaches its time limit.
+        var soonestLimit: Double?
         /// When squeue last answered.
         var lastPoll = -Double.infinity
     }
@@ -126,7 +128,7 @@ final class SlurmBackend: Backend {
         let batch = BatchSubmission(submission, sessionTag: sessionTag, nativeWords: words, taskLimit: taskLimit,
                                     localTime: { [timeZone] in Self.localTime($0, timeZone) })
         let answer = try system.commands.run("sbatch", batch.options, input: batch.script)
-        guard answer.status == 0 else {
+        guard Self.succeeded(answer) else {
             throw Self.refusal("sbatch", answer.error.isEmpty ? answer.output : answer.error)
         }
         // `--parsable`: `<id>` or `<id>;<cluster>`.
@@ -147,6 +149,12 @@ final class SlurmBackend: Backend {
         }
         startPoller()
         return id
+    }
+
+    /// Whether a command succeeded: exit status 0, or, where the host reaps our children itself
+    /// (SIGCHLD ignored, `waitpid(-1)`) so that no status can be had, nothing on stderr.
+    static func succeeded(_ answer: (status: Int32?, output: String, error: String)) -> Bool {
+        answer.status == 0 || (answer.status == nil && answer.error.isEmpty)
     }
 
     /// Slurm's refusal: DENIED_BY_DRM with its own message, or DRM_COMMUNICATION_FAILURE when the
@@ -205,6 +213,10 @@ final class SlurmBackend: Backend {
                 return state.hurry
             }
             interval = changed || hurry ? pollInterval.lowerBound : min(interval * 1.5, pollInterval.upperBound)
+            // A job about to reach its time limit ends soon: polls at most a second apart until then.
+            if let soonest = state.withLock({ $0.soonestLimit }), soonest <= interval {
+                interval = max(pollInterval.lowerBound, min(interval, 1))
+            }
             wake.sleep(seconds: interval)
         }
     }
@@ -217,8 +229,8 @@ final class SlurmBackend: Backend {
         guard !live.isEmpty else { return false }
         let queue: [String: SlurmRecords.Queued]
         do throws(DRMAAError) {
-            let answer = try system.commands.run("squeue", ["-h", "-t", "all", "-u", String(getuid()), "-o", "%i|%T|%r"], input: [])
-            guard answer.status == 0 else { throw Self.refusal("squeue", answer.error) }
+            let answer = try system.commands.run("squeue", ["-h", "-t", "all", "-u", String(getuid()), "-o", SlurmRecords.queueFields], input: [])
+            guard Self.succeeded(answer) else { throw Self.refusal("squeue", answer.error) }
             queue = SlurmRecords.queue(answer.output)
             let now = clock.now()
             state.withLock { ($0.failures, $0.lastPoll) = (0, now) }
@@ -228,12 +240,19 @@ final class SlurmBackend: Backend {
         }
         var changed = false
         var ended: [String] = []
+        var soonest: Double?
         let suspended = state.withLock { $0.suspendedByUs }
         for (id, last) in live {
             guard let record = queue[id] else { ended.append(id); continue }
+            if state.withLock({ $0.unknownSince[id] != nil }) { state.withLock { _ = $0.unknownSince.removeValue(forKey: id) } }
+            if record.state == "RUNNING", let left = record.timeLeft { soonest = min(soonest ?? left, left) }
             if let now = SlurmRecords.state(record, suspendedByUs: suspended.contains(id)) {
-                if now != last {
-                    state.withLock { $0.live[id] = now }
+                // Another poll (a status call's, the poller's) may have finished the job meanwhile.
+                if now != last, state.withLock({ state -> Bool in
+                    guard state.live[id] != nil else { return false }
+                    state.live[id] = now
+                    return true
+                }) {
                     table.reportState(id, now)
                     changed = true
                 }
@@ -241,6 +260,7 @@ final class SlurmBackend: Backend {
                 ended.append(id)
             }
         }
+        state.withLock { $0.soonestLimit = soonest }
         if !ended.isEmpty {
             finish(ended, inQueue: queue)
             changed = true
@@ -263,7 +283,7 @@ final class SlurmBackend: Backend {
                 let asked = Set(ids.map { $0.split(separator: "_").first.map(String.init) ?? $0 }).sorted()
                 let answer = try system.commands.run("sacct", ["-n", "-P", "-j", asked.joined(separator: ","),
                                                                "-o", SlurmRecords.accountingFields], input: [])
-                if answer.status == 0 {
+                if Self.succeeded(answer) {
                     let known = SlurmRecords.accounting(answer.output, timeZone: timeZone)
                     for id in ids {
                         // An array none of whose tasks ran may be one record under the job's own id.
@@ -283,7 +303,7 @@ final class SlurmBackend: Backend {
             }
         }
         let inController = ids.filter { outcomes[$0] == nil && queue[$0] != nil }
-        if !inController.isEmpty, let answer = try? system.commands.run("scontrol", ["show", "job", "-o"], input: []), answer.status == 0 {
+        if !inController.isEmpty, let answer = try? system.commands.run("scontrol", ["show", "job", "-o"], input: []), Self.succeeded(answer) {
             let known = SlurmRecords.controller(answer.output, timeZone: timeZone)
             for id in inController { if let record = known[id], SlurmRecords.isEnded(record.state) { outcomes[id] = record } }
         }
@@ -301,7 +321,9 @@ final class SlurmBackend: Backend {
                     state.unknownSince[id] = now
                     return now
                 }
-                if accountingError == nil && now - since < Self.unknownGrace { continue }
+                // Only accounting that is not configured will not change; one that failed (slurmdbd
+                // restarting) may answer at the next poll.
+                if !state.withLock({ $0.noAccounting }) && now - since < Self.unknownGrace { continue }
                 let why = accountingError.map { "and accounting cannot be asked (\($0))" } ?? "and accounting (sacct) has no record of it"
                 outcome = JobOutcome(termination: .aborted(reason: "the job's end is unknown: Slurm's controller no longer lists it \(why)"), usage: nil)
             }
@@ -332,10 +354,14 @@ final class SlurmBackend: Backend {
         }
         // Jobs Slurm lists with the session's tag that the journal lacks (it could not be written).
         let answer = try system.commands.run("squeue", ["-h", "-t", "all", "-u", String(getuid()), "-o", "%i|%T|%r|%k"], input: [])
-        guard answer.status == 0 else { throw Self.refusal("squeue", answer.error) }
+        guard Self.succeeded(answer) else { throw Self.refusal("squeue", answer.error) }
         for line in answer.output.split(whereSeparator: \.isNewline) {
             let fields = line.split(separator: "|", maxSplits: 3, omittingEmptySubsequences: false)
             guard fields.count == 4, fields[3] == sessionTag else { continue }
+            // Without a journal (removed when the session ended with every job reaped, or never
+            // written) an ended job may have been reaped already: only unfinished ones are taken.
+            if journaled == nil,
+               SlurmRecords.state(SlurmRecords.Queued(state: String(fields[1]), reason: String(fields[2])), suspendedByUs: false) == nil { continue }
             for id in SlurmRecords.expand(String(fields[0])) where !reaped.contains(id) && seen.insert(id).inserted {
                 let bulk = id.contains("_") ? id.split(separator: "_").first.map(String.init) : nil
                 jobs.append(JobTable.RestoredJob(id: id, bulkJobID: bulk, state: .queuedActive))
@@ -363,7 +389,36 @@ final class SlurmBackend: Backend {
         if let error = control([jobID], action)[jobID] { throw error }
     }
 
+    /// Ids per control command: a long bulk job's ids would pass the kernel's limit on one
+    /// argument (scontrol's comma-separated list) or on the whole command line.
+    static let controlChunk = 1_000
+
     func control(_ jobIDs: [String], _ action: JobControlAction) -> [String: DRMAAError] {
+        var errors: [String: DRMAAError] = [:]
+        var done: [String] = []
+        for start in stride(from: 0, to: jobIDs.count, by: Self.controlChunk) {
+            let chunk = Array(jobIDs[start..<min(start + Self.controlChunk, jobIDs.count)])
+            if let error = controlCommand(chunk, action) {
+                for id in chunk { errors[id] = error }
+            } else {
+                done += chunk
+            }
+        }
+        state.withLock { state in
+            switch action {
+            case .suspend: state.suspendedByUs.formUnion(done)
+            case .resume: state.suspendedByUs.subtract(done)
+            default: break
+            }
+            state.hurry = true
+            state.lastPoll = -.infinity  // the next status call asks Slurm again
+        }
+        wake.signal()
+        return errors
+    }
+
+    /// One scontrol or scancel call for `jobIDs`; its error, if it failed.
+    private func controlCommand(_ jobIDs: [String], _ action: JobControlAction) -> DRMAAError? {
         let (command, arguments): (String, [String]) = switch action {
         case .hold: ("scontrol", ["hold"])
         case .release: ("scontrol", ["release"])
@@ -375,35 +430,26 @@ final class SlurmBackend: Backend {
             // scontrol takes one job list argument (comma-separated); scancel takes ids as words.
             let ids = command == "scancel" ? jobIDs : [jobIDs.joined(separator: ",")]
             let answer = try system.commands.run(command, arguments + ids, input: [])
-            if answer.status != 0 {
-                let text = answer.error.isEmpty ? answer.output : answer.error
-                if text.contains("Access/permission denied") || text.contains("Permission denied") || text.contains("Only operators") {
-                    let what = action == .suspend || action == .resume ? "; Slurm lets only operators and administrators suspend and resume jobs" : ""
-                    return Dictionary(uniqueKeysWithValues: jobIDs.map { ($0, DRMAAError(.deniedByDRM, "\(command) \(arguments.joined(separator: " ")): \(text)\(what)")) })
-                }
-                let error = Self.refusal(command, text)
-                return Dictionary(uniqueKeysWithValues: jobIDs.map { ($0, error) })
+            guard !Self.succeeded(answer) else { return nil }
+            let text = answer.error.isEmpty ? answer.output : answer.error
+            if text.contains("Access/permission denied") || text.contains("Permission denied") || text.contains("Only operators") {
+                let what = action == .suspend || action == .resume ? "; Slurm lets only operators and administrators suspend and resume jobs" : ""
+                return DRMAAError(.deniedByDRM, "\(command) \(arguments.joined(separator: " ")): \(text)\(what)")
             }
+            return Self.refusal(command, text)
         } catch {
-            return Dictionary(uniqueKeysWithValues: jobIDs.map { ($0, error) })
+            return error
         }
-        state.withLock { state in
-            switch action {
-            case .suspend: state.suspendedByUs.formUnion(jobIDs)
-            case .resume: state.suspendedByUs.subtract(jobIDs)
-            default: break
-            }
-            state.hurry = true
-            state.lastPoll = -.infinity  // the next status call asks Slurm again
-        }
-        wake.signal()
-        return [:]
     }
 
     func stateOfOtherJob(_ jobID: String) throws(DRMAAError) -> JobState? {
         if state.withLock({ $0.reaped.contains(jobID) }) { return nil }
-        let answer = try system.commands.run("squeue", ["-h", "-t", "all", "-j", jobID, "-o", "%i|%T|%r"], input: [])
-        guard answer.status == 0 else { return nil }
+        let answer = try system.commands.run("squeue", ["-h", "-t", "all", "-j", jobID, "-o", SlurmRecords.queueFields], input: [])
+        guard Self.succeeded(answer) else {
+            // Slurm does not know the id; anything else (the controller down) is no answer about it.
+            if answer.error.contains("Invalid job id") { return nil }
+            throw Self.refusal("squeue", answer.error)
+        }
         let queue = SlurmRecords.queue(answer.output)
         guard let record = queue[jobID] else { return nil }
         if let state = SlurmRecords.state(record, suspendedByUs: false) { return state }

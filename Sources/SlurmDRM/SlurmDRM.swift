@@ -52,7 +52,7 @@ public final class SlurmDRM: DRMSystem {
     /// `Slurm 22.05.8`, from `sbatch --version`; `Slurm` alone if it cannot be run.
     public var drmsInfo: String {
         if let known = version.withLock({ $0 }) { return known }
-        guard let answer = try? commands.run("sbatch", ["--version"], input: []), answer.status == 0 else { return "Slurm" }
+        guard let answer = try? commands.run("sbatch", ["--version"], input: []), SlurmBackend.succeeded(answer) else { return "Slurm" }
         let words = answer.output.split(separator: " ")
         let text = words.count >= 2 ? "Slurm \(words[1])" : "Slurm"
         version.withLock { $0 = text }
@@ -117,7 +117,7 @@ public final class SlurmDRM: DRMSystem {
         }
         do throws(DRMAAError) {
             let answer = try commands.run("squeue", ["--version"], input: [])
-            guard answer.status == 0 else { throw DRMAAError(.drmsInitFailed, "squeue --version failed: \(answer.error)") }
+            guard SlurmBackend.succeeded(answer) else { throw DRMAAError(.drmsInitFailed, "squeue --version failed: \(answer.error)") }
         } catch {
             throw DRMAAError(.drmsInitFailed, "cannot use Slurm: \(error.message)")
         }

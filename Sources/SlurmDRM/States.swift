@@ -3,20 +3,25 @@ import DRMAACore
 /// What Slurm's commands say of jobs, parsed (formats stable across Slurm releases: `squeue -o`
 /// with `|`, `sacct -P`, `scontrol show job -o`).
 enum SlurmRecords {
-    /// One job (or array task) as `squeue -h -t all -o '%i|%T|%r'` lists it.
+    /// One job (or array task) as `squeue -h -t all -o '%i|%T|%r|%L'` lists it.
     struct Queued: Equatable {
         var state: String
         var reason: String
+        /// Seconds until its time limit (`%L`); `nil` without one.
+        var timeLeft: Double? = nil
     }
 
-    /// The jobs of `squeue -h -t all -o '%i|%T|%r'`, array records expanded to their tasks
-    /// (`7_[1-3,5%2]` is 7_1, 7_2, 7_3, 7_5).
+    /// The fields ``queue(_:)`` reads, for `squeue -o`.
+    static let queueFields = "%i|%T|%r|%L"
+
+    /// The jobs of `squeue -h -t all -o '%i|%T|%r|%L'` (the last field optional), array records
+    /// expanded to their tasks (`7_[1-3,5%2]` is 7_1, 7_2, 7_3, 7_5).
     static func queue(_ text: String) -> [String: Queued] {
         var jobs: [String: Queued] = [:]
         for line in text.split(whereSeparator: \.isNewline) {
             let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
             guard fields.count >= 3 else { continue }
-            let record = Queued(state: fields[1], reason: fields[2])
+            let record = Queued(state: fields[1], reason: fields[2], timeLeft: fields.count > 3 ? duration(fields[3]) : nil)
             for id in expand(fields[0]) { jobs[id] = record }
         }
         return jobs
@@ -32,8 +37,8 @@ enum SlurmRecords {
         for part in inside.split(separator: ",") {
             let stepParts = part.split(separator: ":")
             let step = stepParts.count > 1 ? Int(stepParts[1]) ?? 1 : 1
-            let bounds = stepParts[0].split(separator: "-")
-            guard let low = Int(bounds[0]) else { continue }
+            let bounds = stepParts.first?.split(separator: "-") ?? []
+            guard let first = bounds.first, let low = Int(first) else { continue }
             let high = bounds.count > 1 ? Int(bounds[1]) ?? low : low
             guard high >= low, step >= 1, (high - low) / step < 10_000_000 else { continue }
             for index in stride(from: low, through: high, by: step) { ids.append("\(prefix)\(index)") }
@@ -220,7 +225,9 @@ enum SlurmRecords {
         case "T": factor = 1024 * 1024 * 1024; number = number.dropLast()
         default: factor = 1.0 / 1024
         }
-        return Double(number).map { Int64($0 * factor) }
+        // Never trap on what a command printed (`inf`, `nan`, an absurd number).
+        guard let value = Double(number).map({ $0 * factor }), value.isFinite, value >= 0, value < 9e18 else { return nil }
+        return Int64(value)
     }
 
     /// `2026-12-02T21:37:01` (the controller's local time) → seconds since the epoch; `nil` for

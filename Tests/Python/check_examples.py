@@ -10,6 +10,7 @@ Each expected line is a regular expression that must match the whole output line
 later line stands for the first group matched earlier.
 """
 import argparse
+import concurrent.futures
 import glob
 import os
 import re
@@ -113,6 +114,8 @@ def main():
     parser.add_argument("--slurm", action="store_true",
                         help="the library drives Slurm (DRMAA_BACKEND=slurm): task ids are <job>_<index>; our "
                              "examples that use LocalDRM's contact options are skipped")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="run this many scripts at once (each has its own $HOME; on Slurm they only wait on the cluster)")
     args = parser.parse_args()
     SLURM = args.slurm
     if not os.environ.get("DRMAA_LIBRARY_PATH"):
@@ -127,14 +130,19 @@ def main():
         print(f"SKIPPED the seed's drmaa-python tutorial scripts: no folder {os.path.normpath(examples)}")
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="drmaa-py-examples-") as homes:
-        for folder, name in scripts:
+        def run(script):
+            folder, name = script
             home = os.path.join(homes, name)
             os.mkdir(home)
             # The scripts find sleeper.sh in their working directory, the seed's folder, which they
             # only read; the jobs write their output into $HOME, and Python no bytecode.
             env = dict(os.environ, HOME=home, PYTHONDONTWRITEBYTECODE="1")
-            result = subprocess.run([args.python, os.path.join(folder, name)], cwd=folder, env=env,
-                                    capture_output=True, text=True, timeout=300)
+            return subprocess.run([args.python, os.path.join(folder, name)], cwd=folder, env=env,
+                                  capture_output=True, text=True, timeout=300)
+        # Reported in the scripts' order, however many run at once.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            results = list(pool.map(run, scripts))
+        for (folder, name), result in zip(scripts, results):
             problem, known = check(name, result)
             if problem:
                 failed += 1

@@ -59,6 +59,13 @@ struct SlurmRecordTests {
         #expect(jobs["11"].flatMap { SlurmRecords.state($0, suspendedByUs: true) } == .userSuspended)
         #expect(jobs["11"].flatMap { SlurmRecords.state($0, suspendedByUs: false) } == .systemSuspended)
         #expect(SlurmRecords.state(.init(state: "COMPLETED", reason: "None"), suspendedByUs: false) == nil)
+        // Malformed records never trap.
+        #expect(SlurmRecords.expand("7_[-,:,1-,x-3,5:0]") == ["7_1"])
+        #expect(SlurmRecords.memoryKiB("infK") == nil && SlurmRecords.memoryKiB("nanM") == nil && SlurmRecords.memoryKiB("1e300G") == nil)
+        let limited = SlurmRecords.queue("20|RUNNING|None|1:30\n21|RUNNING|None|UNLIMITED\n22|RUNNING|None|1-00:00:05\n")
+        #expect(limited["20"]?.timeLeft == 90)
+        #expect(limited["21"]?.timeLeft == nil)
+        #expect(limited["22"]?.timeLeft == 86_405)
     }
 
     @Test("outcomes: exit status and signal exact for COMPLETED and FAILED; TIMEOUT, OUT_OF_MEMORY, CANCELLED… are aborts that say why")
