@@ -34,8 +34,9 @@ package enum Command {
     package static func find(_ name: String) -> String? {
         if name.contains("/") { return Syscall.isExecutableFile(name) ? name : nil }
         let path = Syscall.environmentValue("PATH") ?? "/usr/local/bin:/usr/bin:/bin"
-        for directory in path.split(separator: ":", omittingEmptySubsequences: false) {
-            let candidate = (directory.isEmpty ? "." : String(directory)) + "/" + name
+        // An empty entry would mean the host's current directory: never searched.
+        for directory in path.split(separator: ":") {
+            let candidate = String(directory) + "/" + name
             if Syscall.isExecutableFile(candidate) { return candidate }
         }
         return nil
@@ -43,9 +44,10 @@ package enum Command {
 
     /// Runs `executable` (a path) with `arguments` (argv after argv[0]) and `input` on its stdin;
     /// kills its process group after `timeout` seconds. Throws `DRM_COMMUNICATION_FAILURE` when it
-    /// cannot be started or does not end in time.
+    /// cannot be started or does not end in time. The command gets the process's environment with
+    /// `environment`'s variables set (or replaced).
     package static func run(_ executable: String, _ arguments: [String], input: [UInt8] = [],
-                            timeout: Double) throws(DRMAAError) -> CommandResult {
+                            environment: [String: String] = [:], timeout: Double) throws(DRMAAError) -> CommandResult {
         let name = executable.split(separator: "/").last.map(String.init) ?? executable
         func failure(_ what: String, _ error: Errno) -> DRMAAError {
             DRMAAError(.drmCommunicationFailure, "cannot run \(name): \(what): \(error)")
@@ -67,7 +69,8 @@ package enum Command {
         var parentEnds = [stdin.write, stdout.read, stderr.read]
         defer { for fd in parentEnds { Syscall.close(fd) } }
         let spawned = Result { () throws(DRMAAError) -> pid_t in
-            try spawn(executable, [executable] + arguments, input: stdin.read, output: stdout.write, error: stderr.write, name: name)
+            try spawn(executable, [executable] + arguments, environment: environment,
+                      input: stdin.read, output: stdout.write, error: stderr.write, name: name)
         }
         for fd in [stdin.read, stdout.write, stderr.write] { Syscall.close(fd) }
         let pid = try spawned.get()
@@ -130,7 +133,7 @@ package enum Command {
         return result
     }
 
-    private static func spawn(_ executable: String, _ argv: [String], input: Int32, output: Int32, error: Int32,
+    private static func spawn(_ executable: String, _ argv: [String], environment: [String: String], input: Int32, output: Int32, error: Int32,
                               name: String) throws(DRMAAError) -> pid_t {
         func check(_ result: Int32, _ call: String) throws(DRMAAError) {
             guard result != 0 else { return }
@@ -150,7 +153,21 @@ package enum Command {
         try check(posix_spawnattr_setpgroup(&attributes, 0), "posix_spawnattr_setpgroup")
         try check(clocaldrm_spawnattr_clean_signals(&attributes, Int16(POSIX_SPAWN_SETPGROUP)), "posix_spawnattr_setsig*")
         do throws(Errno) {
-            return try Syscall.spawn(executable, argv, Syscall.processEnvironment, &actions, &attributes)
+            guard !environment.isEmpty else { return try Syscall.spawn(executable, argv, Syscall.processEnvironment, &actions, &attributes) }
+            var entries: [String] = []
+            var index = 0
+            while let entry = Syscall.processEnvironment[index] {
+                let text = String(cString: entry)
+                let name = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? text
+                if environment[name] == nil { entries.append(text) }
+                index += 1
+            }
+            entries += environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            var pointers: [UnsafeMutablePointer<CChar>?] = entries.map { strdup($0) } + [nil]
+            defer { for pointer in pointers { free(pointer) } }
+            return try pointers.withUnsafeMutableBufferPointer { buffer throws(Errno) -> pid_t in
+                try Syscall.spawn(executable, argv, UnsafePointer(buffer.baseAddress!), &actions, &attributes)
+            }
         } catch {
             throw DRMAAError(.drmCommunicationFailure, "cannot run \(executable): \(error)")
         }

@@ -15,7 +15,9 @@ struct BatchSubmission: Equatable {
          localTime: (Int64) -> String) {
         let request = submission.sharedRequest(taskIndexText: Self.taskMarker)
         let bulk = submission.isBulk
-        var options = ["--parsable", "--job-name=\(request.jobName)", "--chdir=\(request.workingDirectory)"]
+        // Slurm takes no pattern in --chdir: a task's own directory (`$drmaa_incr_ph$` in it) is
+        // entered by the script; --chdir is the part before it.
+        var options = ["--parsable", "--job-name=\(request.jobName)", "--chdir=\(Self.fixedDirectory(request.workingDirectory))"]
         // Default names as LocalDRM's (<name>.o<id>, <name>.o<bulk id>.<index>), in the working
         // directory (Slurm reads a relative name against --chdir).
         let id = bulk ? "%A.%a" : "%j"
@@ -47,6 +49,14 @@ struct BatchSubmission: Equatable {
         script = Self.script(request)
     }
 
+    /// The directory part of `path` before a task marker: `path` itself without one.
+    static func fixedDirectory(_ path: String) -> String {
+        guard let marker = path.firstRange(of: taskMarker) else { return path }
+        let before = path[..<marker.lowerBound]
+        guard let slash = before.lastIndex(of: "/") else { return "/" }
+        return slash == before.startIndex ? "/" : String(before[..<slash])
+    }
+
     /// `%` is Slurm's pattern character in file names: a literal one is `%%`.
     static func escape(_ path: String) -> String { path.replacing("%", with: "%%") }
 
@@ -71,6 +81,12 @@ struct BatchSubmission: Equatable {
         for (name, value) in request.environment {
             script += Array("export ".utf8) + name.exactBytes + Array("=".utf8) + quote(value) + [0x0A]
         }
+        // Slurm runs a job whose directory is missing in /tmp instead; DRMAA's job must not run
+        // elsewhere: it ends with status 1 and says why on its stderr.
+        let directory = request.workingDirectory.split(separator: taskMarker, omittingEmptySubsequences: false)
+            .map { quote(String($0)) }.joined(separator: Array("\"$SLURM_ARRAY_TASK_ID\"".utf8))
+        script += Array("cd -- ".utf8) + directory
+            + Array(" || { echo \"swift-drmaa: the job did not start: cannot enter its working directory (drmaa_wd)\" >&2; exit 1; }\n".utf8)
         script += Array("exec ".utf8) + quote(request.remoteCommand)
         for argument in request.arguments { script += [0x20] + quote(argument) }
         script += [0x0A]

@@ -13,11 +13,16 @@ public struct SystemSlurmCommands: SlurmCommands {
     public var timeout: Double
     public init(timeout: Double = 60) { self.timeout = timeout }
 
+    /// Set for every command, whatever the user's environment says: times as ISO 8601
+    /// (`SLURM_TIME_FORMAT` could make them relative), array task lists never cut short
+    /// (`SLURM_BITSTR_LEN` is 64 characters by default: `7_[1,3,5,…]` would lose tasks).
+    static let environment = ["SLURM_TIME_FORMAT": "standard", "SLURM_BITSTR_LEN": "0"]
+
     public func run(_ command: String, _ arguments: [String], input: [UInt8]) throws(DRMAAError) -> (status: Int32?, output: String, error: String) {
         guard let path = Command.find(command) else {
             throw DRMAAError(.drmCommunicationFailure, "Slurm's \(command) is not on PATH: is Slurm installed on this host?")
         }
-        let result = try Command.run(path, arguments, input: input, timeout: timeout)
+        let result = try Command.run(path, arguments, input: input, environment: Self.environment, timeout: timeout)
         if let signal = result.signal {
             throw DRMAAError(.drmCommunicationFailure, "\(command) died of \(SignalNames.name(of: signal))")
         }

@@ -86,6 +86,18 @@ struct SlurmClusterMappingTests {
         for id in ids { #expect(try f.session.wait(id, timeout: .noWait).exitStatus == 0) }
     }
 
+    @Test("a working directory that does not exist: the job does not run (Slurm alone would run it in /tmp); it ends with status 1")
+    func missingWorkingDirectory() throws {
+        let f = try ClusterFixture()
+        defer { f.close() }
+        var template = f.template("/bin/sh", ["-c", "touch \(f.directory)/ran"])
+        template.workingDirectory = "\(f.directory)/missing"
+        let id = try f.session.runJob(template)
+        let info = try f.session.wait(id, timeout: .seconds(120))
+        #expect(info.hasExited && info.exitStatus == 1)
+        #expect(readFile("\(f.directory)/ran") == nil)
+    }
+
     @Test("a job this session did not submit (plain sbatch): job_ps sees it, hold, release and terminate act on it")
     func foreignJob() throws {
         let f = try ClusterFixture()

@@ -47,6 +47,25 @@ struct SlurmRecordTests {
                                   "--time=0-01:01:01", "--comment=drmaa:k", "--array=1-9:4", "-c", "2"])
     }
 
+    @Test("the script enters the working directory itself (Slurm would run the job in /tmp): a missing one ends it with status 1; a task's own directory via $SLURM_ARRAY_TASK_ID")
+    func workingDirectory() throws {
+        var template = JobTemplate()
+        template.remoteCommand = "/bin/echo"
+        template.args = ["ran"]
+        template.workingDirectory = "/nonexistent-drmaa-dir/$drmaa_incr_ph$/x"
+        let bulk = try Submission(jobID: "", taskIndexes: stride(from: 1, through: 2, by: 1), template: template,
+                                  homeDirectory: "/tmp", submissionTime: 0, timeZone: FixedOffsetTimeZone.utc)
+        let batch = BatchSubmission(bulk, sessionTag: "drmaa:t", nativeWords: [], localTime: { String($0) })
+        #expect(batch.options.contains("--chdir=/nonexistent-drmaa-dir"))
+        let text = String(decoding: batch.script, as: UTF8.self)
+        #expect(text.contains("cd -- '/nonexistent-drmaa-dir/'\"$SLURM_ARRAY_TASK_ID\"'/x' || "), "\(text)")
+        let sh = try #require(Command.find("sh"))
+        let result = try Command.run(sh, ["-s"], input: batch.script, timeout: 30)
+        #expect(result.exitStatus == 1)
+        #expect(result.outputText.isEmpty)
+        #expect(result.errorText.contains("cannot enter its working directory"))
+    }
+
     @Test("squeue's array records expand to their tasks; states map as DRMAA clients expect")
     func queue() {
         let text = "7_[1-3,5%2]|PENDING|JobHeldUser\n8|RUNNING|None\n9_[2-6:2]|PENDING|Priority\n10|PENDING|JobHeldAdmin\n11|SUSPENDED|None\n"
