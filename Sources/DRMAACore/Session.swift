@@ -278,7 +278,7 @@ public final class Session: Sendable {
             return
         }
         // A sweep: the jobs where the action is legal go to the backend in one call, the others
-        // are skipped, and so are those the backend could not act on (digest §4.4: SESSION_ALL succeeds).
+        // are skipped, and so are those that changed state meanwhile (digest §4.4: SESSION_ALL succeeds).
         var sweep: [String] = []
         var started: [String] = []
         for target in targets where (try? target.state.decide(action, jobID: target.id)) == .perform {
@@ -288,7 +288,16 @@ public final class Session: Sendable {
         }
         sweep += started
         guard !sweep.isEmpty else { return }
-        _ = session.backend.control(sweep, action)
+        // Jobs the backend could not act on are skipped as above, unless it acted on none and a
+        // failure of the system itself (the controller unreachable, the action refused) is why:
+        // then nothing happened, and the call says so.
+        let skippable: Set<ErrorCode> = [.resumeInconsistentState, .suspendInconsistentState, .holdInconsistentState,
+                                         .releaseInconsistentState, .invalidJob]
+        let errors = session.backend.control(sweep, action)
+        if errors.count >= sweep.count, sweep.allSatisfy({ errors[$0] != nil }),
+           let failure = sweep.lazy.compactMap({ errors[$0] }).first(where: { !skippable.contains($0.code) }) {
+            throw failure
+        }
     }
 
     /// The state of a job (`drmaa_job_ps`).

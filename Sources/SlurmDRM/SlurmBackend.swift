@@ -436,6 +436,15 @@ final class SlurmBackend: Backend {
                 let what = action == .suspend || action == .resume ? "; Slurm lets only operators and administrators suspend and resume jobs" : ""
                 return DRMAAError(.deniedByDRM, "\(command) \(arguments.joined(separator: " ")): \(text)\(what)")
             }
+            // A job that changed state since the core checked it (or that Slurm forgot).
+            let state: ErrorCode? = switch action {
+            case .hold where text.contains("pending"): .holdInconsistentState
+            case .release where text.contains("pending") || text.contains("not held"): .releaseInconsistentState
+            case .suspend where text.contains("not running") || text.contains("already suspended") || text.contains("pending"): .suspendInconsistentState
+            case .resume where text.contains("not suspended") || text.contains("pending"): .resumeInconsistentState
+            default: text.contains("Invalid job id") ? .invalidJob : nil
+            }
+            if let state { return DRMAAError(state, "\(command) \(arguments.joined(separator: " ")): \(text)") }
             return Self.refusal(command, text)
         } catch {
             return error

@@ -206,6 +206,24 @@ struct SweepTests {
         #expect(try jobs.session.jobStatus(jobs.suspended) == .failed)
     }
 
+    @Test("A sweep the backend could act on for no job, because the system failed, fails with that error")
+    func sweepThatDidNothingFails() throws {
+        let jobs = try Jobs()
+        let backend = jobs.system.backend
+        backend.failing.withLock { failing in
+            for id in [jobs.queued, jobs.running, jobs.held, jobs.suspended] {
+                failing[id] = DRMAAError(.drmCommunicationFailure, "the resource manager did not answer for \(id)")
+            }
+        }
+        do {
+            try jobs.session.control(Session.jobIDsSessionAll, .terminate)
+            Issue.record("a sweep that acted on no job must fail")
+        } catch {
+            #expect(error.code == .drmCommunicationFailure)
+        }
+        #expect(try jobs.session.jobStatus(jobs.running) == .running)
+    }
+
     @Test("The default batch control applies the single-job rules to each job and returns the errors by job")
     func defaultBatchControl() throws {
         let (session, system) = try makeSession()
