@@ -467,14 +467,17 @@ final class Attachment: Sendable {
         return String(generator.next() as UInt64, radix: 16)
     }()
 
+    /// `<process nonce>-<n>-<random>`: the random part keeps apart the keys of processes forked
+    /// from one (they inherit the nonce and the counter, and may each open their session n).
     static func newKey() -> String {
-        "\(processNonce)-\(sessionCounter.add(1, ordering: .relaxed).newValue)"
+        var generator = SystemRandomNumberGenerator()
+        return "\(processNonce)-\(sessionCounter.add(1, ordering: .relaxed).newValue)-\(String(generator.next() as UInt32, radix: 16))"
     }
 
     /// True if `key` is one ``newKey()`` has returned in this process.
     static func wasIssuedHere(_ key: String) -> Bool {
         let parts = key.split(separator: "-")
-        guard parts.count == 2, parts[0] == processNonce, let number = Int(parts[1]) else { return false }
+        guard parts.count == 3, parts[0] == processNonce, let number = Int(parts[1]) else { return false }
         return number >= 1 && number <= sessionCounter.load(ordering: .relaxed)
     }
 
