@@ -117,12 +117,32 @@ package enum Command {
                 }
             }
         }
-        if timedOut { try? Syscall.signalGroup(pid, SIGKILL) }
-        let status: Int32?
-        do throws(Errno) {
-            status = try Syscall.waitStatus(pid)
-        } catch {
-            throw failure("waitpid", error)
+        // A command that closed its output may still not end: it too has until the deadline.
+        var status: Int32?
+        var reaped = false
+        var nap: UInt32 = 100  // µs, doubling to 10 ms: it usually ends right after closing its output
+        while !timedOut {
+            do throws(Errno) {
+                switch try Syscall.pollChild(pid) {
+                case .running:
+                    if Syscall.monotonicNanoseconds() >= deadline { timedOut = true } else { usleep(nap); nap = min(nap * 2, 10_000) }
+                    continue
+                case .ended(let value): status = value
+                case .gone: status = nil
+                }
+            } catch {
+                throw failure("waitpid", error)
+            }
+            reaped = true
+            break
+        }
+        if !reaped {
+            try? Syscall.signalGroup(pid, SIGKILL)
+            do throws(Errno) {
+                status = try Syscall.waitStatus(pid)
+            } catch {
+                throw failure("waitpid", error)
+            }
         }
         if timedOut {
             throw DRMAAError(.drmCommunicationFailure, "\(name) did not finish within \(Int(timeout.rounded(.up))) s and was killed")

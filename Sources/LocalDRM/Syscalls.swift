@@ -775,6 +775,20 @@ extension Syscall {
         }
     }
 
+    /// `pid`'s exit status if it has ended (reaping it), `.running` if not yet, `.gone` if it is
+    /// no child of ours any more (a host that reaps children itself). The corresponding C
+    /// function is `waitpid(2)` with `WNOHANG`.
+    enum ChildPoll { case running, ended(Int32), gone }
+    static func pollChild(_ pid: pid_t) throws(Errno) -> ChildPoll {
+        guard pid > 0 else { throw Errno(rawValue: ECHILD) }
+        var status: Int32 = 0
+        do throws(Errno) {
+            return try retrying { waitpid(pid, &status, WNOHANG) } == 0 ? .running : .ended(status)
+        } catch where error == .noChild {
+            return .gone
+        }
+    }
+
     /// The process environment as given to `posix_spawn`. The corresponding C variable is `environ(7)`.
     static var processEnvironment: UnsafePointer<UnsafeMutablePointer<CChar>?> {
         UnsafePointer(Glibc.environ)
