@@ -234,7 +234,8 @@ test-python-hostile: lib venv
 		$(CURDIR)/out/venv/bin/python Tests/Python/hostile_fork.py
 
 ## test-slurm: the Slurm backend on a single-node Slurm (Scripts/slurm-up.sh starts one, with a MinJobAge of 2 s so
-## that a test sees slurmctld forget ended jobs, when none answers and we are root; otherwise SKIPPED): its Swift
+## that a test sees slurmctld forget ended jobs, when none answers and we are root, and stops it again at the end;
+## otherwise SKIPPED): its Swift
 ## tests, the C test program, sessions across processes (Tests/Slurm/check_sessions.py), drmaa-python's test-suite
 ## and the seed's tutorial scripts through out/lib/libdrmaa.so with DRMAA_BACKEND=slurm; last, alone, the test that
 ## stops and restarts slurmctld during a wait
@@ -242,6 +243,7 @@ test-python-hostile: lib venv
 test-slurm: lib venv out/sdist/drmaa-0.7.9
 	@if ! sinfo -h >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ]; then SLURM_MINJOBAGE=$${SLURM_MINJOBAGE:-2} Scripts/slurm-up.sh || exit 1; \
+			trap 'Scripts/slurm-down.sh' EXIT; \
 		else echo "SKIPPED test-slurm: no Slurm controller answers here, and Scripts/slurm-up.sh needs root"; exit 0; fi; \
 	fi; \
 	set -e; \
