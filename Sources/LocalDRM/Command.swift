@@ -120,21 +120,16 @@ package enum Command {
         // A command that closed its output may still not end: it too has until the deadline.
         var status: Int32?
         var reaped = false
-        var nap: UInt32 = 100  // µs, doubling to 10 ms: it usually ends right after closing its output
-        while !timedOut {
+        if !timedOut {
             do throws(Errno) {
-                switch try Syscall.pollChild(pid) {
-                case .running:
-                    if Syscall.monotonicNanoseconds() >= deadline { timedOut = true } else { usleep(nap); nap = min(nap * 2, 10_000) }
-                    continue
-                case .ended(let value): status = value
-                case .gone: status = nil
+                switch try awaitExit(pid, deadline: deadline) {
+                case .ended(let value): (status, reaped) = (value, true)
+                case .gone: reaped = true
+                case .running: timedOut = true
                 }
             } catch {
                 throw failure("waitpid", error)
             }
-            reaped = true
-            break
         }
         if !reaped {
             try? Syscall.signalGroup(pid, SIGKILL)
@@ -151,6 +146,27 @@ package enum Command {
             if clocaldrm_wifsignaled(status) != 0 { result.signal = clocaldrm_wtermsig(status) } else { result.exitStatus = clocaldrm_wexitstatus(status) }
         }
         return result
+    }
+
+    /// Waits until `pid` ends or `deadline` passes (`.running` then), and reaps it: woken by its
+    /// pidfd where the kernel has them (Linux 5.3), else checking at growing intervals.
+    private static func awaitExit(_ pid: pid_t, deadline: Int64) throws(Errno) -> Syscall.ChildPoll {
+        if let pidfd = try? Syscall.pidfdOpen(pid) {
+            defer { Syscall.close(pidfd) }
+            while true {
+                let left = deadline - Syscall.monotonicNanoseconds()
+                guard left > 0 else { return try Syscall.pollChild(pid) }
+                let events = try Syscall.poll([(pidfd, Int16(POLLIN))], timeoutMilliseconds: Int32(min(left / 1_000_000 + 1, 60_000)))
+                if events[0] != 0 { return try Syscall.pollChild(pid) }
+            }
+        }
+        var nap: UInt32 = 100  // µs, doubling to 10 ms: it usually ends right after closing its output
+        while true {
+            let child = try Syscall.pollChild(pid)
+            guard case .running = child, Syscall.monotonicNanoseconds() < deadline else { return child }
+            usleep(nap)
+            nap = min(nap * 2, 10_000)
+        }
     }
 
     private static func spawn(_ executable: String, _ argv: [String], environment: [String: String], input: Int32, output: Int32, error: Int32,
