@@ -294,7 +294,7 @@ public final class Session: Sendable {
         let skippable: Set<ErrorCode> = [.resumeInconsistentState, .suspendInconsistentState, .holdInconsistentState,
                                          .releaseInconsistentState, .invalidJob]
         let errors = session.backend.control(sweep, action)
-        if errors.count >= sweep.count, sweep.allSatisfy({ errors[$0] != nil }),
+        if sweep.allSatisfy({ errors[$0] != nil }),
            let failure = sweep.lazy.compactMap({ errors[$0] }).first(where: { !skippable.contains($0.code) }) {
             throw failure
         }

@@ -26,8 +26,6 @@ final class SlurmBackend: Backend {
         var poller: Poller = .idle
         /// The next poll is soon (a submission or a change happened).
         var hurry = true
-        /// Consecutive polls in which Slurm could not be reached.
-        var failures = 0
         /// Jobs neither the controller nor accounting knew, since when (accounting may lag behind).
         var unknownSince: [String: Double] = [:]
         /// Accounting answered that it is not configured: not asked again.
@@ -66,6 +64,11 @@ final class SlurmBackend: Backend {
     var contactOptions: [(name: String, value: String)] { [("backend", "slurm")] }
 
     var sessionTag: String { "drmaa:\(sessionKey)" }
+
+    /// The bulk job of a task id (`7` of `7_3`); `nil` for a single job's id.
+    static func bulkJobID(of jobID: String) -> String? {
+        jobID.firstIndex(of: "_").map { String(jobID[..<$0]) }
+    }
 
     func taskJobID(bulkJobID: String, taskIndex: Int) -> String { "\(bulkJobID)_\(taskIndex)" }
 
@@ -140,7 +143,7 @@ final class SlurmBackend: Backend {
         let named = submission.named(id)
         record(named)  // the table knows the jobs before the poller can report on them
         // The job runs whatever happens here: a journal that cannot be written costs only the
-        // re-attach from another process (which then finds the jobs Slurm still lists).
+        // re-attach from another process (which then finds those of the jobs Slurm still runs).
         try? journal?.recordSubmission(id, tasks: submission.taskIndexes)
         let initial: JobState = submission.first.hold ? .userOnHold : .queuedActive
         state.withLock { state in
@@ -233,9 +236,8 @@ final class SlurmBackend: Backend {
             guard Self.succeeded(answer) else { throw Self.refusal("squeue", answer.error) }
             queue = SlurmRecords.queue(answer.output)
             let now = clock.now()
-            state.withLock { ($0.failures, $0.lastPoll) = (0, now) }
+            state.withLock { $0.lastPoll = now }
         } catch {
-            state.withLock { $0.failures += 1 }
             throw error.code == .deniedByDRM ? DRMAAError(.drmCommunicationFailure, error.message) : error
         }
         var changed = false
@@ -244,7 +246,7 @@ final class SlurmBackend: Backend {
         let suspended = state.withLock { $0.suspendedByUs }
         for (id, last) in live {
             guard let record = queue[id] else { ended.append(id); continue }
-            if state.withLock({ $0.unknownSince[id] != nil }) { state.withLock { _ = $0.unknownSince.removeValue(forKey: id) } }
+            state.withLock { _ = $0.unknownSince.removeValue(forKey: id) }  // listed again: a later miss starts its grace anew
             if record.state == "RUNNING", let left = record.timeLeft { soonest = min(soonest ?? left, left) }
             if let now = SlurmRecords.state(record, suspendedByUs: suspended.contains(id)) {
                 // Another poll (a status call's, the poller's) may have finished the job meanwhile.
@@ -280,21 +282,20 @@ final class SlurmBackend: Backend {
         } else {
             do throws(DRMAAError) {
                 // Ask for the jobs of bulk tasks (`7`, not `7_3`, also finds tasks).
-                let asked = Set(ids.map { $0.split(separator: "_").first.map(String.init) ?? $0 }).sorted()
+                let asked = Set(ids.map { Self.bulkJobID(of: $0) ?? $0 }).sorted()
                 let answer = try system.commands.run("sacct", ["-n", "-P", "-j", asked.joined(separator: ","),
                                                                "-o", SlurmRecords.accountingFields], input: [])
                 if Self.succeeded(answer) {
                     let known = SlurmRecords.accounting(answer.output, timeZone: timeZone)
                     for id in ids {
                         // An array none of whose tasks ran may be one record under the job's own id.
-                        let bulk = id.split(separator: "_").first.map(String.init)
-                        if let record = known[id] ?? (id.contains("_") ? bulk.flatMap { known[$0] } : nil), SlurmRecords.isEnded(record.state) {
+                        if let record = known[id] ?? Self.bulkJobID(of: id).flatMap({ known[$0] }), SlurmRecords.isEnded(record.state) {
                             outcomes[id] = record
                         }
                     }
                 } else {
                     accountingError = answer.error
-                    if answer.error.contains("accounting storage is disabled") || answer.error.contains("Slurm accounting storage is disabled") {
+                    if answer.error.contains("accounting storage is disabled") {
                         state.withLock { $0.noAccounting = true }
                     }
                 }
@@ -363,8 +364,7 @@ final class SlurmBackend: Backend {
             if journaled == nil,
                SlurmRecords.state(SlurmRecords.Queued(state: String(fields[1]), reason: String(fields[2])), suspendedByUs: false) == nil { continue }
             for id in SlurmRecords.expand(String(fields[0])) where !reaped.contains(id) && seen.insert(id).inserted {
-                let bulk = id.contains("_") ? id.split(separator: "_").first.map(String.init) : nil
-                jobs.append(JobTable.RestoredJob(id: id, bulkJobID: bulk, state: .queuedActive))
+                jobs.append(JobTable.RestoredJob(id: id, bulkJobID: Self.bulkJobID(of: id), state: .queuedActive))
             }
         }
         guard journaled != nil || !jobs.isEmpty else { return false }

@@ -39,34 +39,25 @@ func readFile(_ path: String) -> String? {
 @Suite("Slurm: jobs on a real single-node cluster", .serialized, .timeLimit(.minutes(5)),
        .enabled(if: slurmAnswers, "run by make test-slurm, with DRMAA_SLURM_TESTS=1 and a Slurm controller that answers (Scripts/slurm-up.sh starts one)"))
 struct SlurmClusterTests {
-    let session: Session
-    let directory: String
+    let f: ClusterFixture
+    var session: Session { f.session }
+    var directory: String { f.directory }
 
-    init() throws {
-        session = Session(system: SlurmDRM())
-        try session.initialize(contact: "poll_min=0.05;poll_max=0.5")
-        directory = try scratchDirectory()
-    }
+    init() throws { f = try ClusterFixture() }
 
     func template(_ command: String, _ arguments: [String] = [], bulk: Bool = false) -> JobTemplate {
-        var template = JobTemplate()
-        template.remoteCommand = command
-        template.args = arguments
-        template.workingDirectory = directory
-        template.outputPath = bulk ? ":\(directory)/out.$drmaa_incr_ph$" : ":\(directory)/out"
-        template.joinFiles = true
-        return template
+        f.template(command, arguments, bulk: bulk)
     }
 
     @Test("drmaa_get_DRM_system names Slurm and its version")
     func systemName() {
-        defer { try? session.exit(); removeTree(directory) }
+        defer { f.close() }
         #expect(session.drmsInfo.hasPrefix("Slurm 2"))
     }
 
     @Test("a job's exit status and a signal come back exactly; the argv reaches the job byte for byte")
     func exitStatusAndArgv() throws {
-        defer { try? session.exit(); removeTree(directory) }
+        defer { f.close() }
         var plain = template("/bin/sh", ["-c", "printf '%s|' \"$@\"; exit 3", "sh", "a b", "it's", "$HOME", "*", ""])
         plain.outputPath = ":\(directory)/argv.out"
         let id = try session.runJob(plain)
@@ -81,7 +72,7 @@ struct SlurmClusterTests {
 
     @Test("a bulk job is one sbatch --array; task ids are <job>_<index>; $drmaa_incr_ph$ names each task's output")
     func bulk() throws {
-        defer { try? session.exit(); removeTree(directory) }
+        defer { f.close() }
         let ids = try session.runBulkJobs(template("/bin/sh", ["-c", "echo task $SLURM_ARRAY_TASK_ID"], bulk: true), beginIndex: 1, endIndex: 5, step: 2)
         let bulk = try #require(ids.first?.split(separator: "_").first)
         #expect(ids == ["\(bulk)_1", "\(bulk)_3", "\(bulk)_5"])
@@ -94,7 +85,7 @@ struct SlurmClusterTests {
 
     @Test("hold and release; terminate of a running job; a held job shows USER_ON_HOLD")
     func control() throws {
-        defer { try? session.exit(); removeTree(directory) }
+        defer { f.close() }
         var held = template("/bin/true")
         held.jobSubmissionState = .hold
         let id = try session.runJob(held)
@@ -111,7 +102,7 @@ struct SlurmClusterTests {
 
     @Test("a native specification Slurm refuses is DENIED_BY_DRM with sbatch's own message; any sbatch option is accepted")
     func nativeSpecification() throws {
-        defer { try? session.exit(); removeTree(directory) }
+        defer { f.close() }
         var refused = template("/bin/true")
         refused.nativeSpecification = "--partition=no-such-partition"
         expectError(.deniedByDRM, containing: "invalid partition") { () throws(DRMAAError) in _ = try session.runJob(refused) }

@@ -1,6 +1,7 @@
 import DRMAACore
 import Glibc
 import LocalDRM
+import Synchronization
 import Testing
 @testable import SlurmDRM
 
@@ -185,6 +186,33 @@ struct SlurmRecordTests {
             #expect(error.code == .drmsInitFailed)
             #expect(error.message.contains("\(bad):2"), "\(error.message)")
         }
+    }
+}
+
+/// Records scontrol calls and refuses those naming `refused`, as Slurm refuses a job no longer pending.
+final class RecordingControl: SlurmCommands {
+    let refused: String
+    let calls = Mutex<[[String]]>([])
+    init(refusing refused: String) { self.refused = refused }
+
+    func run(_ command: String, _ arguments: [String], input: [UInt8]) throws(DRMAAError) -> (status: Int32?, output: String, error: String) {
+        calls.withLock { $0.append([command] + arguments) }
+        let ids = arguments.last.map { $0.split(separator: ",").map(String.init) } ?? []
+        return ids.contains(refused) ? (1, "", "scontrol: error: Job is no longer pending execution for job \(refused)\n") : (0, "", "")
+    }
+}
+
+extension SlurmRecordTests {
+    @Test("control of many ids: one scontrol per 1,000; a refusal is its chunk's only, as HOLD_INCONSISTENT_STATE")
+    func controlInChunks() {
+        let commands = RecordingControl(refusing: "9_1500")
+        let backend = SlurmBackend(system: SlurmDRM(commands: commands), sessionKey: "k", table: JobTable(), pollInterval: 1...1)
+        let ids = (1...2_500).map { "9_\($0)" }
+        let errors = backend.control(ids, .hold)
+        #expect(commands.calls.withLock { $0.count } == 3)
+        #expect(commands.calls.withLock { $0.allSatisfy { $0.prefix(2) == ["scontrol", "hold"] } })
+        #expect(Set(errors.keys) == Set(ids[1_000..<2_000]))
+        #expect(errors["9_1500"]?.code == .holdInconsistentState)
     }
 }
 
